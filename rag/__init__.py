@@ -1,0 +1,1 @@
+"""newsbot's retrieval pipeline: articles → chunks → Chroma → cited answers. Knows nothing of Discord."""

@@ -1,0 +1,180 @@
+"""The retrieval chain: question → passages → prompt → model → checked citations → `Answer`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
+
+from prompts.loader import load_prompt
+from rag.errors import QuestionError
+from rag.models import NOT_SURE, OFFLINE_LABEL, STUB_MODEL_NAME, model_name
+from rag.schema import Answer, Citation, Passage
+from rag.text import coverage, idf_table, split_sentences, terms
+
+_MARKERS = re.compile(r"\s?\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+_MARKER_RUN = re.compile(r"(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+")
+_CLAIM_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
+MIN_SUPPORT = 0.2  # share of a claim's weighted terms a quoted sentence must contain to count as support
+MIN_ATTRIBUTION = 0.5  # stricter, for unmarked sentences we attribute ourselves
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question with its optional filters (dates as YYYYMMDD ints)."""
+
+    question: str
+    since: int | None = None
+    until: int | None = None
+    source: str | None = None
+    k: int | None = None
+
+
+def validate_question(question: str, max_chars: int) -> str:
+    """Strip and check a question; raise QuestionError with the reason shown to the user."""
+    question = (question or "").strip()
+    if not question:
+        raise QuestionError("the question is empty")
+    if len(question) > max_chars:
+        raise QuestionError(f"the question is {len(question)} characters long; the limit is {max_chars}")
+    return question
+
+
+def format_passages(passages: list[Passage]) -> str:
+    """Numbered passages for the prompt; tag-like text inside a passage is defused so it can't close the tag."""
+    blocks = []
+    for p in passages:
+        text = re.sub(r"</?\s*(doc|passages|question)\b", lambda m: m.group().replace("<", "‹"), p.text,
+                      flags=re.IGNORECASE)
+        attrs = f"title={_attr(p.title)} source={_attr(p.source or 'unknown')} date={_attr(p.published or 'unknown')}"
+        blocks.append(f"<doc id='{p.n}' {attrs}>\n{text}\n</doc>")
+    return "\n".join(blocks)
+
+
+def _attr(value: str) -> str:
+    return "'" + value.replace("'", "’").replace(">", "›").replace("<", "‹") + "'"
+
+
+def build_answer_chain(retriever: BaseRetriever, llm: Runnable, prompt_name: str = "answer",
+                       today: date | None = None) -> Runnable[Query, Answer]:
+    """`create_chain(llm, retriever)`-style: Query → retrieved passages → prompt → llm → checked Answer."""
+    prompt = load_prompt(prompt_name)
+
+    def retrieve(query: Query) -> list[Passage]:
+        updates: dict[str, Any] = {k: v for k, v in (("since", query.since), ("until", query.until),
+                                                      ("source", query.source), ("k", query.k)) if v}
+        bound = retriever.model_copy(update=updates) if updates else retriever
+        return [Passage.from_document(i, d) for i, d in enumerate(bound.invoke(query.question), start=1)]
+
+    def generate(state: dict) -> BaseMessage | None:
+        if not state["passages"]:
+            return None  # nothing retrieved: abstain without asking the model
+        return (prompt | llm).invoke({
+            "question": state["query"].question, "passages": format_passages(state["passages"]),
+            "not_sure": NOT_SURE, "today": (today or date.today()).isoformat(),
+        })
+
+    def finish(state: dict) -> Answer:
+        reply = state["reply"]
+        if reply is None:
+            return Answer(answer=NOT_SURE, abstained=True, model="none")
+        return check_citations(str(reply.content), state["passages"], model_name(reply))
+
+    return (
+        RunnableLambda(lambda q: {"query": q if isinstance(q, Query) else Query(str(q))})
+        | RunnablePassthrough.assign(passages=RunnableLambda(lambda s: retrieve(s["query"])))
+        | RunnablePassthrough.assign(reply=RunnableLambda(generate))
+        | RunnableLambda(finish)
+    ).with_config(run_name="newsbot_answer")
+
+
+def check_citations(reply: str, passages: list[Passage], model: str) -> Answer:
+    """Keep only `[n]` that point at a retrieved passage which supports the claim; renumber; attach quotes.
+
+    A reply with no markers at all has its sentences attributed to passages here, and unsupported sentences
+    are dropped; if nothing checkable is left the answer abstains. Sources that were not checked are never shown.
+    """
+    offline = model == STUB_MODEL_NAME
+    body = reply.replace(OFFLINE_LABEL, "").strip()
+    if not body or _is_not_sure(body):
+        return Answer(answer=NOT_SURE, abstained=True, model=model, offline=offline)
+    by_n = {p.n: p for p in passages}
+    sentences = {p.n: [(p.text[s:e].strip(), set(terms(p.text[s:e]))) for s, e in split_sentences(p.text)]
+                 for p in passages}
+    idf = idf_table(t for sents in sentences.values() for _, t in sents)
+    has_markers = bool(_MARKERS.search(body))
+    kept_claims: list[tuple[str, list[int]]] = []
+    quotes: dict[int, tuple[float, str]] = {}
+    for text, wanted in split_claims(body):
+        claim_terms = terms(text)
+        if not has_markers:
+            wanted = [n for n in by_n if _best(claim_terms, sentences[n], idf)[0] >= MIN_ATTRIBUTION][:1]
+        supported = []
+        for n in dict.fromkeys(wanted):
+            if n not in by_n:
+                continue  # an invented number: removed, never shown
+            score, quote = _best(claim_terms, sentences[n], idf)
+            if score >= MIN_SUPPORT:
+                supported.append(n)
+                if score > quotes.get(n, (-1.0, ""))[0]:
+                    quotes[n] = (score, quote)
+        if supported:
+            kept_claims.append((text, supported))
+    if not kept_claims:
+        return Answer(answer=NOT_SURE, abstained=True, model=model, offline=offline)
+    renumber: dict[int, int] = {}
+    for _, ns in kept_claims:
+        for n in ns:
+            renumber.setdefault(n, len(renumber) + 1)
+    lines = [text + " " + "".join(f"[{renumber[n]}]" for n in ns) for text, ns in kept_claims]
+    answer = ("\n" if offline else " ").join(lines)
+    if offline:
+        answer = OFFLINE_LABEL + "\n" + answer
+    citations = [_citation(new, by_n[old], quotes[old][1]) for old, new in renumber.items()]
+    return Answer(answer=answer, abstained=False, model=model, citations=citations, offline=offline)
+
+
+def split_claims(body: str) -> list[tuple[str, list[int]]]:
+    """Claims with the passage numbers cited right after them; unmarked text is split into sentences."""
+    claims: list[tuple[str, list[int]]] = []
+    cursor = 0
+    for match in _MARKER_RUN.finditer(body):
+        text = body[cursor:match.start()].strip().lstrip(".,;:!?").strip()
+        numbers = [int(n) for n in re.findall(r"\d+", match.group())]
+        cursor = match.end()
+        trailing = re.match(r"[.,;:!?]+", body[cursor:])
+        if trailing:
+            text += trailing.group()
+            cursor += trailing.end()
+        if text:
+            claims.append((text, numbers))
+        elif claims:  # "[1] [2]" split by a space: both belong to the claim before
+            claims[-1][1].extend(numbers)
+    for sentence in _CLAIM_SPLIT.split(body[cursor:]):
+        if sentence.strip().lstrip(".,;:!?").strip():
+            claims.append((sentence.strip(), []))
+    return claims
+
+
+def _best(claim_terms: list[str], sents: list[tuple[str, set[str]]], idf: dict[str, float]) -> tuple[float, str]:
+    best = (0.0, "")
+    for sentence, sentence_terms in sents:
+        score = coverage(claim_terms, sentence_terms, idf)
+        if score > best[0]:
+            best = (score, sentence)
+    return best
+
+
+def _is_not_sure(body: str) -> bool:
+    squashed = re.sub(r"\W+", " ", body.lower()).strip()
+    return squashed.startswith(re.sub(r"\W+", " ", NOT_SURE.lower()).strip()[:30])
+
+
+def _citation(n: int, passage: Passage, quote: str) -> Citation:
+    return Citation(n=n, article_id=passage.article_id, title=passage.title, source=passage.source,
+                    published=passage.published, url=passage.url, quote=quote)

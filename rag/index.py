@@ -1,0 +1,380 @@
+"""The store: chunk vectors in Chroma, and beside them a SQLite registry of articles with an FTS5 keyword index.
+
+An article becomes visible only when its registry row commits, which happens after its vectors are written,
+so a crash mid-ingest leaves nothing half-visible, and the next ingest sweeps the orphaned vectors away.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from langchain_chroma import Chroma
+from langchain_core.embeddings import Embeddings
+
+from rag.articles import Article, LoadFailure
+from rag.chunking import Chunk, chunk_article, date_to_int, int_to_date
+from rag.embeddings import embedding_model_id
+from rag.errors import StoreError
+
+logger = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    article_id TEXT PRIMARY KEY, title TEXT NOT NULL, source TEXT, published INTEGER NOT NULL,
+    url TEXT, content_hash TEXT NOT NULL, n_chunks INTEGER NOT NULL, origin TEXT, ingested_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS articles_published ON articles (published DESC);
+CREATE TABLE IF NOT EXISTS chunks (
+    rowid INTEGER PRIMARY KEY, chunk_id TEXT UNIQUE NOT NULL, article_id TEXT NOT NULL,
+    chunk_index INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_article ON chunks (article_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    title, source, body, tokenize = 'porter unicode61 remove_diacritics 2'
+);
+"""
+
+
+@dataclass(frozen=True)
+class StoredArticle:
+    """A registry row, as `newsbot sources` shows it."""
+
+    article_id: str
+    title: str
+    source: str | None
+    published: str | None
+    url: str | None
+    chunks: int
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A committed chunk with the metadata of its article."""
+
+    chunk_id: str
+    article_id: str
+    chunk_index: int
+    text: str
+    start: int
+    end: int
+    title: str
+    source: str | None
+    published: int
+    url: str | None
+
+
+@dataclass
+class IngestResult:
+    """What one ingest did; `failed` holds one reason per skipped input."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[LoadFailure] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    chunks_written: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def collection_name(model_id: str) -> str:
+    """One Chroma collection per embedding model."""
+    slug = re.sub(r"[^a-zA-Z0-9._-]+", "-", model_id).strip("-._")
+    return f"news-{slug}"[:60].rstrip("-._")
+
+
+def fts_query(text: str) -> str | None:
+    """A safe FTS5 OR-query from free text (quotes every term, so user text can't inject syntax)."""
+    terms = [t for t in re.findall(r"[\w][\w'’.-]*", text.lower()) if len(t) > 1 or t.isdigit()]
+    terms = [t.strip(".'’-") for t in terms]
+    unique = list(dict.fromkeys(t for t in terms if t))
+    return " OR ".join(f'"{t}"' for t in unique) or None
+
+
+class NewsIndex:
+    """Chroma vectors plus the SQLite registry and keyword index; receives its clients, never builds them."""
+
+    def __init__(self, vectors: Chroma, embeddings: Embeddings, data_dir: Path,
+                 chunk_tokens: int = 256, chunk_overlap: int = 32) -> None:
+        self.vectors = vectors
+        self.embeddings = embeddings
+        self.model_id = embedding_model_id(embeddings)
+        self.data_dir = Path(data_dir)
+        self.chunk_tokens = chunk_tokens
+        self.chunk_overlap = chunk_overlap
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.data_dir / "newsbot.sqlite3", timeout=30, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.executescript(SCHEMA)
+        self._check_model()
+
+    def _check_model(self) -> None:
+        row = self.db.execute("SELECT value FROM meta WHERE key='embedding_model'").fetchone()
+        if row is None:
+            with self.db:
+                self.db.execute("INSERT OR IGNORE INTO meta VALUES ('embedding_model', ?)", (self.model_id,))
+        elif row[0] != self.model_id:
+            raise StoreError(
+                f"the store in {self.data_dir} was built with embedding model {row[0]!r}, not {self.model_id!r}; "
+                "mixing them would give meaningless results. Use the same NEWSBOT_EMBEDDING_PROVIDER, "
+                "or point NEWSBOT_DATA_DIR at a new folder and ingest again."
+            )
+
+    # ---- writing -------------------------------------------------------------------------------
+
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """One writer at a time across processes; readers never wait (SQLite WAL, committed rows only)."""
+        with open(self.data_dir / "ingest.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def ingest(
+        self, items: Iterable[Article | LoadFailure], batch_chunks: int = 256,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> IngestResult:
+        """Add new articles, replace changed ones, skip unchanged ones; embeds in batches across articles."""
+        result = IngestResult()
+        with self.write_lock():
+            self.sweep_orphans()
+            pending: list[tuple[Article, list[Chunk]]] = []
+            for item in items:
+                if isinstance(item, LoadFailure):
+                    result.failed.append(item)
+                    continue
+                result.warnings.extend(f"{item.origin}: {w}" for w in item.warnings)
+                old = self._hash_of(item.article_id)
+                if old == item.content_hash or any(a.article_id == item.article_id for a, _ in pending):
+                    result.unchanged.append(item.article_id)
+                    if on_progress:
+                        on_progress(1)
+                    continue
+                chunks = chunk_article(item, self.chunk_tokens, self.chunk_overlap)
+                (result.updated if old else result.added).append(item.article_id)
+                pending.append((item, chunks))
+                if sum(len(c) for _, c in pending) >= batch_chunks:
+                    result.chunks_written += self._write(pending, on_progress)
+                    pending = []
+            if pending:
+                result.chunks_written += self._write(pending, on_progress)
+        return result
+
+    def _hash_of(self, article_id: str) -> str | None:
+        row = self.db.execute("SELECT content_hash FROM articles WHERE article_id=?", (article_id,)).fetchone()
+        return row[0] if row else None
+
+    def _write(self, batch: list[tuple[Article, list[Chunk]]],
+               on_progress: Callable[[int], None] | None) -> int:
+        ids = [a.article_id for a, _ in batch]
+        with self.db:  # the old versions disappear first, so a crash never shows a mix of two versions
+            self._delete_rows(ids)
+        self._delete_vectors(ids)
+        chunks = [c for _, cs in batch for c in cs]
+        if chunks:
+            self.vectors.add_texts([c.text for c in chunks], metadatas=[c.metadata for c in chunks],
+                                   ids=[c.chunk_id for c in chunks])
+        with self.db:
+            for article, cs in batch:
+                self._insert_rows(article, cs)
+        if on_progress:
+            on_progress(len(batch))
+        return len(chunks)
+
+    def _insert_rows(self, article: Article, chunks: list[Chunk]) -> None:
+        self.db.execute(
+            "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?)",
+            (article.article_id, article.title, article.source, date_to_int(article.published), article.url,
+             article.content_hash, len(chunks), article.origin, time.time()),
+        )
+        for c in chunks:
+            cur = self.db.execute(
+                "INSERT INTO chunks (chunk_id, article_id, chunk_index, start, end, text) VALUES (?,?,?,?,?,?)",
+                (c.chunk_id, c.article_id, c.index, c.start, c.end, c.text),
+            )
+            self.db.execute(
+                "INSERT INTO chunks_fts (rowid, title, source, body) VALUES (?,?,?,?)",
+                (cur.lastrowid, article.title, article.source or "", c.text),
+            )
+
+    def _delete_rows(self, article_ids: list[str]) -> None:
+        marks = ",".join("?" * len(article_ids))
+        self.db.execute(
+            f"DELETE FROM chunks_fts WHERE rowid IN (SELECT rowid FROM chunks WHERE article_id IN ({marks}))",
+            article_ids,
+        )
+        self.db.execute(f"DELETE FROM chunks WHERE article_id IN ({marks})", article_ids)
+        self.db.execute(f"DELETE FROM articles WHERE article_id IN ({marks})", article_ids)
+
+    def _delete_vectors(self, article_ids: list[str]) -> None:
+        found = self.vectors.get(where={"article_id": {"$in": article_ids}}, include=[])
+        if found["ids"]:
+            self.vectors.delete(ids=found["ids"])
+
+    def sweep_orphans(self) -> int:
+        """Delete vectors whose article never committed (an ingest that was killed)."""
+        known = {r[0] for r in self.db.execute("SELECT chunk_id FROM chunks")}
+        stored = self.vectors.get(include=[])["ids"]
+        orphans = [i for i in stored if i not in known]
+        for lo in range(0, len(orphans), 5000):
+            self.vectors.delete(ids=orphans[lo:lo + 5000])
+        if orphans:
+            logger.info("swept %d orphaned vectors from an interrupted ingest", len(orphans))
+        return len(orphans)
+
+    def remove(self, article_id: str) -> bool:
+        """Delete one article everywhere; False if it was not there."""
+        with self.write_lock():
+            if self._hash_of(article_id) is None:
+                return False
+            with self.db:
+                self._delete_rows([article_id])
+            self._delete_vectors([article_id])
+        return True
+
+    # ---- reading -------------------------------------------------------------------------------
+
+    def list_articles(self, query: str | None = None, limit: int | None = None) -> list[StoredArticle]:
+        """Articles newest first, optionally those whose title or source contains `query`."""
+        sql = "SELECT article_id, title, source, published, url, n_chunks FROM articles"
+        args: list = []
+        if query:
+            sql += " WHERE title LIKE ? OR source LIKE ?"
+            args += [f"%{query}%", f"%{query}%"]
+        sql += " ORDER BY published DESC, title"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [
+            StoredArticle(r[0], r[1], r[2], _iso(r[3]), r[4], r[5]) for r in self.db.execute(sql, args)
+        ]
+
+    def stats(self) -> dict:
+        articles, chunks = self.db.execute("SELECT COUNT(*), COALESCE(SUM(n_chunks), 0) FROM articles").fetchone()
+        return {"articles": articles, "chunks": chunks, "embedding_model": self.model_id,
+                "data_dir": str(self.data_dir)}
+
+    def sources(self) -> list[str]:
+        """The distinct outlets in the store, for parsing them out of questions."""
+        return [r[0] for r in self.db.execute("SELECT DISTINCT source FROM articles WHERE source IS NOT NULL")]
+
+    def get_chunks(self, chunk_ids: list[str]) -> dict[str, StoredChunk]:
+        """Committed chunks by id; ids of uncommitted or stale vectors are simply missing."""
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        rows = self.db.execute(
+            "SELECT c.chunk_id, c.article_id, c.chunk_index, c.text, c.start, c.end, a.title, a.source, "
+            f"a.published, a.url FROM chunks c JOIN articles a USING (article_id) WHERE c.chunk_id IN ({marks})",
+            chunk_ids,
+        ).fetchall()
+        return {r[0]: StoredChunk(*r) for r in rows}
+
+    def article_chunks(self, article_id: str) -> list[StoredChunk]:
+        """All chunks of one article in order."""
+        ids = [r[0] for r in self.db.execute(
+            "SELECT chunk_id FROM chunks WHERE article_id=? ORDER BY chunk_index", (article_id,))]
+        found = self.get_chunks(ids)
+        return [found[i] for i in ids if i in found]
+
+    def articles_between(self, since: int, until: int, source: str | None = None) -> list[StoredArticle]:
+        """Articles dated in [since, until] (YYYYMMDD ints), newest first."""
+        sql = ("SELECT article_id, title, source, published, url, n_chunks FROM articles "
+               "WHERE published BETWEEN ? AND ?")
+        args: list = [since, until]
+        if source:
+            sql += " AND lower(source) = lower(?)"
+            args.append(source)
+        sql += " ORDER BY published DESC, title"
+        return [StoredArticle(r[0], r[1], r[2], _iso(r[3]), r[4], r[5]) for r in self.db.execute(sql, args)]
+
+    def keyword_search(self, query: str, k: int, since: int | None = None, until: int | None = None,
+                       source: str | None = None, weights: tuple[float, float, float] = (2.0, 1.0, 1.0),
+                       ) -> list[tuple[str, float]]:
+        """BM25 over title, source and body (FTS5), best first, as (chunk_id, score) with higher = better."""
+        match = fts_query(query)
+        if not match:
+            return []
+        sql = ("SELECT c.chunk_id, bm25(chunks_fts, ?, ?, ?) AS s FROM chunks_fts "
+               "JOIN chunks c ON c.rowid = chunks_fts.rowid JOIN articles a ON a.article_id = c.article_id "
+               "WHERE chunks_fts MATCH ?")
+        args: list = [*weights, match]
+        sql, args = _add_filters(sql, args, since, until, source)
+        sql += " ORDER BY s LIMIT ?"
+        args.append(k)
+        return [(r[0], -r[1]) for r in self.db.execute(sql, args)]
+
+    def dense_search(self, query: str | list[float], k: int, since: int | None = None,
+                     until: int | None = None, source: str | None = None) -> list[tuple[str, float]]:
+        """Nearest chunks by cosine similarity, best first, as (chunk_id, similarity)."""
+        vector = self.embeddings.embed_query(query) if isinstance(query, str) else query
+        where = chroma_where(since, until, source)
+        result = self.vectors._collection.query(
+            query_embeddings=[vector], n_results=k, where=where, include=["distances"]
+        )
+        return [(cid, 1.0 - dist) for cid, dist in zip(result["ids"][0], result["distances"][0])]
+
+
+def chroma_where(since: int | None, until: int | None, source: str | None) -> dict | None:
+    """Chroma metadata filter for the date range (YYYYMMDD ints) and outlet."""
+    clauses: list[dict] = []
+    if since:
+        clauses.append({"published": {"$gte": since}})
+    if until:
+        clauses.append({"published": {"$lte": until}})
+    if source:
+        clauses.append({"source": source})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _add_filters(sql: str, args: list, since: int | None, until: int | None,
+                 source: str | None) -> tuple[str, list]:
+    if since:
+        sql += " AND a.published >= ?"
+        args.append(since)
+    if until:
+        sql += " AND a.published <= ?"
+        args.append(until)
+    if source:
+        sql += " AND lower(a.source) = lower(?)"
+        args.append(source)
+    return sql, args
+
+
+def _iso(value: int) -> str | None:
+    day = int_to_date(value)
+    return day.isoformat() if day else None
+
+
+def open_vectors(settings, embeddings: Embeddings) -> Chroma:
+    """The Chroma collection for this embedding model: on disk, or on a `chroma run` server if a host is set."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_host:
+        client = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port or 8000,
+                                     settings=chroma_settings)
+    else:
+        path = Path(settings.data_dir) / "chroma"
+        path.mkdir(parents=True, exist_ok=True)
+        client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    model_id = embedding_model_id(embeddings)
+    return Chroma(
+        client=client, collection_name=collection_name(model_id), embedding_function=embeddings,
+        collection_metadata={"hnsw:space": "cosine", "embedding_model": model_id},
+    )

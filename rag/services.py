@@ -1,0 +1,47 @@
+"""Builds the pipeline's parts from settings: called only at the edges (the CLI and the bot's startup)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import cached_property
+
+from langchain_core.runnables import Runnable
+
+from rag.answer import Query, build_answer_chain, validate_question
+from rag.config import Settings
+from rag.embeddings import make_embeddings
+from rag.index import NewsIndex, open_vectors
+from rag.models import make_chat_model
+from rag.retrieve import NewsRetriever
+from rag.schema import Answer
+
+
+@dataclass
+class Services:
+    """Everything a front end needs, built once and passed down."""
+
+    settings: Settings
+    index: NewsIndex
+    llm: Runnable
+
+    @cached_property
+    def retriever(self) -> NewsRetriever:
+        return NewsRetriever(index=self.index, k=self.settings.top_k)
+
+    @cached_property
+    def answer_chain(self) -> Runnable[Query, Answer]:
+        return build_answer_chain(self.retriever, self.llm)
+
+    def ask(self, query: Query) -> Answer:
+        """Validate the question, then run the chain (blocking; the bot runs it in a thread)."""
+        question = validate_question(query.question, self.settings.max_question_chars)
+        return self.answer_chain.invoke(replace(query, question=question))
+
+
+def build_services(settings: Settings | None = None) -> Services:
+    """Open the store and choose the model, as configured."""
+    settings = settings or Settings()
+    embeddings = make_embeddings(settings)
+    index = NewsIndex(open_vectors(settings, embeddings), embeddings, settings.data_dir,
+                      settings.chunk_tokens, settings.chunk_overlap)
+    return Services(settings=settings, index=index, llm=make_chat_model(settings))
