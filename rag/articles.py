@@ -132,12 +132,14 @@ def decode_bytes(data: bytes) -> str:
             if _looks_like_text(text):
                 return text
         raise IngestError("binary file (not text)")
+    if b"\x00" in sample:
+        raise IngestError("binary file (not text)")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         text = data.decode("latin-1")
         if not _looks_like_text(text):
-            raise IngestError("undecodable file: not UTF-8, UTF-16 or Latin-1 text") from None
+            raise IngestError("binary file (not text): not UTF-8, UTF-16 or Latin-1") from None
     if not _looks_like_text(text):
         raise IngestError("binary file (not text)")
     return text

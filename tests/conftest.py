@@ -1,0 +1,63 @@
+"""Shared fixtures: a settings object on a temporary store, and the seeds ingested once per module."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rag.config import Settings
+
+TESTS = Path(__file__).parent
+SEEDS = TESTS / "data" / "seeds"
+SHARED = TESTS.parent.parent / "shared"
+MULTIHOP = SHARED / "eval" / "multihop-rag"
+
+
+@pytest.fixture(autouse=True)
+def _offline_env(monkeypatch, tmp_path):
+    """No test sees the developer's keys, .env or store."""
+    for name in list(os.environ):
+        if name.startswith(("NEWSBOT_", "OPENAI_", "DISCORD_")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NEWSBOT_DATA_DIR", str(tmp_path / "store"))
+
+
+def make_settings(data_dir: Path, **overrides) -> Settings:
+    """Settings for a store in `data_dir`, ignoring any .env."""
+    return Settings(_env_file=None, data_dir=data_dir, **overrides)
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return make_settings(tmp_path / "store")
+
+
+@pytest.fixture
+def services(settings):
+    from rag.services import build_services
+
+    return build_services(settings)
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    """Services over a store holding the two seeds (built once per test module)."""
+    from rag.articles import load_paths
+    from rag.services import build_services
+
+    services = build_services(make_settings(tmp_path_factory.mktemp("seeded")))
+    result = services.index.ingest(load_paths([SEEDS]))
+    assert result.ok and len(result.added) == 2
+    return services
+
+
+@pytest.fixture
+def seeds_copy(tmp_path) -> Path:
+    """A writable copy of the seed folder."""
+    target = tmp_path / "seeds"
+    shutil.copytree(SEEDS, target)
+    return target
