@@ -23,8 +23,8 @@ from rag.schema import Answer
 logger = logging.getLogger(__name__)
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="newsbot: cited answers and daily briefings from news articles.")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _services():

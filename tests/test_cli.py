@@ -1,0 +1,90 @@
+"""The `newsbot` command as a newcomer runs it: exit codes, JSON contracts, messages on stderr."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import SEEDS
+
+NEWSBOT = Path(sys.executable).parent / "newsbot"
+
+
+def run(*args: str, env_dir: Path, check_code: int | None = 0) -> subprocess.CompletedProcess:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NEWSBOT_", "DISCORD_"))}
+    env["NEWSBOT_DATA_DIR"] = str(env_dir)
+    proc = subprocess.run([str(NEWSBOT), *args], capture_output=True, text=True, env=env, timeout=120)
+    if check_code is not None:
+        assert proc.returncode == check_code, proc.stderr
+    return proc
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    data = tmp_path_factory.mktemp("cli") / "store"
+    proc = run("ingest", str(SEEDS), env_dir=data)
+    assert "added 2" in proc.stderr
+    return data
+
+
+def test_ask_json_follows_the_contract(store):
+    proc = run("ask", "What did Trump warn Putin about?", "--json", env_dir=store)
+    answer = json.loads(proc.stdout)
+
+    assert set(answer) == {"answer", "abstained", "model", "citations"}
+    assert answer["abstained"] is False and answer["model"] == "offline-extractive"
+    assert len({c["article_id"] for c in answer["citations"]}) == 2
+    for c in answer["citations"]:
+        assert set(c) == {"n", "article_id", "title", "source", "published", "url", "quote"}
+        assert f"[{c['n']}]" in answer["answer"]
+
+
+def test_ask_prints_the_answer_then_numbered_sources(store):
+    out = run("ask", "What did Trump warn Putin about?", env_dir=store).stdout
+    assert "Offline extractive answer" in out and "\n[1] " in out and "“" in out
+
+
+@pytest.mark.parametrize("question", ["", "   ", "x" * 5000])
+def test_an_empty_or_huge_question_is_a_usage_error(store, question):
+    proc = run("ask", question, env_dir=store, check_code=2)
+    assert "question" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_bad_date_option_is_a_usage_error(store):
+    proc = run("ask", "What did Trump say?", "--since", "last tuesday", env_dir=store, check_code=2)
+    assert "not a date" in proc.stderr
+
+
+def test_ingest_exits_1_naming_each_failure_and_keeps_the_rest(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "ok.txt").write_text("A headline\n\nA body that is fine.\n")
+    (folder / "empty.txt").write_bytes(b"")
+    proc = run("ingest", str(folder), str(tmp_path / "missing"), env_dir=tmp_path / "s", check_code=1)
+
+    assert "empty.txt: file is empty" in proc.stderr
+    assert "missing: no such file or folder" in proc.stderr
+    stats = json.loads(run("stats", "--json", env_dir=tmp_path / "s").stdout)
+    assert stats["articles"] == 1
+
+
+def test_ingest_without_paths_is_a_usage_error(tmp_path):
+    run("ingest", env_dir=tmp_path / "s", check_code=2)
+
+
+def test_sources_stats_and_remove(store, tmp_path):
+    listed = json.loads(run("sources", "--json", env_dir=store).stdout)
+    assert [a["published"] for a in listed] == ["2024-11-12", "2024-11-11"]
+    assert set(listed[0]) == {"article_id", "title", "source", "published", "url", "chunks"}
+    stats = json.loads(run("stats", "--json", env_dir=store).stdout)
+    assert stats == {"articles": 2, "chunks": sum(a["chunks"] for a in listed),
+                     "embedding_model": "all-MiniLM-L6-v2-int8-onnx", "data_dir": str(store)}
+
+    proc = run("remove", "no-such-id", env_dir=store, check_code=1)
+    assert "no article" in proc.stderr
