@@ -273,6 +273,52 @@ async def test_double_ack_and_followup_rules(double: DiscordDouble) -> None:
     assert error.status == 400 and error.code == 40060
 
 
+@pytest.mark.asyncio
+async def test_guild_synced_command_edits_and_followup_window() -> None:
+    """Guild command sync, typing, edit/delete of the original, and the follow-up window."""
+    async with DiscordDouble(followup_window=0.3) as double:
+        guild = discord.Object(double.guild_id)
+        late: "asyncio.Future[discord.HTTPException]" = asyncio.get_running_loop().create_future()
+
+        class GuildBot(commands.Bot):
+            async def setup_hook(self) -> None:
+                await self.tree.sync(guild=guild)
+
+        bot = GuildBot(command_prefix="!", intents=discord.Intents.default(), guild_ready_timeout=0.05)
+
+        @bot.tree.command(name="status", description="Report status", guild=guild)
+        async def status(interaction: discord.Interaction) -> None:
+            assert isinstance(interaction.channel, discord.TextChannel)
+            async with interaction.channel.typing():
+                await interaction.response.send_message("working")
+            await interaction.edit_original_response(content="done")
+            await asyncio.sleep(0.4)  # past the (shortened) follow-up window
+            try:
+                await interaction.followup.send("too late")
+            except discord.HTTPException as exc:
+                late.set_result(exc)
+
+        async with double.running_bot(bot):
+            assert double.global_commands == {} and set(double.guild_commands[double.guild_id]) == {"status"}
+            ix = await double.invoke_slash("status")
+            error = await asyncio.wait_for(late, timeout=5)
+            original = ix.original_message()
+            assert original is not None and original["content"] == "done" and original["edited_timestamp"]
+
+            channel = bot.get_channel(double.general_id)
+            assert isinstance(channel, discord.TextChannel)
+            note = await channel.send("temporary")
+            await note.edit(content="edited")
+            assert double.get_message(note.id)["content"] == "edited"  # type: ignore[index]
+            await note.delete()
+            assert double.get_message(note.id) is None
+
+        assert ix.payload["data"]["guild_id"] == str(double.guild_id)
+        assert error.status == 401 and error.code == 50027
+        assert double.requests_to("POST /channels/{channel_id}/typing")
+        assert double.requests_to("PATCH /webhooks/{app}/{token}/messages/@original")[0].status == 200
+
+
 # --------------------------------------------------------------------------- limits
 
 
