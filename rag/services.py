@@ -10,6 +10,7 @@ from langchain_core.runnables import Runnable
 from rag.answer import Query, build_answer_chain, validate_question
 from rag.config import Settings
 from rag.embeddings import make_embeddings
+from rag.followup import condense
 from rag.index import NewsIndex, open_vectors
 from rag.models import make_chat_model
 from rag.retrieve import NewsRetriever
@@ -36,6 +37,11 @@ class Services:
         """Validate the question, then run the chain (blocking; the bot runs it in a thread)."""
         question = validate_question(query.question, self.settings.max_question_chars)
         return self.answer_chain.invoke(replace(query, question=question))
+
+    def condense(self, history: list[tuple[str, str]], question: str) -> str:
+        """A follow-up rewritten as a standalone question from earlier (question, answer) turns (blocking)."""
+        question = validate_question(question, self.settings.max_question_chars)
+        return condense(self.llm, history, question)[: self.settings.max_question_chars]
 
 
 def build_services(settings: Settings | None = None) -> Services:
