@@ -1841,6 +1841,7 @@ class DiscordDouble:
         if "content" in payload:
             msg["content"] = payload["content"] or ""
             msg["mentions"], msg["mention_roles"], msg["mention_everyone"] = self._mentions_from(msg["content"])
+            self._apply_allowed_mentions(msg, payload)  # Discord applies an edit's allowed_mentions too
         if "embeds" in payload:
             msg["embeds"] = [{"type": "rich", **e} for e in payload["embeds"] or []]
         if "components" in payload:

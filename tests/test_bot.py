@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import logging
 import subprocess
 import sys
@@ -64,25 +63,11 @@ class Spy:
         return out
 
 
-class Double(DiscordDouble):
-    """The double, with Discord's rule that an edit (a filled defer) also obeys its `allowed_mentions`.
-
-    The double recomputes mentions from an edited message's content but ignores `allowed_mentions` there;
-    Discord applies it, so without this the stored message of a deferred /ask would claim to ping @everyone.
-    """
-
-    async def _edit_message(self, msg, payload, files):
-        await super()._edit_message(msg, payload, files)
-        if "content" in payload:
-            self._apply_allowed_mentions(msg, payload)
-        return copy.deepcopy(msg)
-
-
 @contextlib.asynccontextmanager
 async def running(services, **overrides):
     """A double plus a NewsBot logged in to it and ready."""
     settings = make_settings(services.settings.data_dir, **overrides)
-    async with Double() as double:
+    async with DiscordDouble() as double:
         bot = create_bot(settings, services, guild_ready_timeout=0.05)
         async with double.running_bot(bot):
             yield double, bot
