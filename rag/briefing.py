@@ -16,13 +16,14 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 from langchain_core.runnables import Runnable
 
 from prompts.loader import load_prompt
 from rag.answer import check_citations, format_passages
+from rag.articles import parse_date
 from rag.chunking import date_to_int
 from rag.index import NewsIndex, StoredArticle
 from rag.models import NOT_SURE, OFFLINE_LABEL, STUB_MODEL_NAME, model_name
@@ -32,7 +33,7 @@ from rag.text import STOPWORDS, coverage, idf_table, split_sentences, terms
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_STORIES = 10
-SAME_STORY = 0.62  # average-linkage score above which two groups are one story (tuned on the seeds + MultiHop)
+SAME_STORY = 0.64  # average-linkage score above which two groups are one story (tuned on the seeds + MultiHop)
 ENTITY_WEIGHT = 0.25  # how much shared rare names add to the leads' cosine similarity
 LEAD_CHUNKS = 2  # chunks of an article whose vectors stand for its lead
 LEAD_CHARS = 1500  # characters of the lead searched for named entities
@@ -180,7 +181,8 @@ def named_entities(text: str) -> set[str]:
             words = words[1:]
         if words and not (len(words) == 1 and words[0].lower() in STOPWORDS | _NOT_NAMES):
             names.add(" ".join(words).lower())
-            names.update(w.lower() for w in words if len(words) > 1 and len(w) > 3 and w.lower() not in _NOT_NAMES)
+            if len(words) > 1 and words[-1].lower() not in STOPWORDS:
+                names.add(words[-1].lower())  # "Vladimir Putin" also matches a later "Putin"
     return names
 
 
@@ -271,11 +273,35 @@ def summarise(docs: list[_Doc], headline: str, llm: Runnable) -> tuple[str, list
         return "", [], "none"
     reply = (load_prompt("briefing") | llm).invoke(
         {"headline": headline, "passages": format_passages(passages), "not_sure": NOT_SURE})
-    checked = check_citations(str(reply.content), passages, model_name(reply))
+    content, model = str(reply.content), model_name(reply)
+    checked = check_citations(content, passages, model)
+    if checked.abstained or (model == STUB_MODEL_NAME and len(checked.citations) < 2 and _claims(checked.answer) < 2):
+        # The extractive stub found too little that matches the headline's words: quote the map step's lead
+        # sentences instead (still through the checker). A real model's reply is kept unless it abstained.
+        model = STUB_MODEL_NAME
+        checked = check_citations(_extractive_reply(passages, content), passages, model)
     if checked.abstained:
         return "", [], checked.model
     text = " ".join(line.strip() for line in checked.answer.replace(OFFLINE_LABEL, "").splitlines() if line.strip())
     return text, checked.citations, checked.model
+
+
+def _claims(answer: str) -> int:
+    return len(re.findall(r"(?:\[\d+\])+", answer))
+
+
+def _extractive_reply(passages: list[Passage], earlier: str, limit: int = 3) -> str:
+    """The model's own cited lines, then the passages' first sentences in turn, up to `limit` lines."""
+    lines = [line for line in earlier.replace(OFFLINE_LABEL, "").splitlines() if re.search(r"\[\d+\]", line)]
+    queues = [[(p.n, p.text[s:e].strip()) for s, e in split_sentences(p.text)] for p in passages]
+    while len(lines) < limit and any(queues):
+        for queue in queues:
+            while queue and len(lines) < limit:
+                n, sentence = queue.pop(0)
+                if not any(sentence in line for line in lines):
+                    lines.append(f"{sentence} [{n}]")
+                    break
+    return "\n".join(lines[:limit])
 
 
 # ---- the whole briefing -------------------------------------------------------------------------
@@ -318,3 +344,39 @@ def _story_stub(group: list[_Doc]) -> Story:
     sources = [SourceRef(d.meta.article_id, d.meta.title, d.meta.source, d.meta.published, d.meta.url)
                for d in ordered]
     return Story(headline=pick_headline(ordered), summary="", sources=sources)
+
+
+def resolve_range(day: str | None = None, since: str | None = None, until: str | None = None,
+                  today: date | None = None) -> tuple[date, date]:
+    """The dates a briefing covers, from `--date` or `--since 24h|7d|DATE` and `--until DATE`.
+
+    `24h` means yesterday and today (articles carry dates, not times); `7d` the last seven days and today.
+    With nothing given it is `24h`. Raises ValueError with a message for the user.
+    """
+    today = today or date.today()
+    if day and (since or until):
+        raise ValueError("use --date alone, or --since/--until")
+    if day:
+        start = end = _parse_day(day, "date", today)
+        return start, end
+    end = _parse_day(until, "until", today) if until else today
+    relative = re.fullmatch(r"\s*(\d{1,4})\s*([hd])\s*", since or "24h")
+    if relative:
+        amount, unit = int(relative.group(1)), relative.group(2)
+        days = -(-amount // 24) if unit == "h" else amount
+        start = end - timedelta(days=days)
+    else:
+        start = _parse_day(since, "since", today)
+    if start > end:
+        raise ValueError(f"--since {start} is after --until {end}")
+    return start, end
+
+
+def _parse_day(value: str | None, option: str, today: date) -> date:
+    text = (value or "").strip().lower()
+    if text in ("today", "yesterday"):
+        return today - timedelta(days=text == "yesterday")
+    try:
+        return parse_date(value)
+    except ValueError:
+        raise ValueError(f"--{option} {value!r} is not a date (use YYYY-MM-DD, today or yesterday)") from None
