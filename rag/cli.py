@@ -208,6 +208,16 @@ def stats(as_json: Annotated[bool, typer.Option("--json", help="Print a JSON obj
             out.print(f"{key}: {value}", highlight=False)
 
 
+@app.command()
+def bot() -> None:
+    """Run the Discord bot (needs DISCORD_TOKEN; see README "Discord bot")."""
+    from bot.app import main as run_bot  # discord is imported only for this command
+
+    code = run_bot()
+    if code:
+        raise typer.Exit(code)
+
+
 def main() -> None:
     """Console-script entry point; NewsbotErrors become one line on stderr."""
     try:

@@ -12,6 +12,7 @@ from rag.answer import Query, build_answer_chain, validate_question
 from rag.briefing import DEFAULT_MAX_STORIES, Briefing, build_briefing
 from rag.config import Settings
 from rag.embeddings import make_embeddings
+from rag.followup import condense
 from rag.index import NewsIndex, open_vectors
 from rag.models import make_chat_model
 from rag.retrieve import NewsRetriever
@@ -43,6 +44,11 @@ class Services:
                  max_stories: int | None = DEFAULT_MAX_STORIES) -> Briefing:
         """The stories of [since, until] grouped across outlets, with checked summaries (blocking)."""
         return build_briefing(self.index, self.llm, since, until or since, source, max_stories)
+
+    def condense(self, history: list[tuple[str, str]], question: str) -> str:
+        """A follow-up rewritten as a standalone question from earlier (question, answer) turns (blocking)."""
+        question = validate_question(question, self.settings.max_question_chars)
+        return condense(self.llm, history, question)[: self.settings.max_question_chars]
 
 
 def build_services(settings: Settings | None = None) -> Services:

@@ -1,0 +1,1 @@
+"""newsbot's Discord front end: it renders `rag` answers and never touches the store or the model itself."""

@@ -1,0 +1,188 @@
+"""The Discord bot: built by `create_bot`, run by `main` (`newsbot bot`, `python -m bot`)."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import sys
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from rag.config import Settings
+from rag.errors import NewsbotError, QuestionError
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+NO_PINGS = discord.AllowedMentions.none()
+EXTENSIONS = ("bot.cogs.ask", "bot.cogs.admin", "bot.cogs.briefing")
+
+
+class AnswerTimeout(NewsbotError):
+    """A question took longer than NEWSBOT_ASK_TIMEOUT_S."""
+
+
+class Cooldowns:
+    """Per-user rate limit shared by /ask, mentions and DMs: `rate` questions per `per` seconds."""
+
+    def __init__(self, rate: int, per: float) -> None:
+        self.rate, self.per = rate, per
+        self._buckets: dict[int, app_commands.Cooldown] = {}
+
+    def retry_after(self, user_id: int) -> float | None:
+        """Take one token for `user_id`; the seconds to wait if none is left, else None."""
+        if self.per <= 0:
+            return None
+        bucket = self._buckets.setdefault(user_id, app_commands.Cooldown(self.rate, self.per))
+        if len(self._buckets) > 10_000:  # forget idle users now and then
+            self._buckets = {k: v for k, v in self._buckets.items() if v.get_tokens() < v.rate}
+        return bucket.update_rate_limit()
+
+
+def intents() -> discord.Intents:
+    """Default intents only: no privileged MESSAGE_CONTENT (mentions, replies to the bot and DMs still carry text)."""
+    return discord.Intents.default()
+
+
+class NewsBot(commands.Bot):
+    """A `commands.Bot` holding the settings and the rag services, with bounded, timed-out rag calls."""
+
+    def __init__(self, settings: Settings, services: Any = None, **options: Any) -> None:
+        options.setdefault("guild_ready_timeout", 2.0)
+        super().__init__(command_prefix=commands.when_mentioned, intents=intents(), allowed_mentions=NO_PINGS,
+                         help_command=None, **options)
+        self.settings = settings
+        self.services = services
+        self.cooldowns = Cooldowns(settings.ask_cooldown_rate, settings.ask_cooldown_s)
+        self._rag_slots = asyncio.Semaphore(settings.ask_concurrency)
+        self.tree.on_error = self.on_app_command_error
+
+    async def setup_hook(self) -> None:
+        if self.services is None:
+            from rag.services import build_services  # opens the store: only when the bot really starts
+
+            self.services = await asyncio.to_thread(build_services, self.settings)
+        for name in EXTENSIONS:
+            if importlib.util.find_spec(name) is not None:
+                await self.load_extension(name)
+        await self.sync_commands()
+
+    async def sync_commands(self) -> None:
+        """Register the slash commands: in one guild at once if NEWSBOT_DISCORD_GUILD_ID is set, else globally."""
+        if self.settings.discord_guild_id:
+            guild = discord.Object(self.settings.discord_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            await self.tree.sync(guild=guild)
+        else:
+            await self.tree.sync()
+
+    async def on_message(self, message: discord.Message) -> None:
+        """No prefix commands: questions in messages are handled by the ask cog's listener."""
+
+    async def run_rag(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking rag work in a thread, at most NEWSBOT_ASK_CONCURRENCY at once, within the timeout."""
+
+        async def guarded() -> T:
+            async with self._rag_slots:  # held until the thread ends, even after a timeout
+                return await asyncio.to_thread(fn, *args)
+
+        task = asyncio.ensure_future(guarded())
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), self.settings.ask_timeout_s)
+        except asyncio.TimeoutError:
+            task.add_done_callback(_consume)
+            raise AnswerTimeout(f"Sorry, that took longer than {self.settings.ask_timeout_s:g} s. "
+                                "Please try again in a moment.") from None
+
+    def refusal(self, user_id: int, question: str) -> str | None:
+        """Why a question is refused before any work (too long, empty, or the user is asking too fast)."""
+        question = question.strip()
+        limit = self.settings.max_question_chars
+        if not question:
+            return "Please ask a question, e.g. `/ask question: What happened in Helsinki?`"
+        if len(question) > limit:
+            return f"Sorry, questions can be at most {limit} characters; yours has {len(question)}. Please shorten it."
+        wait = self.cooldowns.retry_after(user_id)
+        if wait is not None:
+            return f"You're asking quickly: please wait {max(1, round(wait))} s before the next question."
+        return None
+
+    async def on_app_command_error(self, interaction: discord.Interaction,
+                                   error: app_commands.AppCommandError) -> None:
+        """Checks become a short explanation; anything else an apology with an error id (traceback logged)."""
+        original = getattr(error, "original", error)
+        if isinstance(error, (app_commands.MissingPermissions, app_commands.NoPrivateMessage)):
+            text = "Sorry, this command is for server admins (Manage Server permission), in a server."
+        elif isinstance(error, app_commands.CommandOnCooldown):
+            text = f"You're going quickly: please wait {max(1, round(error.retry_after))} s."
+        elif isinstance(original, (QuestionError, AnswerTimeout)):
+            text = str(original)
+        else:
+            text = apology(original, f"/{interaction.command.name if interaction.command else '?'}")
+        await send_ephemeral(interaction, text)
+
+
+def apology(error: BaseException, where: str) -> str:
+    """Log the traceback under a fresh error id and return the short apology that shows that id."""
+    error_id = uuid.uuid4().hex[:8]
+    logger.error("error %s in %s", error_id, where, exc_info=(type(error), error, error.__traceback__))
+    return f"Sorry, something went wrong on my side (error id `{error_id}`). Please try again later."
+
+
+async def send_ephemeral(interaction: discord.Interaction, text: str) -> None:
+    """Reply privately, whether or not the interaction was already answered or deferred."""
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
+        else:
+            await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
+    except discord.HTTPException:
+        logger.warning("could not tell the user about an error", exc_info=True)
+
+
+def _consume(task: asyncio.Future) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("a timed-out rag call failed later: %r", task.exception())
+
+
+def create_bot(settings: Settings | None = None, services: Any = None, **options: Any) -> NewsBot:
+    """Build the bot without starting it; `services=None` opens the store in `setup_hook`."""
+    return NewsBot(settings or Settings(), services, **options)
+
+
+async def _serve(bot: NewsBot, token: str) -> None:
+    async with bot:
+        await bot.start(token)
+
+
+def main(settings: Settings | None = None) -> int:
+    """Run the bot until stopped; a missing or rejected token is one line on stderr and exit code 2."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = settings or Settings()
+    token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
+    if not token:
+        print("error: DISCORD_TOKEN is not set; put the bot token from the Discord developer portal in the "
+              "environment or .env", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(_serve(create_bot(settings), token))
+    except discord.LoginFailure:
+        print("error: Discord rejected DISCORD_TOKEN; reset the token in the developer portal and update it",
+              file=sys.stderr)
+        return 2
+    except discord.PrivilegedIntentsRequired:
+        print("error: Discord refused an intent this bot asked for; check the bot's settings in the portal",
+              file=sys.stderr)
+        return 2
+    except NewsbotError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -1,0 +1,149 @@
+"""Answers → Discord messages that always fit Discord's limits (pure functions, no I/O)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import discord
+
+from rag.models import OFFLINE_LABEL
+from rag.schema import Answer, Citation
+
+CONTENT_LIMIT = 2000
+DESCRIPTION_LIMIT = 4096
+TITLE_LIMIT = 256
+FIELDS_LIMIT = 25
+FIELD_VALUE_LIMIT = 1024
+EMBED_TOTAL_LIMIT = 6000
+FOOTER_LIMIT = 2048
+SOURCE_TITLE_CHARS = 200  # a source's title in the list
+QUOTE_CHARS = 400  # a quoted sentence in the list
+EMBED_COLOUR = discord.Colour.blurple()
+_BREAKS = ("\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ")
+
+
+@dataclass
+class MessagePayload:
+    """One message to send: never empty, always within Discord's limits."""
+
+    content: str = ""
+    embeds: list[discord.Embed] = field(default_factory=list)
+
+    def kwargs(self) -> dict:
+        """Keyword arguments for `send`, with pings turned off."""
+        out: dict = {"allowed_mentions": discord.AllowedMentions.none()}
+        if self.content:
+            out["content"] = self.content
+        if self.embeds:
+            out["embeds"] = self.embeds
+        return out
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters at a word boundary if possible, with an ellipsis."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip() + "…"
+
+
+def split_text(text: str, limit: int = CONTENT_LIMIT) -> list[str]:
+    """Split `text` into non-empty pieces of at most `limit` chars, preferring paragraph, line, sentence, word."""
+    if limit < 1:
+        raise ValueError("limit must be positive")
+    pieces: list[str] = []
+    rest = text.strip()
+    while rest:
+        if len(rest) <= limit:
+            pieces.append(rest)
+            break
+        cut = _cut_point(rest, limit)
+        piece, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
+        if piece:
+            pieces.append(piece)
+    return pieces
+
+
+def _cut_point(text: str, limit: int) -> int:
+    window = text[: limit + 1]
+    for sep in _BREAKS:
+        at = window.rfind(sep)  # a sentence break keeps its mark: at + 1 <= limit still holds
+        if at > limit // 3:  # a break too early would leave tiny pieces; fall through to a finer one
+            return at + len(sep.rstrip()) if sep.strip() else at
+    return limit
+
+
+def escape(text: str) -> str:
+    """Text safe inside Discord markdown (titles and quotes come from articles)."""
+    return discord.utils.escape_markdown(text, as_needed=False).replace("\n", " ")
+
+
+def source_block(c: Citation) -> str:
+    """One numbered source: linked title, outlet and date, and the quoted sentence."""
+    title = escape(clip(c.title or "Untitled", SOURCE_TITLE_CHARS).replace("[", "(").replace("]", ")"))
+    head = f"**[{c.n}]** [{title}](<{c.url}>)" if _is_web(c.url) else f"**[{c.n}]** {title}"
+    meta = " · ".join(x for x in (c.source, c.published) if x)
+    lines = [head] + ([escape(clip(meta, 200))] if meta else [])
+    if c.quote:
+        lines.append("> " + escape(clip(c.quote, QUOTE_CHARS)))
+    return "\n".join(lines)
+
+
+def _is_web(url: str | None) -> bool:
+    return bool(url) and re.match(r"https?://[^\s<>()]+$", url or "") is not None
+
+
+def sources_embeds(answer: Answer) -> list[discord.Embed]:
+    """The sources by number, packed into as many embeds as their descriptions need."""
+    footer = "Offline extractive answer (no language model)" if answer.offline else f"Model: {clip(answer.model, 100)}"
+    groups: list[list[str]] = [[]]
+    for c in answer.citations:
+        block = clip(source_block(c), DESCRIPTION_LIMIT)
+        if groups[-1] and len("\n\n".join([*groups[-1], block])) > DESCRIPTION_LIMIT:
+            groups.append([])
+        groups[-1].append(block)
+    embeds = []
+    for i, group in enumerate(g for g in groups if g):
+        title = "Sources" if i == 0 else "Sources (continued)"
+        embed = discord.Embed(title=title, description="\n\n".join(group), colour=EMBED_COLOUR)
+        embed.set_footer(text=footer)
+        embeds.append(embed)
+    return embeds
+
+
+def answer_text(answer: Answer) -> str:
+    """The answer with its [n] markers; an offline answer always says it is extractive."""
+    text = answer.answer.strip()
+    if answer.offline and OFFLINE_LABEL not in text:
+        text = f"{OFFLINE_LABEL}\n{text}"
+    return text or "I have no answer to show."
+
+
+def answer_messages(answer: Answer) -> list[MessagePayload]:
+    """The answer split across messages, the first sources embed on the last text message, the rest after it."""
+    messages = [MessagePayload(content=piece) for piece in split_text(answer_text(answer), CONTENT_LIMIT)]
+    embeds = sources_embeds(answer) if not answer.abstained else []
+    if embeds:
+        messages[-1].embeds.append(embeds[0])
+        messages += [MessagePayload(embeds=[e]) for e in embeds[1:]]
+    return messages
+
+
+def list_messages(title: str, lines: list[str], empty: str) -> list[MessagePayload]:
+    """A titled list (e.g. /sources) as embeds of at most DESCRIPTION_LIMIT characters each."""
+    if not lines:
+        return [MessagePayload(content=empty)]
+    pages = split_text("\n".join(clip(line, 500) for line in lines), DESCRIPTION_LIMIT)
+    return [MessagePayload(embeds=[discord.Embed(title=clip(title if i == 0 else f"{title} (continued)", TITLE_LIMIT),
+                                                 description=page, colour=EMBED_COLOUR)])
+            for i, page in enumerate(pages)]
+
+
+def embed_size(embed: discord.Embed) -> int:
+    """Characters Discord counts toward the 6,000 per-message embed total."""
+    return len(embed)
