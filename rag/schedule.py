@@ -16,7 +16,7 @@ import logging
 import os
 import tempfile
 from dataclasses import asdict, dataclass, replace
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -55,6 +55,11 @@ class Due:
     post_day: date
     covers: date
     late: bool
+
+
+def utcnow() -> datetime:
+    """The clock the bot's scheduler reads (tests replace it with a fake one)."""
+    return datetime.now(UTC)
 
 
 def parse_time(value: str) -> time:

@@ -15,14 +15,10 @@ from bot.app import NO_PINGS, AnswerTimeout, NewsBot, apology
 from bot.briefing_render import briefing_messages
 from rag.briefing import Briefing, resolve_range
 from rag.errors import ConfigError, NewsbotError
+from rag import schedule as clock
 from rag.schedule import Schedule, ScheduleStore, due, from_settings, mark_posted, parse_timezone, post_moment, start
 
 logger = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    """The clock the schedule reads (tests replace it with a fake one)."""
-    return datetime.now(UTC)
 
 
 class BriefingCog(commands.Cog):
@@ -47,7 +43,7 @@ class BriefingCog(commands.Cog):
 
     def use(self, schedule: Schedule) -> Schedule:
         """Save the schedule (a new one starts with its next post time) and (re)start the loop at its time."""
-        schedule = start(schedule, utcnow())
+        schedule = start(schedule, clock.utcnow())
         self.store.save(schedule)
         self.daily.change_interval(time=schedule.local_time)
         if not self.daily.is_running():
@@ -70,7 +66,7 @@ class BriefingCog(commands.Cog):
             schedule = self.store.load()
             if schedule is None:
                 return 0
-            for item in due(schedule, utcnow()):
+            for item in due(schedule, clock.utcnow()):
                 try:
                     channel = self.bot.get_channel(schedule.channel_id) or await self.bot.fetch_channel(
                         schedule.channel_id)
@@ -90,7 +86,7 @@ class BriefingCog(commands.Cog):
     @app_commands.describe(date="A day: YYYY-MM-DD, today or yesterday (default: yesterday and today)")
     async def briefing(self, interaction: discord.Interaction, date: str | None = None) -> None:
         """The day's stories, grouped across outlets, each with a cited summary."""
-        today = utcnow().astimezone(self._zone()).date()
+        today = clock.utcnow().astimezone(self._zone()).date()
         try:
             since, until = resolve_range(day=date, today=today)
         except ValueError as exc:
@@ -113,11 +109,12 @@ class BriefingCog(commands.Cog):
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
     @app_commands.checks.has_permissions(manage_guild=True)
-    @app_commands.describe(channel="Where the daily briefing is posted", time="Local time, HH:MM (24-hour)",
+    @app_commands.describe(channel="Where the daily briefing is posted (default: this channel)", time="Local time, HH:MM (24-hour)",
                            timezone="IANA time zone, e.g. UTC or Europe/Paris")
-    async def briefing_schedule(self, interaction: discord.Interaction, channel: discord.TextChannel,
-                                time: str, timezone: str = "UTC") -> None:
+    async def briefing_schedule(self, interaction: discord.Interaction, time: str, timezone: str = "UTC",
+                                channel: discord.TextChannel | None = None) -> None:
         """Post a briefing of the previous day every day at this time (admins only)."""
+        channel = channel or interaction.channel
         old = self.store.load()
         wanted = Schedule(channel.id, time.strip(), timezone.strip(), old.last_posted if old else None)
         try:
