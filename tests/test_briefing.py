@@ -191,3 +191,18 @@ def test_a_busy_day_keeps_clearly_different_subjects_apart(busy_day):
                 assert not unrelated, (articles[a].title, articles[b].title)
     # Categories of the day are at least as many stories: sport, business and entertainment never merge.
     assert len(briefing.stories) >= len(set(category.values()))
+
+
+def test_newsbot_brief_prints_the_json_contract_and_rejects_mixed_date_options(tmp_path):
+    from .test_cli import run
+
+    store = tmp_path / "store"
+    run("ingest", str(SEED_FILES[0]), "--source", "Outlet A", env_dir=store)
+    run("ingest", str(SEED_FILES[1]), "--source", "Outlet B", env_dir=store)
+    data = json.loads(run("brief", "--since", "2024-11-11", "--until", "2024-11-12", "--json", env_dir=store).stdout)
+    assert data["date"] == {"since": "2024-11-11", "until": "2024-11-12"}
+    assert [len(s["sources"]) for s in data["stories"]] == [1 + 1]
+    text = run("brief", "--date", "2024-11-12", env_dir=store).stdout
+    assert "reported by 1 outlet)" in text and "[1]" in text
+    proc = run("brief", "--date", "2024-11-12", "--since", "7d", env_dir=store, check_code=2)
+    assert "--date alone" in proc.stderr and "Traceback" not in proc.stderr
