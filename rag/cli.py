@@ -1,4 +1,4 @@
-"""`newsbot …`: ingest, ask, sources, remove, stats (and the commands other modules add)."""
+"""`newsbot …`: ingest, ask, brief, sources, remove, stats."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -19,6 +19,9 @@ from rag.chunking import date_to_int
 from rag.config import Settings
 from rag.errors import NewsbotError, QuestionError
 from rag.schema import Answer
+
+if TYPE_CHECKING:
+    from rag.briefing import Briefing
 
 logger = logging.getLogger(__name__)
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -116,6 +119,59 @@ def print_answer(answer: Answer) -> None:
         if c.url:
             out.print(f"    {c.url}", highlight=False, markup=False)
         out.print(f"    “{c.quote}”", highlight=False, markup=False)
+
+
+@app.command()
+def brief(
+    day: Annotated[str | None, typer.Option("--date", help="One day: YYYY-MM-DD, today or yesterday.")] = None,
+    since: Annotated[str | None, typer.Option(help="24h, 7d or a date (default 24h: yesterday and today).")] = None,
+    until: Annotated[str | None, typer.Option(help="The last day (default today).")] = None,
+    source: Annotated[str | None, typer.Option(help="Only articles from this outlet.")] = None,
+    max_stories: Annotated[int, typer.Option("--max-stories", min=1, max=100, help="Most stories shown.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the briefing as one JSON object.")] = False,
+) -> None:
+    """The day's stories, grouped across outlets, each with a cited summary; most covered first."""
+    from rag.briefing import resolve_range
+
+    try:
+        start, end = resolve_range(day, since, until)
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
+    try:
+        briefing = _services().briefing(start, end, source=source, max_stories=max_stories)
+    except NewsbotError as exc:
+        logger.exception("brief failed")
+        raise _fail(str(exc)) from None
+    if as_json:
+        print(json.dumps(briefing.to_dict(), ensure_ascii=False))
+    else:
+        print_briefing(briefing)
+
+
+def print_briefing(briefing: Briefing) -> None:
+    """A heading, then each story: headline, outlets, summary and its numbered quotes."""
+    if not briefing.stories:
+        out.print(f"No articles for {briefing.label}.", highlight=False, markup=False)
+        return
+    note = " (offline extractive summaries: sentences quoted from the articles)" if briefing.offline else ""
+    out.print(f"Briefing for {briefing.label}: {len(briefing.stories)} stories from {briefing.articles} "
+              f"articles{note}", highlight=False, markup=False)
+    for i, story in enumerate(briefing.stories, start=1):
+        outlets = "outlet" if story.outlets == 1 else "outlets"
+        out.print(f"\n{i}. {story.headline} (reported by {story.outlets} {outlets})", highlight=False,
+                  markup=False)
+        out.print(story.summary, highlight=False, markup=False)
+        for c in story.citations:
+            meta = ", ".join(x for x in (c.source, c.published) if x)
+            out.print(f"  [{c.n}] {c.title}" + (f" ({meta})" if meta else "") + (f" {c.url}" if c.url else ""),
+                      highlight=False, markup=False)
+        cited = {c.article_id for c in story.citations}
+        for s in story.sources:
+            if s.article_id not in cited:
+                out.print(f"  also: {s.title} ({s.source or 'unknown outlet'}, {s.published or 'undated'})",
+                          highlight=False, markup=False)
+    if briefing.omitted:
+        out.print(f"\n…and {briefing.omitted} more stories (--max-stories).", highlight=False, markup=False)
 
 
 @app.command()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import date
 from functools import cached_property
 
 from langchain_core.runnables import Runnable
 
 from rag.answer import Query, build_answer_chain, validate_question
+from rag.briefing import DEFAULT_MAX_STORIES, Briefing, build_briefing
 from rag.config import Settings
 from rag.embeddings import make_embeddings
 from rag.followup import condense
@@ -37,6 +39,11 @@ class Services:
         """Validate the question, then run the chain (blocking; the bot runs it in a thread)."""
         question = validate_question(query.question, self.settings.max_question_chars)
         return self.answer_chain.invoke(replace(query, question=question))
+
+    def briefing(self, since: date, until: date | None = None, source: str | None = None,
+                 max_stories: int | None = DEFAULT_MAX_STORIES) -> Briefing:
+        """The stories of [since, until] grouped across outlets, with checked summaries (blocking)."""
+        return build_briefing(self.index, self.llm, since, until or since, source, max_stories)
 
     def condense(self, history: list[tuple[str, str]], question: str) -> str:
         """A follow-up rewritten as a standalone question from earlier (question, answer) turns (blocking)."""

@@ -1,0 +1,75 @@
+"""Briefings → Discord messages: a heading, then one embed message per story, each within Discord's limits."""
+
+from __future__ import annotations
+
+import discord
+
+from bot.render import (
+    DESCRIPTION_LIMIT,
+    EMBED_COLOUR,
+    EMBED_TOTAL_LIMIT,
+    TITLE_LIMIT,
+    MessagePayload,
+    clip,
+    escape,
+    source_block,
+)
+from rag.briefing import Briefing, Story
+
+SUMMARY_CHARS = 1500  # the summary's share of a story's embed; the sources get the rest
+SOURCES_NAMED = 5  # outlets named in the "reported by" line
+
+
+def heading(briefing: Briefing, late: bool = False) -> str:
+    """The first message: which day, how many stories, and whether it is late or offline."""
+    when = f"**Briefing for {briefing.label}**"
+    if late:
+        when = f"**Late briefing for {briefing.label}** (posted late: the bot was offline at its time)"
+    if not briefing.stories:
+        return f"{when}\nNo articles for {briefing.label}."
+    parts = [f"{when}: {len(briefing.stories)} {'story' if len(briefing.stories) == 1 else 'stories'} "
+             f"from {briefing.articles} articles, most covered first."]
+    if briefing.omitted:
+        parts.append(f"{briefing.omitted} smaller {'story is' if briefing.omitted == 1 else 'stories are'} "
+                     "left out.")
+    if briefing.offline:
+        parts.append("Offline extractive summaries: sentences quoted from the articles, no language model.")
+    return clip(" ".join(parts), 2000)
+
+
+def reported_by(story: Story) -> str:
+    """`Reported by 2 outlets: A, B` (an article whose outlet is unknown counts as its own outlet)."""
+    names = list(dict.fromkeys(s.source for s in story.sources if s.source))
+    noun = "outlet" if story.outlets == 1 else "outlets"
+    shown = ", ".join(names[:SOURCES_NAMED]) + (", …" if len(names) > SOURCES_NAMED else "")
+    return f"Reported by {story.outlets} {noun}" + (f": {shown}" if shown else "")
+
+
+def story_embed(n: int, story: Story, footer: str) -> discord.Embed:
+    """One story: numbered headline, summary with [n], who reported it, and the cited sources with quotes."""
+    title = clip(f"{n}. {story.headline}", TITLE_LIMIT)
+    footer = clip(footer, 200)
+    budget = min(DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT - len(title) - len(footer) - 10)
+    head = f"{escape(clip(story.summary, SUMMARY_CHARS))}\n\n*{escape(clip(reported_by(story), 300))}*"
+    blocks = [head]
+    cited = {c.article_id for c in story.citations}
+    extra = [f"• {escape(clip(s.title, 150))} ({escape(s.source or 'unknown outlet')})"
+             for s in story.sources if s.article_id not in cited]
+    candidates = [clip(source_block(c), 800) for c in story.citations] + extra
+    for i, block in enumerate(candidates):
+        more = f"…and {len(candidates) - i} more sources"
+        if len("\n\n".join([*blocks, block])) + len(more) + 2 > budget:
+            blocks.append(more)
+            break
+        blocks.append(block)
+    embed = discord.Embed(title=title, description=clip("\n\n".join(blocks), budget), colour=EMBED_COLOUR)
+    embed.set_footer(text=footer)
+    return embed
+
+
+def briefing_messages(briefing: Briefing, late: bool = False) -> list[MessagePayload]:
+    """The heading message, then one message per story."""
+    footer = "Offline extractive summary" if briefing.offline else f"Model: {briefing.model}"
+    return [MessagePayload(content=heading(briefing, late))] + [
+        MessagePayload(embeds=[story_embed(i, story, footer)]) for i, story in enumerate(briefing.stories, start=1)
+    ]

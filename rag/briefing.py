@@ -1,0 +1,382 @@
+"""The day's articles → stories (grouped across outlets) → cited summaries → a `Briefing`.
+
+Grouping: each article's lead (its first chunks' stored vectors, averaged) is compared by cosine similarity,
+plus a bonus for named entities the two leads share (weighted by how rare the name is that day); average-linkage
+clustering with a threshold then puts every article in exactly one story.
+
+Summaries are map-reduce: *map* picks each article's key sentences locally (verbatim, so quotes stay checkable
+and a busy day's prompt stays small); *reduce* asks the chat model for 2–4 cited sentences from those extracts,
+and `rag.answer.check_citations` checks them exactly as it checks answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import numpy as np
+from langchain_core.runnables import Runnable
+
+from prompts.loader import load_prompt
+from rag.answer import check_citations, format_passages
+from rag.articles import parse_date
+from rag.chunking import date_to_int
+from rag.index import NewsIndex, StoredArticle
+from rag.models import NOT_SURE, OFFLINE_LABEL, STUB_MODEL_NAME, model_name
+from rag.schema import Citation, Passage
+from rag.text import STOPWORDS, coverage, idf_table, split_sentences, terms
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_STORIES = 10
+SAME_STORY = 0.64  # average-linkage score above which two groups are one story (tuned on the seeds + MultiHop)
+ENTITY_WEIGHT = 0.25  # how much shared rare names add to the leads' cosine similarity
+LEAD_CHUNKS = 2  # chunks of an article whose vectors stand for its lead
+LEAD_CHARS = 1500  # characters of the lead searched for named entities
+MAP_SENTENCES = 3  # key sentences each article contributes to the reduce prompt
+MAP_CHARS = 700  # and at most this many characters of them
+REDUCE_ARTICLES = 8  # articles per story whose extracts reach the model (the rest are still listed as sources)
+_NAME = re.compile(r"[A-Z][\w’'&.-]*(?:\s+(?:of|de|la|del|von|van|the|and|for)?\s*[A-Z][\w’'&.-]*)*")
+_NOT_NAMES = frozenset("""
+monday tuesday wednesday thursday friday saturday sunday january february march april may june july august september
+october november december mr mrs ms dr it this that these those he she they we i in on at for but and or the a an
+""".split())
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """An article of a story, as listed under it."""
+
+    article_id: str
+    title: str
+    source: str | None
+    published: str | None
+    url: str | None
+
+    def to_dict(self) -> dict:
+        return {"article_id": self.article_id, "title": self.title, "source": self.source,
+                "published": self.published, "url": self.url}
+
+
+@dataclass
+class Story:
+    """One story: a headline, a checked summary with [n] markers, and every article that covered it."""
+
+    headline: str
+    summary: str
+    sources: list[SourceRef]
+    citations: list[Citation] = field(default_factory=list)
+
+    @property
+    def outlets(self) -> int:
+        """Distinct outlets; an article whose outlet is unknown counts as one of its own."""
+        return len({s.source.lower() if s.source else f"\0{s.article_id}" for s in self.sources})
+
+    @property
+    def latest(self) -> str:
+        return max((s.published or "" for s in self.sources), default="")
+
+    def to_dict(self) -> dict:
+        return {"headline": self.headline, "summary": self.summary,
+                "sources": [s.to_dict() for s in self.sources],
+                "citations": [c.to_dict() for c in self.citations]}
+
+
+@dataclass
+class Briefing:
+    """The stories of a day (or a range of days), most covered first."""
+
+    since: date
+    until: date
+    stories: list[Story] = field(default_factory=list)
+    articles: int = 0  # articles in the range, including those of stories cut by max_stories
+    omitted: int = 0  # stories left out by max_stories
+    offline: bool = False
+    model: str = "none"
+
+    @property
+    def label(self) -> str:
+        return self.since.isoformat() if self.since == self.until else f"{self.since} to {self.until}"
+
+    def to_dict(self) -> dict:
+        day: str | dict = (self.since.isoformat() if self.since == self.until
+                           else {"since": self.since.isoformat(), "until": self.until.isoformat()})
+        return {"date": day, "stories": [s.to_dict() for s in self.stories]}
+
+
+@dataclass
+class _Doc:
+    """An article with what grouping and summarising need."""
+
+    meta: StoredArticle
+    body: str
+    lead: str
+
+
+# ---- loading ------------------------------------------------------------------------------------
+
+
+def _load_docs(index: NewsIndex, articles: list[StoredArticle]) -> list[_Doc]:
+    docs = []
+    for meta in articles:
+        chunks = index.article_chunks(meta.article_id)
+        if not chunks:
+            continue
+        body = _reassemble(chunks)
+        docs.append(_Doc(meta, body, body[:LEAD_CHARS]))
+    return docs
+
+
+def _reassemble(chunks) -> str:
+    """The body from its overlapping chunks; gaps (stripped whitespace) become line breaks, so no sentence
+    built from it spans two chunks and every sentence stays verbatim article text."""
+    body = ""
+    for c in chunks:
+        if c.start > len(body):
+            body += "\n" * (c.start - len(body))
+        body = body[:c.start] + c.text if c.start < len(body) else body + c.text
+    return body
+
+
+def lead_vectors(index: NewsIndex, docs: list[_Doc]) -> np.ndarray:
+    """Unit vectors for each article's lead: its first chunks' stored vectors averaged (re-embedded if absent)."""
+    ids = [f"{d.meta.article_id}:{i:04d}" for d in docs for i in range(LEAD_CHUNKS)]
+    got = index.vectors.get(ids=ids, include=["embeddings"])
+    stored = {cid: np.asarray(v, dtype=np.float32) for cid, v in zip(got["ids"], got["embeddings"])}
+    rows = []
+    missing = []
+    for row, d in enumerate(docs):
+        vecs = [stored[i] for i in (f"{d.meta.article_id}:{k:04d}" for k in range(LEAD_CHUNKS)) if i in stored]
+        if vecs:
+            rows.append(np.mean(vecs, axis=0))
+        else:
+            rows.append(None)
+            missing.append(row)
+    if missing:
+        fresh = index.embeddings.embed_documents([docs[r].meta.title + "\n" + docs[r].lead for r in missing])
+        for r, v in zip(missing, fresh):
+            rows[r] = np.asarray(v, dtype=np.float32)
+    matrix = np.vstack(rows) if rows else np.zeros((0, 1), dtype=np.float32)
+    return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+
+
+# ---- grouping -----------------------------------------------------------------------------------
+
+
+def named_entities(text: str) -> set[str]:
+    """Capitalised names (multi-word, or single words that don't just start a sentence), lower-cased."""
+    names = set()
+    for match in _NAME.finditer(text):
+        name = match.group().strip(" .’'-&")
+        words = name.split()
+        sentence_start = match.start() == 0 or re.search(r"[.!?\"“:\n]\s*$", text[max(0, match.start() - 3):
+                                                                                   match.start()])
+        if len(words) == 1 and (sentence_start or len(name) < 3):
+            continue
+        while words and words[0].lower() in _NOT_NAMES:
+            words = words[1:]
+        if words and not (len(words) == 1 and words[0].lower() in STOPWORDS | _NOT_NAMES):
+            names.add(" ".join(words).lower())
+            if len(words) > 1 and words[-1].lower() not in STOPWORDS:
+                names.add(words[-1].lower())  # "Vladimir Putin" also matches a later "Putin"
+    return names
+
+
+def similarity(vectors: np.ndarray, entity_sets: list[set[str]]) -> np.ndarray:
+    """Pairwise lead cosine plus ENTITY_WEIGHT × the idf-weighted share of names two articles have in common."""
+    sims = vectors @ vectors.T
+    idf = idf_table(entity_sets)
+    weight = {e: idf[e] for e in idf if e}
+    n = len(entity_sets)
+    shared = np.zeros((n, n), dtype=np.float32)
+    for i in range(n):
+        for j in range(i + 1, n):
+            a, b = entity_sets[i], entity_sets[j]
+            if not a or not b:
+                continue
+            common = sum(weight[e] for e in a & b)
+            smaller = min(sum(weight[e] for e in a), sum(weight[e] for e in b))
+            shared[i, j] = shared[j, i] = common / smaller if smaller else 0.0
+    return sims + ENTITY_WEIGHT * shared
+
+
+def cluster(scores: np.ndarray, threshold: float = SAME_STORY) -> list[list[int]]:
+    """Average-linkage agglomerative clustering: merge the closest groups while their mean score ≥ threshold."""
+    groups = [[i] for i in range(len(scores))]
+    while len(groups) > 1:
+        best, pair = threshold, None
+        for a in range(len(groups)):
+            for b in range(a + 1, len(groups)):
+                score = float(scores[np.ix_(groups[a], groups[b])].mean())
+                if score >= best:
+                    best, pair = score, (a, b)
+        if pair is None:
+            break
+        a, b = pair
+        groups[a] = groups[a] + groups.pop(b)
+    return groups
+
+
+# ---- summarising --------------------------------------------------------------------------------
+
+
+def pick_headline(docs: list[_Doc]) -> str:
+    """The title that best matches what the story's articles say (so a byline-like title never wins)."""
+    if len(docs) == 1:
+        return docs[0].meta.title
+    leads = [set(terms(d.meta.title + " " + d.lead)) for d in docs]
+    idf = idf_table(leads)
+
+    def score(i: int) -> tuple[float, str]:
+        title = terms(docs[i].meta.title)
+        others = [coverage(title, leads[j], idf) for j in range(len(docs)) if j != i]
+        return (sum(others) / len(others) if len(title) >= 3 else 0.0, docs[i].meta.published or "")
+
+    return docs[max(range(len(docs)), key=score)].meta.title
+
+
+def key_sentences(doc: _Doc, topic: list[str], idf: dict[str, float]) -> str:
+    """Map step: the article's sentences that best cover the story's topic terms, in article order."""
+    spans = split_sentences(doc.body)
+    scored = []
+    for order, (s, e) in enumerate(spans):
+        sentence = doc.body[s:e].strip()
+        if len(sentence) < 40 or len(sentence) > MAP_CHARS:
+            continue
+        # A small bonus for early sentences: leads carry the news.
+        scored.append((coverage(topic, set(terms(sentence)), idf) + 0.1 / (1 + order), order, sentence))
+    picked, size = [], 0
+    for _, order, sentence in sorted(scored, reverse=True)[:MAP_SENTENCES]:
+        if size + len(sentence) > MAP_CHARS and picked:
+            break
+        picked.append((order, sentence))
+        size += len(sentence)
+    return "\n".join(sentence for _, sentence in sorted(picked))
+
+
+def summarise(docs: list[_Doc], headline: str, llm: Runnable) -> tuple[str, list[Citation], str]:
+    """Reduce step: the model writes 2–4 cited sentences from the extracts; citations are checked."""
+    topic = terms(headline) + [t for t, _ in Counter(t for d in docs for t in set(terms(d.lead))).most_common(12)]
+    idf = idf_table(set(terms(d.body)) for d in docs)
+    passages = []
+    for n, doc in enumerate(docs[:REDUCE_ARTICLES], start=1):
+        text = key_sentences(doc, topic, idf)
+        if text:
+            m = doc.meta
+            passages.append(Passage(n=len(passages) + 1, chunk_id=f"{m.article_id}:lead", article_id=m.article_id,
+                                    title=m.title, source=m.source, published=m.published, url=m.url, text=text))
+    if not passages:
+        return "", [], "none"
+    reply = (load_prompt("briefing") | llm).invoke(
+        {"headline": headline, "passages": format_passages(passages), "not_sure": NOT_SURE})
+    content, model = str(reply.content), model_name(reply)
+    checked = check_citations(content, passages, model)
+    if checked.abstained or (model == STUB_MODEL_NAME and len(checked.citations) < 2 and _claims(checked.answer) < 2):
+        # The extractive stub found too little that matches the headline's words: quote the map step's lead
+        # sentences instead (still through the checker). A real model's reply is kept unless it abstained.
+        model = STUB_MODEL_NAME
+        checked = check_citations(_extractive_reply(passages, content), passages, model)
+    if checked.abstained:
+        return "", [], checked.model
+    text = " ".join(line.strip() for line in checked.answer.replace(OFFLINE_LABEL, "").splitlines() if line.strip())
+    return text, checked.citations, checked.model
+
+
+def _claims(answer: str) -> int:
+    return len(re.findall(r"(?:\[\d+\])+", answer))
+
+
+def _extractive_reply(passages: list[Passage], earlier: str, limit: int = 3) -> str:
+    """The model's own cited lines, then the passages' first sentences in turn, up to `limit` lines."""
+    lines = [line for line in earlier.replace(OFFLINE_LABEL, "").splitlines() if re.search(r"\[\d+\]", line)]
+    queues = [[(p.n, p.text[s:e].strip()) for s, e in split_sentences(p.text)] for p in passages]
+    while len(lines) < limit and any(queues):
+        for queue in queues:
+            while queue and len(lines) < limit:
+                n, sentence = queue.pop(0)
+                if not any(sentence in line for line in lines):
+                    lines.append(f"{sentence} [{n}]")
+                    break
+    return "\n".join(lines[:limit])
+
+
+# ---- the whole briefing -------------------------------------------------------------------------
+
+
+def build_briefing(index: NewsIndex, llm: Runnable, since: date, until: date, source: str | None = None,
+                   max_stories: int | None = DEFAULT_MAX_STORIES,
+                   on_story: Callable[[int, int], None] | None = None) -> Briefing:
+    """Group the range's articles into stories, order them (most outlets, then newest) and summarise each."""
+    articles = index.articles_between(date_to_int(since), date_to_int(until), source)
+    docs = _load_docs(index, articles)
+    briefing = Briefing(since=since, until=until, articles=len(docs))
+    if not docs:
+        return briefing
+    scores = similarity(lead_vectors(index, docs), [named_entities(d.meta.title + ".\n" + d.lead) for d in docs])
+    groups = [[docs[i] for i in g] for g in cluster(scores)]
+    stories = [_story_stub(g) for g in groups]
+    order = sorted(range(len(stories)), key=lambda i: (stories[i].outlets, len(stories[i].sources),
+                                                      stories[i].latest), reverse=True)
+    keep = order[:max_stories] if max_stories else order
+    briefing.omitted = len(order) - len(keep)
+    models = set()
+    for done, i in enumerate(keep, start=1):
+        story, group = stories[i], sorted(groups[i], key=lambda d: d.meta.published or "", reverse=True)
+        story.summary, story.citations, used = summarise(group, story.headline, llm)
+        if not story.summary:
+            story.summary = "No summary could be checked against the articles; see the sources."
+        models.add(used)
+        briefing.stories.append(story)
+        if on_story:
+            on_story(done, len(keep))
+    models.discard("none")
+    briefing.model = ", ".join(sorted(models)) or "none"
+    briefing.offline = models == {STUB_MODEL_NAME}
+    return briefing
+
+
+def _story_stub(group: list[_Doc]) -> Story:
+    ordered = sorted(group, key=lambda d: (d.meta.published or "", d.meta.title), reverse=True)
+    sources = [SourceRef(d.meta.article_id, d.meta.title, d.meta.source, d.meta.published, d.meta.url)
+               for d in ordered]
+    return Story(headline=pick_headline(ordered), summary="", sources=sources)
+
+
+def resolve_range(day: str | None = None, since: str | None = None, until: str | None = None,
+                  today: date | None = None) -> tuple[date, date]:
+    """The dates a briefing covers, from `--date` or `--since 24h|7d|DATE` and `--until DATE`.
+
+    `24h` means yesterday and today (articles carry dates, not times); `7d` the last seven days and today.
+    With nothing given it is `24h`. Raises ValueError with a message for the user.
+    """
+    today = today or date.today()
+    if day and (since or until):
+        raise ValueError("use --date alone, or --since/--until")
+    if day:
+        start = end = _parse_day(day, "date", today)
+        return start, end
+    end = _parse_day(until, "until", today) if until else today
+    relative = re.fullmatch(r"\s*(\d{1,4})\s*([hd])\s*", since or "24h")
+    if relative:
+        amount, unit = int(relative.group(1)), relative.group(2)
+        days = -(-amount // 24) if unit == "h" else amount
+        start = end - timedelta(days=days)
+    else:
+        start = _parse_day(since, "since", today)
+    if start > end:
+        raise ValueError(f"--since {start} is after --until {end}")
+    return start, end
+
+
+def _parse_day(value: str | None, option: str, today: date) -> date:
+    text = (value or "").strip().lower()
+    if text in ("today", "yesterday"):
+        return today - timedelta(days=text == "yesterday")
+    try:
+        return parse_date(value)
+    except ValueError:
+        raise ValueError(f"--{option} {value!r} is not a date (use YYYY-MM-DD, today or yesterday)") from None
