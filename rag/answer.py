@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -22,6 +23,10 @@ _MARKER_RUN = re.compile(r"(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+")
 _CLAIM_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
 MIN_SUPPORT = 0.2  # share of a claim's weighted terms a quoted sentence must contain to count as support
 MIN_ATTRIBUTION = 0.5  # stricter, for unmarked sentences we attribute ourselves
+LEAK_WORDS = 6  # a reply sentence sharing this many consecutive words with the system prompt repeats it
+_SENTENCE_BREAK = re.compile(r"((?<=[.!?])\s+|\n+)")
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,7 @@ def build_answer_chain(retriever: BaseRetriever, llm: Runnable, prompt_name: str
                        today: date | None = None) -> Runnable[Query, Answer]:
     """`create_chain(llm, retriever)`-style: Query → retrieved passages → prompt → llm → checked Answer."""
     prompt = load_prompt(prompt_name)
+    system = system_text(prompt)
 
     def retrieve(query: Query) -> list[Passage]:
         updates: dict[str, Any] = {k: v for k, v in (("since", query.since), ("until", query.until),
@@ -83,7 +89,7 @@ def build_answer_chain(retriever: BaseRetriever, llm: Runnable, prompt_name: str
         reply = state["reply"]
         if reply is None:
             return Answer(answer=NOT_SURE, abstained=True, model="none")
-        return check_citations(str(reply.content), state["passages"], model_name(reply))
+        return check_citations(strip_prompt_leaks(str(reply.content), system), state["passages"], model_name(reply))
 
     return (
         RunnableLambda(lambda q: {"query": q if isinstance(q, Query) else Query(str(q))})
@@ -91,6 +97,33 @@ def build_answer_chain(retriever: BaseRetriever, llm: Runnable, prompt_name: str
         | RunnablePassthrough.assign(reply=RunnableLambda(generate))
         | RunnableLambda(finish)
     ).with_config(run_name="newsbot_answer")
+
+
+def system_text(prompt) -> str:
+    """The prompt's system message(s), with the variables blank (the not-sure reply may be repeated)."""
+    blanks = dict.fromkeys(prompt.input_variables, "")
+    return "\n".join(str(m.content) for m in prompt.format_messages(**blanks) if m.type == "system")
+
+
+def strip_prompt_leaks(reply: str, system: str, n: int = LEAK_WORDS) -> str:
+    """Drop each reply sentence that repeats `n` consecutive words of the system prompt (an obeyed injection)."""
+    spans, whole = _word_ngrams(system, n), f" {' '.join(_words(system))} "
+    parts = _SENTENCE_BREAK.split(reply)
+    leaks = [i for i in range(0, len(parts), 2) if _word_ngrams(parts[i], n) & spans
+             or (len(_words(parts[i])) >= 4 and f" {' '.join(_words(parts[i]))} " in whole)]  # a short rule whole
+    if not leaks:
+        return reply
+    logger.warning("dropped %d reply sentence(s) that repeated the system prompt", len(leaks))
+    return "".join(p for i, p in enumerate(parts) if i not in leaks and (i - 1) not in leaks).strip()
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def _word_ngrams(text: str, n: int) -> set[tuple[str, ...]]:
+    words = _words(text)
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
 
 
 def check_citations(reply: str, passages: list[Passage], model: str) -> Answer:

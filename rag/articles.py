@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +22,7 @@ HTML_SUFFIXES = {".html", ".htm"}
 JSON_SUFFIXES = {".json"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES | JSON_SUFFIXES | JSONL_SUFFIXES
+_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 SEED_HEADER = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\s*(.*)$")
 # A day of slack for time zones: anything later than that is a typo or a bad feed.
 FUTURE_SLACK = timedelta(days=1)
@@ -114,35 +116,55 @@ def make_article(
 
 
 def decode_bytes(data: bytes) -> str:
-    """Decode text the way a person would expect: BOMs, UTF-8, UTF-16, then Latin-1."""
+    """Decode text the way a person would expect: BOMs, UTF-8, UTF-16, then Windows-1252/Latin-1."""
+    return decode_text(data)[0]
+
+
+def decode_text(data: bytes) -> tuple[str, str | None]:
+    """The decoded text plus a warning when bytes had to be replaced; raise IngestError for non-text."""
     if not data.strip():
         raise IngestError("file is empty")
     if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8")
+        return _utf8(data[3:])
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
+        return data.decode("utf-16"), None
     sample = data[:4096]
     if sample.count(b"\x00") > len(sample) // 4:
-        # UTF-16 without a BOM has a zero in every other byte of ASCII text.
-        for enc in ("utf-16-le", "utf-16-be"):
+        # UTF-16 without a BOM has a zero in every other byte of ASCII text: odd bytes for LE, even for BE.
+        even, odd = sample[0::2].count(0), sample[1::2].count(0)
+        for enc in ("utf-16-le", "utf-16-be") if odd >= even else ("utf-16-be", "utf-16-le"):
             try:
                 text = data.decode(enc)
             except UnicodeDecodeError:
                 continue
             if _looks_like_text(text):
-                return text
+                return text, None
         raise IngestError("binary file (not text)")
     if b"\x00" in sample:
         raise IngestError("binary file (not text)")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        text = data.decode("latin-1")
-        if not _looks_like_text(text):
-            raise IngestError("binary file (not text): not UTF-8, UTF-16 or Latin-1") from None
+    text, note = _utf8(data)
     if not _looks_like_text(text):
-        raise IngestError("binary file (not text)")
-    return text
+        raise IngestError("binary file (not text): not UTF-8, UTF-16 or Latin-1")
+    return text, note
+
+
+def _utf8(data: bytes) -> tuple[str, str | None]:
+    """UTF-8; else Windows-1252/Latin-1, unless the file is mostly UTF-8 with a few broken bytes."""
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError:
+        pass
+    replaced = data.decode("utf-8", errors="replace")
+    broken = replaced.count("\ufffd")
+    if len(_UTF8_MULTIBYTE.findall(data)) >= broken:
+        # Real UTF-8 (it has valid multi-byte characters) with a few damaged bytes: keep the good text.
+        return replaced, f"invalid UTF-8: {broken} undecodable byte(s) replaced with \ufffd"
+    for enc in ("cp1252", "latin-1"):  # cp1252 first: it is what "Latin-1" files from Windows really are
+        try:
+            return data.decode(enc), None
+        except UnicodeDecodeError:
+            continue
+    raise AssertionError("latin-1 decodes every byte")  # pragma: no cover
 
 
 def _looks_like_text(text: str) -> bool:
@@ -254,20 +276,36 @@ def load_file(
         size = path.stat().st_size
         if size > max_bytes:
             raise IngestError(f"file is {size:,} bytes, over the {max_bytes:,}-byte limit")
-        text = decode_bytes(path.read_bytes())
-        suffix = path.suffix.lower()
-        if suffix in JSON_SUFFIXES:
-            yield from parse_json(text, origin, source, today)
-        elif suffix in JSONL_SUFFIXES:
-            yield from parse_jsonl(text, origin, source, today)
-        elif suffix in HTML_SUFFIXES:
-            yield parse_html(text, origin, source, today)
-        else:
-            yield parse_text(text, origin, source, today)
+        text, note = decode_text(path.read_bytes())
+        yield from _with_note(_parse(path, text, origin, source, today), note)
     except IngestError as exc:
         yield LoadFailure(origin, str(exc))
-    except (OSError, UnicodeError) as exc:
-        yield LoadFailure(origin, f"cannot read: {exc.strerror if isinstance(exc, OSError) else exc}")
+    except OSError as exc:
+        loop = exc.errno == errno.ELOOP
+        yield LoadFailure(origin, "symlink loop: the link points back at itself" if loop
+                          else f"cannot read: {exc.strerror}")
+    except UnicodeError as exc:
+        yield LoadFailure(origin, f"cannot read: {exc}")
+
+
+def _parse(path: Path, text: str, origin: str, source: str | None,
+           today: date | None) -> Iterator[Article | LoadFailure]:
+    suffix = path.suffix.lower()
+    if suffix in JSON_SUFFIXES:
+        yield from parse_json(text, origin, source, today)
+    elif suffix in JSONL_SUFFIXES:
+        yield from parse_jsonl(text, origin, source, today)
+    elif suffix in HTML_SUFFIXES:
+        yield parse_html(text, origin, source, today)
+    else:
+        yield parse_text(text, origin, source, today)
+
+
+def _with_note(items: Iterable[Article | LoadFailure], note: str | None) -> Iterator[Article | LoadFailure]:
+    for item in items:
+        if note and isinstance(item, Article):
+            item = replace(item, warnings=(note, *item.warnings))
+        yield item
 
 
 def iter_files(paths: Iterable[str | Path]) -> Iterator[Path | LoadFailure]:
@@ -275,11 +313,22 @@ def iter_files(paths: Iterable[str | Path]) -> Iterator[Path | LoadFailure]:
     for raw in paths:
         path = Path(raw)
         if not path.exists():
-            yield LoadFailure(str(path), "no such file or folder")
+            yield LoadFailure(str(path), _missing_reason(path))
         elif path.is_dir():
             yield from _walk(path)
         else:
             yield path
+
+
+def _missing_reason(path: Path) -> str:
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symlink loop: the link points back at itself"
+        if path.is_symlink():
+            return "broken symlink: its target does not exist"
+    return "no such file or folder"
 
 
 def _walk(root: Path) -> Iterator[Path | LoadFailure]:

@@ -69,7 +69,8 @@ def ingest(
         with Progress(TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err, transient=True, disable=total < 20) as progress:
             task = progress.add_task("ingest", total=total)
-            result = services.index.ingest(items, on_progress=lambda n: progress.advance(task, n))
+            result = services.index.ingest(items, batch_chunks=services.settings.ingest_batch_chunks,
+                                           on_progress=lambda n: progress.advance(task, n))
     except NewsbotError as exc:
         raise _fail(str(exc)) from None
     for warning in result.warnings:

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     top_k: int = Field(default=6, ge=1, le=50)
     max_question_chars: int = Field(default=1000, ge=10)
     max_file_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    ingest_batch_chunks: int = Field(default=256, ge=1, le=4096)
 
     discord_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("DISCORD_TOKEN", "NEWSBOT_DISCORD_TOKEN")

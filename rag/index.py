@@ -2,6 +2,10 @@
 
 An article becomes visible only when its registry row commits, which happens after its vectors are written,
 so a crash mid-ingest leaves nothing half-visible, and the next ingest sweeps the orphaned vectors away.
+
+Chroma's PersistentClient is not process-safe: a process that reads while another writes gets "Error finding id",
+and a client that another process wrote behind stays stale. So every Chroma call holds data_dir/chroma.lock
+(exclusive to write, shared to read), and a client is reopened from disk when the store's generation moved.
 """
 
 from __future__ import annotations
@@ -118,6 +122,8 @@ class NewsIndex:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(SCHEMA)
         self._check_model()
+        # The store generation our Chroma client reflects (it was opened just before this, and loads lazily).
+        self._generation: str | None = self._current_generation()
 
     def _check_model(self) -> None:
         row = self.db.execute("SELECT value FROM meta WHERE key='embedding_model'").fetchone()
@@ -143,6 +149,34 @@ class NewsIndex:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    @contextmanager
+    def chroma_access(self, exclusive: bool = False) -> Iterator[None]:
+        """Hold chroma.lock (shared to read, exclusive to write) with a client that is not behind the disk."""
+        with open(self.data_dir / "chroma.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            try:
+                self._refresh_if_stale()
+                yield
+            finally:
+                if exclusive:
+                    self._bump_generation()
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _current_generation(self) -> str:
+        row = self.db.execute("SELECT value FROM meta WHERE key='chroma_generation'").fetchone()
+        return row[0] if row else "0"
+
+    def _refresh_if_stale(self) -> None:
+        current = self._current_generation()
+        if current != self._generation:
+            self.vectors = reopen_vectors(self.vectors, self.embeddings)
+            self._generation = current
+
+    def _bump_generation(self) -> None:
+        self._generation = f"{time.time_ns()}"
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('chroma_generation', ?)", (self._generation,))
+
     def ingest(
         self, items: Iterable[Article | LoadFailure], batch_chunks: int = 256,
         on_progress: Callable[[int], None] | None = None,
@@ -150,7 +184,8 @@ class NewsIndex:
         """Add new articles, replace changed ones, skip unchanged ones; embeds in batches across articles."""
         result = IngestResult()
         with self.write_lock():
-            self.sweep_orphans()
+            with self.chroma_access(exclusive=True):
+                self.sweep_orphans()
             pending: list[tuple[Article, list[Chunk]]] = []
             for item in items:
                 if isinstance(item, LoadFailure):
@@ -180,13 +215,16 @@ class NewsIndex:
     def _write(self, batch: list[tuple[Article, list[Chunk]]],
                on_progress: Callable[[int], None] | None) -> int:
         ids = [a.article_id for a, _ in batch]
+        chunks = [c for _, cs in batch for c in cs]
+        vectors = self.embeddings.embed_documents([c.text for c in chunks]) if chunks else []
         with self.db:  # the old versions disappear first, so a crash never shows a mix of two versions
             self._delete_rows(ids)
-        self._delete_vectors(ids)
-        chunks = [c for _, cs in batch for c in cs]
-        if chunks:
-            self.vectors.add_texts([c.text for c in chunks], metadatas=[c.metadata for c in chunks],
-                                   ids=[c.chunk_id for c in chunks])
+        with self.chroma_access(exclusive=True):  # embedded above, so readers wait only for the write itself
+            self._delete_vectors(ids)
+            if chunks:
+                self.vectors._collection.upsert(
+                    ids=[c.chunk_id for c in chunks], embeddings=vectors,
+                    metadatas=[c.metadata for c in chunks], documents=[c.text for c in chunks])
         with self.db:
             for article, cs in batch:
                 self._insert_rows(article, cs)
@@ -242,7 +280,8 @@ class NewsIndex:
                 return False
             with self.db:
                 self._delete_rows([article_id])
-            self._delete_vectors([article_id])
+            with self.chroma_access(exclusive=True):
+                self._delete_vectors([article_id])
         return True
 
     # ---- reading -------------------------------------------------------------------------------
@@ -321,9 +360,10 @@ class NewsIndex:
         """Nearest chunks by cosine similarity, best first, as (chunk_id, similarity)."""
         vector = self.embeddings.embed_query(query) if isinstance(query, str) else query
         where = chroma_where(since, until, source)
-        result = self.vectors._collection.query(
-            query_embeddings=[vector], n_results=k, where=where, include=["distances"]
-        )
+        with self.chroma_access():
+            result = self.vectors._collection.query(
+                query_embeddings=[vector], n_results=k, where=where, include=["distances"]
+            )
         return [(cid, 1.0 - dist) for cid, dist in zip(result["ids"][0], result["distances"][0])]
 
 
@@ -358,6 +398,22 @@ def _add_filters(sql: str, args: list, since: int | None, until: int | None,
 def _iso(value: int) -> str | None:
     day = int_to_date(value)
     return day.isoformat() if day else None
+
+
+def reopen_vectors(vectors: Chroma, embeddings: Embeddings) -> Chroma:
+    """The same collection through a fresh on-disk client (Chroma caches one per path); servers need none."""
+    import chromadb
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    settings = vectors._client.get_settings()
+    if not settings.is_persistent:
+        return vectors
+    path = settings.persist_directory
+    SharedSystemClient._identifier_to_system.pop(path, None)  # the cached client holds a stale HNSW index
+    SharedSystemClient._identifier_to_refcount.pop(path, None)
+    client = chromadb.PersistentClient(path=path, settings=settings)
+    logger.debug("reopened the Chroma store at %s: another process wrote to it", path)
+    return Chroma(client=client, collection_name=vectors._collection.name, embedding_function=embeddings)
 
 
 def open_vectors(settings, embeddings: Embeddings) -> Chroma:

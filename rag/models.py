@@ -10,7 +10,7 @@ from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.runnables import Runnable, RunnableLambda
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
 from rag.errors import ConfigError, ModelError
 from rag.text import coverage, idf_table, split_sentences, terms
@@ -108,7 +108,25 @@ def make_chat_model(settings) -> Runnable:
         base_url=settings.openai_base_url, timeout=settings.llm_timeout_s,
         max_retries=settings.llm_max_retries, temperature=settings.temperature,
     )
-    return (model | RunnableLambda(_require_content)).with_fallbacks([stub])
+    return _warn_on_failure(model | RunnableLambda(_require_content)).with_fallbacks([stub])
+
+
+def _warn_on_failure(primary: Runnable) -> Runnable:
+    """Log why the model failed (after its retries) before the offline fallback answers."""
+    def invoke(value: Any, config: RunnableConfig) -> Any:
+        try:
+            return primary.invoke(value, config)
+        except Exception as exc:
+            logger.warning("the chat model failed (%s); answering with the offline extractive model",
+                           describe_error(exc))
+            raise
+    return RunnableLambda(invoke, name="chat_model")
+
+
+def describe_error(exc: BaseException) -> str:
+    """The error's class and HTTP status, never its text: a server's error message can echo the API key."""
+    status = getattr(exc, "status_code", None)
+    return type(exc).__name__ + (f", HTTP {status}" if status else "")
 
 
 def model_name(message: BaseMessage) -> str:

@@ -20,6 +20,7 @@ class Reply:
     headers: dict = field(default_factory=dict)
     raw: bytes | None = None  # sent as is (e.g. malformed JSON)
     delay_s: float = 0.0
+    drop: bool = False  # close the connection without answering (a server that dies mid-request)
 
 
 class OpenAIDouble:
@@ -29,6 +30,7 @@ class OpenAIDouble:
         self.model = model
         self.requests: list[dict] = []
         self.headers: list[dict] = []
+        self.times: list[float] = []  # when each request arrived (time.monotonic), to check backoff
         self._script: deque[Reply] = deque()
         self.default = Reply()
         double = self
@@ -40,13 +42,19 @@ class OpenAIDouble:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
+                double.times.append(time.monotonic())
                 double.requests.append({"path": self.path, "json": body})
                 double.headers.append({k.lower(): v for k, v in self.headers.items()})
                 reply = double._script.popleft() if double._script else double.default
                 if callable(reply.content):
-                    reply = Reply(reply.content(body), reply.status, reply.headers, reply.raw, reply.delay_s)
+                    reply = Reply(reply.content(body), reply.status, reply.headers, reply.raw, reply.delay_s,
+                                  reply.drop)
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
+                if reply.drop:
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
                 payload = reply.raw if reply.raw is not None else json.dumps(double._payload(reply)).encode()
                 try:
                     self.send_response(reply.status)
