@@ -256,3 +256,11 @@ def lower_vocabulary(texts) -> set[str]:
     for text in texts:
         vocab.update(w for w in WORD_RE.findall(text) if w.islower())
     return vocab
+
+
+def porter_stem(word: str) -> str:
+    """The Porter stem FTS5's 'porter' tokenizer would index (close enough for document-frequency look-ups)."""
+    return _STEMMER.stemWord(word)
+
+
+_STEMMER = __import__("Stemmer").Stemmer("porter")
