@@ -346,7 +346,8 @@ class NewsIndex:
                        ) -> list[tuple[str, float]]:
         """BM25 over title, source and body (FTS5), best first, as (chunk_id, score) with higher = better.
 
-        With `max_df`, stopwords and terms found in more than that share of chunks are left out of the query."""
+        With `max_df`, stopwords and terms found in more than that share of chunks (and more than 10) are left
+        out of the query."""
         match = fts_query(query) if max_df is None else self.selective_fts_query(query, max_df)
         if not match:
             return []
@@ -369,7 +370,7 @@ class NewsIndex:
             if word in STOP or len(word) < 2:
                 continue
             row = self.db.execute("SELECT doc FROM chunks_fts_vocab WHERE term=?", (porter_stem(word),)).fetchone()
-            if row and row[0] <= max_df * n_chunks:
+            if row and row[0] <= max(max_df * n_chunks, 10):  # a small store keeps its words
                 terms.append(f'"{word}"')
         return " OR ".join(terms) or None
 
