@@ -1,4 +1,4 @@
-"""`newsbot …`: ingest, ask, brief, sources, remove, stats."""
+"""`newsbot …`: ingest, ask, brief, sources, remove, stats, eval."""
 
 from __future__ import annotations
 
@@ -207,6 +207,51 @@ def stats(as_json: Annotated[bool, typer.Option("--json", help="Print a JSON obj
     else:
         for key, value in numbers.items():
             out.print(f"{key}: {value}", highlight=False)
+
+
+eval_app = typer.Typer(no_args_is_help=True, help="Measure retrieval quality on a benchmark.")
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("multihop-rag")
+def eval_multihop(
+    corpus: Annotated[Path, typer.Option(help="MultiHop-RAG corpus.json.", exists=True, dir_okay=False)],
+    queries: Annotated[Path, typer.Option(help="Queries json (e.g. queries_dev.json).", exists=True,
+                                          dir_okay=False)],
+    chunk_tokens: Annotated[int, typer.Option("--chunk-tokens", min=32, max=512, help="Chunk size.")] = 256,
+    retriever: Annotated[str, typer.Option(help="hybrid, dense, bm25 or rrf.")] = "hybrid",
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N scored queries.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object.")] = False,
+) -> None:
+    """Hits@4/10, MRR@10 and MAP@10 of the retriever on MultiHop-RAG (upstream's scorer; null_query skipped)."""
+    from rag.evaluate import METRICS, run_eval
+
+    if retriever not in ("hybrid", "dense", "bm25", "rrf"):
+        raise _fail(f"--retriever {retriever!r}: use hybrid, dense, bm25 or rrf", 2)
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, transient=True) as progress:
+            tasks: dict[str, int] = {}
+
+            def step(name: str):
+                def update(done: int, total: int) -> None:
+                    if name not in tasks:
+                        tasks[name] = progress.add_task(name, total=total)
+                    progress.update(tasks[name], completed=done, total=total)
+                return update
+
+            result = run_eval(Settings(), corpus, queries, chunk_tokens, retriever, limit,
+                              on_ingest=step("ingesting"), on_query=step("retrieving"))
+    except NewsbotError as exc:
+        logger.exception("eval failed")
+        raise _fail(str(exc)) from None
+    if as_json:
+        print(json.dumps(result.to_dict()))
+        return
+    out.print(f"{retriever}, {chunk_tokens}-token chunks, {result.n} queries", highlight=False)
+    out.print("type".ljust(22) + "".join(m.rjust(9) for m in METRICS) + "n".rjust(6), highlight=False)
+    for name, row in [("all", {**result.overall, "n": result.n}), *result.by_type.items()]:
+        out.print(name.ljust(22) + "".join(f"{row[m]:9.3f}" for m in METRICS) + f"{row['n']:6d}", highlight=False)
 
 
 @app.command()

@@ -45,6 +45,7 @@ CREATE INDEX IF NOT EXISTS chunks_article ON chunks (article_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     title, source, body, tokenize = 'porter unicode61 remove_diacritics 2'
 );
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts_vocab USING fts5vocab(chunks_fts, 'row');
 """
 
 
@@ -340,10 +341,14 @@ class NewsIndex:
         return [StoredArticle(r[0], r[1], r[2], _iso(r[3]), r[4], r[5]) for r in self.db.execute(sql, args)]
 
     def keyword_search(self, query: str, k: int, since: int | None = None, until: int | None = None,
-                       source: str | None = None, weights: tuple[float, float, float] = (2.0, 1.0, 1.0),
+                       source: str | list[str] | None = None,
+                       weights: tuple[float, float, float] = (2.0, 1.0, 1.0), max_df: float | None = None,
                        ) -> list[tuple[str, float]]:
-        """BM25 over title, source and body (FTS5), best first, as (chunk_id, score) with higher = better."""
-        match = fts_query(query)
+        """BM25 over title, source and body (FTS5), best first, as (chunk_id, score) with higher = better.
+
+        With `max_df`, stopwords and terms found in more than that share of chunks (and more than 10) are left
+        out of the query."""
+        match = fts_query(query) if max_df is None else self.selective_fts_query(query, max_df)
         if not match:
             return []
         sql = ("SELECT c.chunk_id, bm25(chunks_fts, ?, ?, ?) AS s FROM chunks_fts "
@@ -355,8 +360,37 @@ class NewsIndex:
         args.append(k)
         return [(r[0], -r[1]) for r in self.db.execute(sql, args)]
 
+    def selective_fts_query(self, text: str, max_df: float) -> str | None:
+        """An FTS5 OR-query of the text's words that occur in at most `max_df` of the chunks (and not stopwords)."""
+        from rag.query_parse import STOP, WORD_RE, porter_stem
+
+        n_chunks = self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0] or 1
+        terms: list[str] = []
+        for word in dict.fromkeys(WORD_RE.findall(text.lower())):
+            if word in STOP or len(word) < 2:
+                continue
+            row = self.db.execute("SELECT doc FROM chunks_fts_vocab WHERE term=?", (porter_stem(word),)).fetchone()
+            if row and row[0] <= max(max_df * n_chunks, 10):  # a small store keeps its words
+                terms.append(f'"{word}"')
+        return " OR ".join(terms) or None
+
+    def lower_vocabulary(self) -> set[str]:
+        """Words seen lower-case in the committed chunks (tells ordinary words from outlet names)."""
+        from rag.query_parse import lower_vocabulary
+
+        return lower_vocabulary(r[0] for r in self.db.execute("SELECT text FROM chunks"))
+
+    def published_of(self, chunk_ids: list[str]) -> dict[str, int]:
+        """Each chunk's article date (YYYYMMDD int, 0 = undated)."""
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        return dict(self.db.execute(
+            f"SELECT c.chunk_id, a.published FROM chunks c JOIN articles a USING (article_id) "
+            f"WHERE c.chunk_id IN ({marks})", chunk_ids))
+
     def dense_search(self, query: str | list[float], k: int, since: int | None = None,
-                     until: int | None = None, source: str | None = None) -> list[tuple[str, float]]:
+                     until: int | None = None, source: str | list[str] | None = None) -> list[tuple[str, float]]:
         """Nearest chunks by cosine similarity, best first, as (chunk_id, similarity)."""
         vector = self.embeddings.embed_query(query) if isinstance(query, str) else query
         where = chroma_where(since, until, source)
@@ -367,14 +401,16 @@ class NewsIndex:
         return [(cid, 1.0 - dist) for cid, dist in zip(result["ids"][0], result["distances"][0])]
 
 
-def chroma_where(since: int | None, until: int | None, source: str | None) -> dict | None:
+def chroma_where(since: int | None, until: int | None, source: str | list[str] | None) -> dict | None:
     """Chroma metadata filter for the date range (YYYYMMDD ints) and outlet."""
     clauses: list[dict] = []
     if since:
         clauses.append({"published": {"$gte": since}})
     if until:
         clauses.append({"published": {"$lte": until}})
-    if source:
+    if isinstance(source, list):
+        clauses.append({"source": {"$in": source}})
+    elif source:
         clauses.append({"source": source})
     if not clauses:
         return None
@@ -382,14 +418,17 @@ def chroma_where(since: int | None, until: int | None, source: str | None) -> di
 
 
 def _add_filters(sql: str, args: list, since: int | None, until: int | None,
-                 source: str | None) -> tuple[str, list]:
+                 source: str | list[str] | None) -> tuple[str, list]:
     if since:
         sql += " AND a.published >= ?"
         args.append(since)
     if until:
         sql += " AND a.published <= ?"
         args.append(until)
-    if source:
+    if isinstance(source, list):
+        sql += f" AND a.source IN ({','.join('?' * len(source))})"
+        args.extend(source)
+    elif source:
         sql += " AND lower(a.source) = lower(?)"
         args.append(source)
     return sql, args
