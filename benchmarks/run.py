@@ -1,0 +1,367 @@
+"""Performance benchmarks (issue #7): ingest, retrieval at two scales, ask, and the bot under load.
+
+    PYTHONPATH=. python benchmarks/run.py --corpus ../shared/eval/multihop-rag/corpus.json \
+        --queries ../shared/eval/multihop-rag/queries_dev.json [--json] [--details out.json]
+
+Everything runs offline: the MiniLM embedder, the extractive stub model and the local Discord double. See
+docs/benchmarks.md for the figures and how to read them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import resource
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rag.answer import Query  # noqa: E402
+from rag.articles import Article, load_paths  # noqa: E402
+from rag.config import Settings  # noqa: E402
+from rag.index import NewsIndex, open_vectors  # noqa: E402
+from rag.retrieve import NewsRetriever  # noqa: E402
+from rag.services import Services, build_services  # noqa: E402
+
+MODES = ("dense", "bm25", "hybrid")  # hybrid is NewsRetriever's default mode
+DEFAULT_MODE = NewsRetriever.model_fields["mode"].default
+
+
+def settings_for(data_dir: Path) -> Settings:
+    return Settings(_env_file=None, data_dir=data_dir, llm="stub", embedding_provider="local")
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-th percentile (nearest rank) of `values`."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def load_questions(path: Path, n: int) -> list[str]:
+    return [q["query"] for q in json.loads(path.read_text(encoding="utf-8"))[:n]]
+
+
+# ---- 1. ingest --------------------------------------------------------------------------------------
+
+
+def bench_ingest(corpus: Path, services: Services, max_articles: int | None) -> dict:
+    """Ingest into the (fresh) store, then encode the same chunk texts again with the same embedder."""
+    index = services.index
+    start = time.perf_counter()
+    articles = [a for a in load_paths([corpus], None, 1 << 30) if isinstance(a, Article)][:max_articles]
+    result = index.ingest(articles)
+    seconds = time.perf_counter() - start
+    peak = peak_rss_mb()
+    assert result.ok and not result.unchanged, "the ingest store was not fresh"
+    texts = [r[0] for r in index.db.execute("SELECT text FROM chunks ORDER BY rowid")]
+    embedder = index.embeddings
+    start = time.perf_counter()
+    embedder.embed_array(texts)
+    encode = time.perf_counter() - start
+    return {"chunks": result.chunks_written, "seconds": round(seconds, 2),
+            "chunks_per_s": round(result.chunks_written / seconds, 2), "encode_seconds": round(encode, 2),
+            "ratio_to_encode": round(seconds / encode, 3), "peak_rss_mb": round(peak, 1),
+            "_articles": len(articles), "_batch_size": embedder.batch_size}
+
+
+# ---- 2. retrieval -------------------------------------------------------------------------------------
+
+
+def time_retrieval(index: NewsIndex, questions: list[str], mode: str, k: int = 10) -> dict:
+    retriever = NewsRetriever(index=index, k=k, mode=mode)
+    for q in questions[:5]:  # warm caches (SQLite pages, HNSW, onnx) before timing
+        retriever.invoke(q)
+    times = []
+    for q in questions:
+        start = time.perf_counter()
+        docs = retriever.invoke(q)
+        times.append((time.perf_counter() - start) * 1000)
+        assert docs, f"{mode} found nothing for {q!r}"
+    return {"p50_ms": round(statistics.median(times), 2), "p95_ms": round(pct(times, 95), 2)}
+
+
+def bench_retrieval(index: NewsIndex, questions: list[str]) -> dict:
+    out = {"chunks": index.stats()["chunks"]}
+    for mode in MODES:
+        out[mode] = time_retrieval(index, questions, mode)
+    return out
+
+
+def store_counts(index: NewsIndex) -> tuple[int, int, int]:
+    stats = index.stats()
+    return stats["articles"], stats["chunks"], index.vectors._collection.count()
+
+
+def add_copies(index: NewsIndex, first: int, last: int) -> None:
+    """Copies first..last of every original chunk (vector and text) under new ids, written directly: no encoding."""
+    col = index.vectors._collection
+    db = index.db
+    stored = col.get(include=["embeddings", "metadatas", "documents"])
+    keep = [i for i, cid in enumerate(stored["ids"]) if "~" not in cid]  # the originals
+    batch = index.vectors._client.get_max_batch_size()
+    for n in range(first, last + 1):
+        tag = f"~{n:02d}"
+        ids, embs, metas, docs = [], [], [], []
+        for i in keep:
+            meta = dict(stored["metadatas"][i])
+            aid = meta["article_id"]
+            meta["article_id"] = aid + tag
+            ids.append(aid + tag + stored["ids"][i][len(aid):])
+            embs.append(stored["embeddings"][i])
+            metas.append(meta)
+            docs.append(stored["documents"][i])
+        for lo in range(0, len(ids), batch):
+            col.add(ids=ids[lo:lo + batch], embeddings=embs[lo:lo + batch], metadatas=metas[lo:lo + batch],
+                    documents=docs[lo:lo + batch])
+        with db:
+            copy_rows(db, tag)
+
+
+def copy_rows(db: sqlite3.Connection, tag: str) -> None:
+    """Registry, chunk and FTS5 rows for one copy of the original articles (ids suffixed with `tag`)."""
+    top = db.execute("SELECT MAX(rowid) FROM chunks").fetchone()[0]
+    db.execute("INSERT INTO articles SELECT article_id || ?, title, source, published, url, content_hash, n_chunks, "
+               "origin, ingested_at FROM articles WHERE article_id NOT LIKE '%~%'", (tag,))
+    db.execute("INSERT INTO chunks (chunk_id, article_id, chunk_index, start, end, text) "
+               "SELECT article_id || ? || substr(chunk_id, length(article_id) + 1), article_id || ?, chunk_index, "
+               "start, end, text FROM chunks WHERE article_id NOT LIKE '%~%' ORDER BY rowid", (tag, tag))
+    db.execute("INSERT INTO chunks_fts (rowid, title, source, body) SELECT c.rowid, a.title, "
+               "coalesce(a.source, ''), c.text FROM chunks c JOIN articles a USING (article_id) WHERE c.rowid > ?",
+               (top,))
+
+
+def bench_scaling(small: Services, questions: list[str], large_chunks: int, log) -> list[dict]:
+    """Latency on a throwaway copy of the store grown with copies of its chunks; the real store is untouched."""
+    before = store_counts(small.index)
+    n = before[1]
+    copies = math.ceil(large_chunks / n) - 1
+    stages = sorted({max(1, copies // 4), copies})
+    work = Path(tempfile.mkdtemp(prefix="newsbot-large-"))
+    try:
+        shutil.copytree(small.settings.data_dir, work / "store")
+        settings = settings_for(work / "store")
+        embeddings = small.index.embeddings
+        index = NewsIndex(open_vectors(settings, embeddings), embeddings, settings.data_dir)
+        rows, done = [], 0
+        for stage in stages:
+            start = time.perf_counter()
+            add_copies(index, done + 1, stage)
+            done = stage
+            articles, chunks, vectors = store_counts(index)
+            assert chunks == vectors == n * (stage + 1), (chunks, vectors)
+            log(f"  grew the copy to {chunks} chunks in {time.perf_counter() - start:.0f} s; timing queries")
+            rows.append(bench_retrieval(index, questions))
+        index.db.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    assert store_counts(small.index) == before, "the real store changed"
+    return rows
+
+
+# ---- 3. ask -------------------------------------------------------------------------------------------
+
+
+def bench_ask(services: Services, questions: list[str]) -> dict:
+    for q in questions[:3]:
+        services.ask(Query(q))
+    times, abstained = [], 0
+    for q in questions:
+        start = time.perf_counter()
+        answer = services.ask(Query(q))
+        times.append((time.perf_counter() - start) * 1000)
+        abstained += answer.abstained
+    return {"p50_ms": round(statistics.median(times), 2), "p95_ms": round(pct(times, 95), 2),
+            "_queries": len(questions), "_abstained": abstained, "_model": answer.model}
+
+
+# ---- 4 + 5. the bot under load ----------------------------------------------------------------------------
+
+
+async def bench_bot(data_dir: Path, questions: list[str], concurrent: int, log) -> dict:
+    """50 concurrent /ask from distinct users through the Discord double, the bot in its own process."""
+    from tests.discord_double import MESSAGE_FLAG_EPHEMERAL, DiscordDouble
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSBOT_", "OPENAI_", "DISCORD_"))}
+    env.update(NEWSBOT_DATA_DIR=str(data_dir), NEWSBOT_LLM="stub", PYTHONPATH=str(ROOT))
+    async with DiscordDouble() as double:
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, str(ROOT / "benchmarks" / "bot_child.py"), double.api_base, double.gateway_url + "/",
+            double.token, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env, cwd=tempfile.gettempdir())
+
+        async def call(command: str | None) -> dict:
+            if command:
+                child.stdin.write(command.encode() + b"\n")
+                await child.stdin.drain()
+            return json.loads(await asyncio.wait_for(child.stdout.readline(), 120))
+
+        try:
+            ready = await call(None)
+            await double._wait_until(lambda: double._find_command("ask", True)[0], 30, "/ask registered")
+            await asyncio.sleep(3)  # let startup settle before reading the idle figures
+            idle_rss = rss_mb(child.pid)
+            users = [double.create_user(f"load{i}") for i in range(concurrent)]
+            await call("reset")
+
+            async def one(i: int) -> tuple[float, bool]:
+                start = time.perf_counter()
+                record = await double.invoke_slash("ask", {"question": questions[i % len(questions)]}, user=users[i])
+                reply = await record.wait_for_reply(timeout=300)
+                return time.perf_counter() - start, not reply["flags"] & MESSAGE_FLAG_EPHEMERAL
+
+            start = time.perf_counter()
+            results = await asyncio.gather(*(one(i) for i in range(concurrent)))
+            wall = time.perf_counter() - start
+            lag = await call("lag")
+            await asyncio.sleep(1)
+            after_rss = rss_mb(child.pid)
+            failed = [r for r in double.requests if r.status is None or r.status >= 400]
+            child.stdin.write(b"stop\n")
+            await asyncio.wait_for(child.wait(), 30)
+        finally:
+            if child.returncode is None:
+                child.kill()
+                await child.wait()
+    latencies = [s for s, _ in results]
+    return {"concurrent": concurrent, "answered": sum(ok for _, ok in results),
+            "p95_s": round(pct(latencies, 95), 2), "max_loop_lag_ms": round(lag["max_ms"], 1),
+            "rss_mb": round(after_rss, 1), "_idle_rss_mb": round(idle_rss, 1), "_p50_s": round(
+                statistics.median(latencies), 2), "_wall_s": round(wall, 2), "_lag_p99_ms": round(lag["p99_ms"], 1),
+            "_failed_requests": len(failed), "_ask_concurrency": ready["concurrency"],
+            "_cooldown": ready["cooldown"]}
+
+
+# ---- the run ----------------------------------------------------------------------------------------------
+
+
+def public(section: dict) -> dict:
+    """The contract's keys only (those not starting with '_')."""
+    return {k: v for k, v in section.items() if not k.startswith("_")}
+
+
+def machine() -> dict:
+    return {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
+            "load_avg_start": os.getloadavg()}
+
+
+def run(args: argparse.Namespace, log) -> dict:
+    details: dict = {"machine": machine()}
+    data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="newsbot-bench-")) / "store"
+    fresh = not (data_dir / "newsbot.sqlite3").exists()
+    services = build_services(settings_for(data_dir))
+    if fresh:
+        log(f"ingesting {args.corpus} into {data_dir}")
+        details["ingest"] = bench_ingest(args.corpus, services, args.max_articles)
+    else:
+        log(f"reusing the store in {data_dir}: no ingest figures")
+        details["ingest"] = None
+    retrieval_q = load_questions(args.queries, args.retrieval_queries)
+    log(f"retrieval: {len(retrieval_q)} queries x {MODES} on the corpus store")
+    small = bench_retrieval(services.index, retrieval_q)
+    growth = [small]
+    if not args.skip_large:
+        growth += bench_scaling(services, retrieval_q, args.large_chunks, log)
+    details["retrieval_growth"] = growth
+    log("ask end to end with the stub model")
+    details["ask"] = bench_ask(services, load_questions(args.queries, args.ask_queries))
+    services.index.db.close()
+    if not args.skip_bot:
+        log(f"the bot: {args.concurrent} concurrent /ask through the Discord double")
+        details["bot"] = asyncio.run(bench_bot(data_dir, retrieval_q, args.concurrent, log))
+    details["machine"]["load_avg_end"] = os.getloadavg()
+    details["default_mode"] = DEFAULT_MODE
+    return details
+
+
+def contract(details: dict) -> dict:
+    """Exactly the object issue #7 asks for; retrieval figures are the default mode's."""
+    growth = details["retrieval_growth"]
+
+    def default(row: dict) -> dict:
+        return {"chunks": row["chunks"], **row[DEFAULT_MODE]}
+
+    return {
+        "ingest": public(details["ingest"]) if details["ingest"] else None,
+        "retrieval": {"small": default(growth[0]), "large": default(growth[-1]) if len(growth) > 1 else None},
+        "ask": public(details["ask"]),
+        "bot": public(details["bot"]) if details.get("bot") else None,
+    }
+
+
+def table(details: dict) -> str:
+    lines = []
+    ing = details["ingest"]
+    if ing:
+        lines += [f"ingest   {ing['chunks']} chunks ({ing['_articles']} articles) in {ing['seconds']} s = "
+                  f"{ing['chunks_per_s']} chunks/s; raw encode {ing['encode_seconds']} s (batch {ing['_batch_size']}); "
+                  f"ratio {ing['ratio_to_encode']}; peak RSS {ing['peak_rss_mb']} MB"]
+    lines.append(f"retrieval p50 / p95 ms (k=10; default mode = {DEFAULT_MODE})")
+    lines.append("  chunks  " + "".join(f"{m:>18}" for m in MODES))
+    for row in details["retrieval_growth"]:
+        lines.append(f"  {row['chunks']:>6}  " + "".join(
+            f"{row[m]['p50_ms']:>9.1f} /{row[m]['p95_ms']:>7.1f}" for m in MODES))
+    ask = details["ask"]
+    lines.append(f"ask      p50 {ask['p50_ms']} ms, p95 {ask['p95_ms']} ms over {ask['_queries']} queries "
+                 f"({ask['_model']}, {ask['_abstained']} abstained)")
+    bot = details.get("bot")
+    if bot:
+        lines.append(f"bot      {bot['answered']}/{bot['concurrent']} answered; p50 {bot['_p50_s']} s, p95 "
+                     f"{bot['p95_s']} s, all in {bot['_wall_s']} s; max loop lag {bot['max_loop_lag_ms']} ms "
+                     f"(p99 {bot['_lag_p99_ms']} ms); RSS idle {bot['_idle_rss_mb']} MB, after {bot['rss_mb']} MB; "
+                     f"ask_concurrency {bot['_ask_concurrency']}; failed requests {bot['_failed_requests']}")
+    load = details["machine"]
+    lines.append(f"machine  {load['cpus']} CPUs, load average {load['load_avg_start']} at start, "
+                 f"{load.get('load_avg_end')} at end")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--corpus", type=Path, required=True, help="MultiHop-RAG corpus.json")
+    p.add_argument("--queries", type=Path, required=True, help="MultiHop-RAG queries_dev.json")
+    p.add_argument("--json", action="store_true", help="print the issue #7 JSON object instead of a table")
+    p.add_argument("--details", type=Path, help="also write every figure (all modes, growth, idle RSS) here")
+    p.add_argument("--data-dir", help="store folder: a fresh one is ingested; an existing one is reused (no ingest)")
+    p.add_argument("--skip-large", action="store_true", help="skip the large (copied-chunks) store")
+    p.add_argument("--skip-bot", action="store_true", help="skip the bot load test")
+    p.add_argument("--max-articles", type=int, help="ingest only the first N articles (quick runs)")
+    p.add_argument("--retrieval-queries", type=int, default=200)
+    p.add_argument("--ask-queries", type=int, default=50)
+    p.add_argument("--concurrent", type=int, default=50)
+    p.add_argument("--large-chunks", type=int, default=90_000)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    log = (lambda msg: print(msg, file=sys.stderr, flush=True))
+    details = run(args, log)
+    if args.details:
+        args.details.write_text(json.dumps(details, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(contract(details)) if args.json else table(details))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
