@@ -42,6 +42,9 @@ def make_splitter(chunk_tokens: int = 256, overlap: int = 32) -> RecursiveCharac
     """A LangChain splitter that measures length in MiniLM word-piece tokens (the embedder's own)."""
     tokenizer = load_tokenizer()
 
+    # The splitter measures every piece two or three times (when splitting, merging and popping the overlap),
+    # and tokenising was most of the chunking time; a small memo makes it once per piece.
+    @lru_cache(maxsize=4096)
     def n_tokens(text: str) -> int:
         return len(tokenizer.encode(text, add_special_tokens=False).ids)
 
