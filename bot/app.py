@@ -7,7 +7,7 @@ import importlib.util
 import logging
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import discord
@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 NO_PINGS = discord.AllowedMentions.none()
+SEND_RETRY_S = 1.0  # pause before the one extra try of a send that failed with a Discord 5xx
 EXTENSIONS = ("bot.cogs.ask", "bot.cogs.admin", "bot.cogs.briefing")
 
 
@@ -144,6 +145,17 @@ async def send_ephemeral(interaction: discord.Interaction, text: str) -> None:
             await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
     except discord.HTTPException:
         logger.warning("could not tell the user about an error", exc_info=True)
+
+
+async def send_with_retry(send: Callable[[], Awaitable[T]], what: str) -> T:
+    """`send()`, tried once more after a Discord 5xx that discord.py gave up on or never retries (its REST client
+    raises a 503 at once). A second failure is raised to the caller."""
+    try:
+        return await send()
+    except discord.DiscordServerError as exc:
+        logger.warning("sending %s failed with HTTP %s; trying once more in %g s", what, exc.status, SEND_RETRY_S)
+    await asyncio.sleep(SEND_RETRY_S)
+    return await send()
 
 
 def _consume(task: asyncio.Future) -> None:

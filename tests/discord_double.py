@@ -34,7 +34,8 @@ Behaviour modelled on the real Discord (documented deviations are marked
   attachment count/size, the 3 s interaction acknowledgement deadline (10062),
   the 15 min follow-up window (50027), double acknowledgement (40060);
 * fault injection: 429 rate limits (body + headers, optionally global) and
-  arbitrary error statuses (e.g. 500) for the next N matching requests.
+  arbitrary error statuses (e.g. 500) for the next N matching requests
+  (optionally after letting the first M through).
 """
 
 from __future__ import annotations
@@ -279,6 +280,7 @@ class _Fault:
     status: int
     body: Json
     headers: Dict[str, str]
+    skip: int = 0  # matching requests to let through before the fault applies
 
 
 @dataclass
@@ -1015,8 +1017,12 @@ class DiscordDouble:
         retry_after: float = 0.1,
         is_global: bool = False,
         scope: str = "user",
+        after: int = 0,
     ) -> None:
-        """Answer the next ``count`` requests matching ``route`` with 429 (body + Retry-After/X-RateLimit-*)."""
+        """Answer the next ``count`` requests matching ``route`` with 429 (body + Retry-After/X-RateLimit-*).
+
+        ``after`` lets that many matching requests through first (e.g. ``after=1`` rate-limits the second send).
+        """
         body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": is_global}
         if is_global:
             body["code"] = 0
@@ -1032,7 +1038,7 @@ class DiscordDouble:
         }
         if is_global:
             headers["X-RateLimit-Global"] = "true"
-        self._add_fault(route, count, 429, body, headers)
+        self._add_fault(route, count, 429, body, headers, after)
 
     def inject_error(
         self,
@@ -1042,25 +1048,44 @@ class DiscordDouble:
         count: int = 1,
         code: int = 0,
         message: Optional[str] = None,
+        after: int = 0,
     ) -> None:
-        """Answer the next ``count`` requests matching ``route`` with ``status`` and a Discord error body."""
+        """Answer the next ``count`` requests matching ``route`` with ``status`` and a Discord error body.
+
+        ``after`` lets that many matching requests through first.
+        """
         default = {500: "500: Internal Server Error", 502: "502: Bad Gateway", 403: "Missing Permissions"}
         body = {"message": message or default.get(status, f"{status}: Error"), "code": code}
-        self._add_fault(route, count, status, body, {})
+        self._add_fault(route, count, status, body, {}, after)
 
     def inject_server_error(
-        self, route: str = "POST /channels/{channel_id}/messages", *, count: int = 1, status: int = 500
+        self,
+        route: str = "POST /channels/{channel_id}/messages",
+        *,
+        count: int = 1,
+        status: int = 500,
+        after: int = 0,
     ) -> None:
-        """Answer the next ``count`` sends (by default message creates) with a 5xx."""
-        self.inject_error(route, status=status, count=count)
+        """Answer the next ``count`` sends (by default message creates) with a 5xx, after letting ``after`` through."""
+        self.inject_error(route, status=status, count=count, after=after)
 
-    def _add_fault(self, route: str, count: int, status: int, body: Json, headers: Dict[str, str]) -> None:
+    def _add_fault(
+        self, route: str, count: int, status: int, body: Json, headers: Dict[str, str], after: int = 0
+    ) -> None:
         method, regex = _route_regex(route)
-        self._faults.append(_Fault(method, regex, count, status, body, headers))
+        self._faults.append(_Fault(method, regex, count, status, body, headers, skip=after))
+
+    @property
+    def pending_faults(self) -> int:
+        """How many injected faults have not been served yet (0 once every fault hit a request)."""
+        return sum(f.remaining for f in self._faults)
 
     def _take_fault(self, method: str, path: str) -> Optional[_Fault]:
         for fault in self._faults:
             if fault.remaining > 0 and fault.method in ("*", method) and fault.path_re.fullmatch(path):
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    continue
                 fault.remaining -= 1
                 if fault.remaining == 0:
                     self._faults.remove(fault)

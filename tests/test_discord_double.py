@@ -440,6 +440,23 @@ async def test_500_is_retried_and_unknown_routes_are_recorded(double: DiscordDou
     assert [r.path for r in double.unknown_requests] == ["/no/such/route"]
 
 
+@pytest.mark.asyncio
+async def test_a_fault_can_skip_the_first_matching_requests(double: DiscordDouble) -> None:
+    bot = make_bot()
+    async with double.running_bot(bot):
+        channel = bot.get_channel(double.general_id)
+        assert isinstance(channel, discord.TextChannel)
+        double.inject_rate_limit("POST /channels/{channel_id}/messages", count=1, retry_after=0.05, after=1)
+        assert double.pending_faults == 1
+        await channel.send("first")
+        await channel.send("second")
+        assert double.pending_faults == 0
+
+    statuses = [r.status for r in double.requests_to("POST /channels/{channel_id}/messages")]
+    assert statuses == [200, 429, 200]
+    assert [m["content"] for m in double.messages_in(double.general_id)] == ["first", "second"]
+
+
 # --------------------------------------------------------------------------- resume
 
 
@@ -499,3 +516,4 @@ async def test_gateway_zlib_stream_and_rest_auth(double: DiscordDouble) -> None:
             assert resp.status == 401 and resp.headers["Content-Type"] == "application/json"
         async with http.get(double.api_base + "/users/@me", headers={"Authorization": f"Bot {double.token}"}) as resp:
             assert resp.status == 200 and (await resp.json())["id"] == str(double.bot_user.id)
+

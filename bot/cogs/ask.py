@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import re
 from collections import OrderedDict
@@ -11,7 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import NO_PINGS, AnswerTimeout, NewsBot, apology
+from bot.app import NO_PINGS, AnswerTimeout, NewsBot, apology, send_with_retry
 from bot.render import MessagePayload, answer_messages, clip, escape, list_messages
 from rag.answer import Query
 from rag.articles import parse_date
@@ -145,7 +147,7 @@ class AskCog(commands.Cog):
             await _reply_quietly(message, refusal)
             return
         try:
-            async with message.channel.typing():
+            async with typing_if_possible(message.channel):
                 standalone = question
                 if conversation is not None:
                     standalone = await self.bot.run_rag(self.bot.services.condense, conversation.turns, question)
@@ -176,9 +178,10 @@ class AskCog(commands.Cog):
         sent = []
         for i, payload in enumerate(payloads):
             if target is None and i == 0:
-                sent.append(await message.reply(mention_author=False, **payload.kwargs()))
+                send = functools.partial(message.reply, mention_author=False, **payload.kwargs())
             else:
-                sent.append(await (target or message.channel).send(**payload.kwargs()))
+                send = functools.partial((target or message.channel).send, **payload.kwargs())
+            sent.append(await send_with_retry(send, f"an answer to message {message.id}"))
         return sent
 
     async def remember(self, conversation: Conversation, channel, sent: list[discord.Message], standalone: str,
@@ -200,6 +203,22 @@ class AskCog(commands.Cog):
             logger.warning("could not open a follow-up thread in channel %s", channel.id, exc_info=True)
             return None
         return thread.id
+
+
+@contextlib.asynccontextmanager
+async def typing_if_possible(channel):
+    """Show "typing…" while an answer is worked on; a failure to show it (e.g. a 503) never costs the answer."""
+    typing = channel.typing()
+    try:
+        await typing.__aenter__()
+    except discord.HTTPException:
+        logger.warning("could not show typing in channel %s", channel.id, exc_info=True)
+        typing = None
+    try:
+        yield
+    finally:
+        if typing is not None:
+            await typing.__aexit__(None, None, None)
 
 
 async def _reply_quietly(message: discord.Message, text: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from datetime import UTC, date as ddate, datetime, timedelta
 from datetime import time as dtime
@@ -11,7 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands, tasks
 
-from bot.app import NO_PINGS, AnswerTimeout, NewsBot, apology
+from bot.app import NO_PINGS, AnswerTimeout, NewsBot, apology, send_with_retry
 from bot.briefing_render import briefing_messages
 from rag.briefing import Briefing, resolve_range
 from rag.errors import ConfigError, NewsbotError
@@ -60,26 +61,39 @@ class BriefingCog(commands.Cog):
         await self.post_due()  # startup catch-up: a briefing missed while the bot was down, marked late
 
     async def post_due(self) -> int:
-        """Post every briefing that is due now, each once; returns how many were posted."""
+        """Post every briefing that is due now, each once; returns how many were posted.
+
+        Each send is tried once more after a Discord 5xx. A briefing whose first message cannot be sent is retried
+        at the next post time; one cut off after its first message counts as posted, so it is never doubled."""
         posted = 0
         async with self._posting:
             schedule = self.store.load()
             if schedule is None:
                 return 0
             for item in due(schedule, clock.utcnow()):
+                sent, messages = 0, []
                 try:
                     channel = self.bot.get_channel(schedule.channel_id) or await self.bot.fetch_channel(
                         schedule.channel_id)
                     briefing = await self.bot.run_rag(self.bot.services.briefing, item.covers)
-                    for message in briefing_messages(briefing, late=item.late):
-                        await channel.send(**message.kwargs())
+                    messages = briefing_messages(briefing, late=item.late)
+                    for message in messages:
+                        await send_with_retry(functools.partial(channel.send, **message.kwargs()),
+                                              f"the daily briefing for {item.post_day}")
+                        sent += 1
                 except (discord.HTTPException, NewsbotError):
-                    logger.exception("daily briefing for %s not posted; will retry at the next post time",
-                                     item.post_day)
-                    break
+                    if not sent:
+                        logger.exception("daily briefing for %s not posted; will retry at the next post time",
+                                         item.post_day)
+                        break
+                    logger.exception("daily briefing for %s cut off: %d of %d messages posted; the rest are "
+                                     "dropped rather than posting the briefing twice", item.post_day, sent,
+                                     len(messages))
                 schedule = mark_posted(schedule, item.post_day)
                 self.store.save(schedule)
                 posted += 1
+                if sent < len(messages):
+                    break
         return posted
 
     @app_commands.command(name="briefing")
