@@ -28,7 +28,7 @@ def heading(briefing: Briefing, late: bool = False) -> str:
     if not briefing.stories:
         return f"{when}\nNo articles for {briefing.label}."
     parts = [f"{when}: {len(briefing.stories)} {'story' if len(briefing.stories) == 1 else 'stories'} "
-             f"from {briefing.articles} articles, most covered first."]
+             f"from {briefing.articles} {'article' if briefing.articles == 1 else 'articles'}, most covered first."]
     if briefing.omitted:
         parts.append(f"{briefing.omitted} smaller {'story is' if briefing.omitted == 1 else 'stories are'} "
                      "left out.")

@@ -14,11 +14,13 @@ import fcntl
 import logging
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
@@ -125,6 +127,9 @@ class NewsIndex:
         self._check_model()
         # The store generation our Chroma client reflects (it was opened just before this, and loads lazily).
         self._generation: str | None = self._current_generation()
+        self._derived: dict[str, tuple[tuple[int, int], Any]] = {}
+        self._derived_lock = threading.Lock()
+        self._local = threading.local()  # searches in worker threads read through their own connection
 
     def _check_model(self) -> None:
         row = self.db.execute("SELECT value FROM meta WHERE key='embedding_model'").fetchone()
@@ -301,6 +306,31 @@ class NewsIndex:
             StoredArticle(r[0], r[1], r[2], _iso(r[3]), r[4], r[5]) for r in self.db.execute(sql, args)
         ]
 
+    def content_version(self) -> tuple[int, int]:
+        """Changes when anyone commits to the registry (ours: total_changes; others': data_version); cheap."""
+        return self.db.total_changes, self.db.execute("PRAGMA data_version").fetchone()[0]
+
+    def derived(self, name: str, build: Callable[[], Any]) -> Any:
+        """`build()`, memoised until the store's contents change (for values derived from the whole store)."""
+        with self._derived_lock:
+            version = self.content_version()
+            hit = self._derived.get(name)
+            if hit is None or hit[0] != version:
+                hit = self._derived[name] = (version, build())
+            return hit[1]
+
+    def _reader(self) -> sqlite3.Connection:
+        """The main thread's connection, or a read connection of the calling thread's own (SQLite WAL)."""
+        if threading.current_thread() is threading.main_thread():
+            return self.db
+        conn = getattr(self._local, "db", None)
+        if conn is None:
+            conn = self._local.db = sqlite3.connect(self.data_dir / "newsbot.sqlite3", timeout=30)
+        return conn
+
+    def _chunk_count(self) -> int:
+        return self.derived("chunk_count", lambda: self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+
     def stats(self) -> dict:
         articles, chunks = self.db.execute("SELECT COUNT(*), COALESCE(SUM(n_chunks), 0) FROM articles").fetchone()
         return {"articles": articles, "chunks": chunks, "embedding_model": self.model_id,
@@ -315,7 +345,7 @@ class NewsIndex:
         if not chunk_ids:
             return {}
         marks = ",".join("?" * len(chunk_ids))
-        rows = self.db.execute(
+        rows = self._reader().execute(
             "SELECT c.chunk_id, c.article_id, c.chunk_index, c.text, c.start, c.end, a.title, a.source, "
             f"a.published, a.url FROM chunks c JOIN articles a USING (article_id) WHERE c.chunk_id IN ({marks})",
             chunk_ids,
@@ -351,28 +381,44 @@ class NewsIndex:
         match = fts_query(query) if max_df is None else self.selective_fts_query(query, max_df)
         if not match:
             return []
-        sql = ("SELECT c.chunk_id, bm25(chunks_fts, ?, ?, ?) AS s FROM chunks_fts "
-               "JOIN chunks c ON c.rowid = chunks_fts.rowid JOIN articles a ON a.article_id = c.article_id "
-               "WHERE chunks_fts MATCH ?")
         args: list = [*weights, match]
-        sql, args = _add_filters(sql, args, since, until, source)
-        sql += " ORDER BY s LIMIT ?"
+        if since or until or source:  # join every match to its article, keep those that pass, rank them
+            sql, args = _add_filters(
+                "SELECT c.chunk_id, bm25(chunks_fts, ?, ?, ?) AS s FROM chunks_fts "
+                "JOIN chunks c ON c.rowid = chunks_fts.rowid JOIN articles a ON a.article_id = c.article_id "
+                "WHERE chunks_fts MATCH ?", args, since, until, source)
+            sql += " ORDER BY s LIMIT ?"
+        else:  # ranked inside FTS5 first, so only the best k rows are joined to their chunk ids
+            sql = ("SELECT c.chunk_id, f.s FROM (SELECT rowid, bm25(chunks_fts, ?, ?, ?) AS s FROM chunks_fts "
+                   "WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?) f JOIN chunks c ON c.rowid = f.rowid ORDER BY f.s")
         args.append(k)
-        return [(r[0], -r[1]) for r in self.db.execute(sql, args)]
+        return [(r[0], -r[1]) for r in self._reader().execute(sql, args)]
 
     def selective_fts_query(self, text: str, max_df: float) -> str | None:
         """An FTS5 OR-query of the text's words that occur in at most `max_df` of the chunks (and not stopwords)."""
-        from rag.query_parse import STOP, WORD_RE, porter_stem
+        from rag.query_parse import STOP, WORD_RE
 
-        n_chunks = self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0] or 1
-        terms: list[str] = []
-        for word in dict.fromkeys(WORD_RE.findall(text.lower())):
-            if word in STOP or len(word) < 2:
-                continue
-            row = self.db.execute("SELECT doc FROM chunks_fts_vocab WHERE term=?", (porter_stem(word),)).fetchone()
-            if row and row[0] <= max(max_df * n_chunks, 10):  # a small store keeps its words
-                terms.append(f'"{word}"')
+        n_chunks = self._chunk_count() or 1
+        words = [w for w in dict.fromkeys(WORD_RE.findall(text.lower())) if w not in STOP and len(w) >= 2]
+        df = self.document_frequencies(words)
+        terms = [f'"{w}"' for w in words if w in df and df[w] <= max(max_df * n_chunks, 10)]  # small stores keep words
         return " OR ".join(terms) or None
+
+    def document_frequencies(self, words: list[str]) -> dict[str, int]:
+        """How many chunks hold each word (by its Porter stem); words in no chunk are left out."""
+        from rag.query_parse import porter_stem
+
+        stems = {w: porter_stem(w) for w in words}
+        if not stems:
+            return {}
+        marks = ",".join("?" * len(set(stems.values())))
+        found = dict(self._reader().execute(f"SELECT term, doc FROM chunks_fts_vocab WHERE term IN ({marks})",
+                                     list(set(stems.values()))))
+        return {w: found[s] for w, s in stems.items() if s in found}
+
+    def chunk_count(self) -> int:
+        """Committed chunks (memoised until the store changes)."""
+        return self._chunk_count()
 
     def lower_vocabulary(self) -> set[str]:
         """Words seen lower-case in the committed chunks (tells ordinary words from outlet names)."""
@@ -380,25 +426,28 @@ class NewsIndex:
 
         return lower_vocabulary(r[0] for r in self.db.execute("SELECT text FROM chunks"))
 
-    def published_of(self, chunk_ids: list[str]) -> dict[str, int]:
-        """Each chunk's article date (YYYYMMDD int, 0 = undated)."""
-        if not chunk_ids:
-            return {}
-        marks = ",".join("?" * len(chunk_ids))
-        return dict(self.db.execute(
-            f"SELECT c.chunk_id, a.published FROM chunks c JOIN articles a USING (article_id) "
-            f"WHERE c.chunk_id IN ({marks})", chunk_ids))
+    def chunk_sources_and_dates(self) -> dict[str, tuple[str, int]]:
+        """chunk_id -> (source, published YYYYMMDD int, 0 = undated) for every committed chunk."""
+        return {r[0]: (r[1] or "", r[2] or 0) for r in self._reader().execute(
+            "SELECT c.chunk_id, a.source, a.published FROM chunks c JOIN articles a USING (article_id)")}
 
     def dense_search(self, query: str | list[float], k: int, since: int | None = None,
                      until: int | None = None, source: str | list[str] | None = None) -> list[tuple[str, float]]:
         """Nearest chunks by cosine similarity, best first, as (chunk_id, similarity)."""
         vector = self.embeddings.embed_query(query) if isinstance(query, str) else query
+        return self.dense_search_many([vector], k, since, until, source)[0]
+
+    def dense_search_many(self, vectors: list[list[float]], k: int, since: int | None = None,
+                          until: int | None = None, source: str | list[str] | None = None,
+                          ) -> list[list[tuple[str, float]]]:
+        """dense_search for several query vectors in one Chroma call."""
         where = chroma_where(since, until, source)
         with self.chroma_access():
             result = self.vectors._collection.query(
-                query_embeddings=[vector], n_results=k, where=where, include=["distances"]
+                query_embeddings=vectors, n_results=k, where=where, include=["distances"]
             )
-        return [(cid, 1.0 - dist) for cid, dist in zip(result["ids"][0], result["distances"][0])]
+        return [[(cid, 1.0 - dist) for cid, dist in zip(ids, dists)]
+                for ids, dists in zip(result["ids"], result["distances"])]
 
 
 def chroma_where(since: int | None, until: int | None, source: str | list[str] | None) -> dict | None:

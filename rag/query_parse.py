@@ -82,6 +82,9 @@ class OutletMatcher:
             self.entries.append((a, frozenset(ss), ordinary))
         self.entries.sort(key=lambda e: -len(e[0]))
         self._fuzzy = [(e, _norm(e[0])) for e in self.entries if not e[2] and len(_norm(e[0])) >= 6]
+        self._patterns = [  # compiled once: there are more aliases than the re module's cache holds
+            re.compile(r"(?<![A-Za-z0-9])" + r"\s+".join(re.escape(w) for w in a.split()) + r"(?![A-Za-z0-9])", re.I)
+            for a, _, _ in self.entries]
 
     def find(self, q: str):
         """Return list of (start, end, frozenset(sources), surface) — longest, non-overlapping."""
@@ -98,9 +101,8 @@ class OutletMatcher:
             taken[i:j] = True
             out.append((i, j, ss, surf))
 
-        for a, ss, ordinary in self.entries:
-            pat = r"(?<![A-Za-z0-9])" + r"\s+".join(re.escape(w) for w in a.split()) + r"(?![A-Za-z0-9])"
-            for m in re.finditer(pat, q, flags=re.I):
+        for (a, ss, ordinary), pattern in zip(self.entries, self._patterns):
+            for m in pattern.finditer(q):
                 i, j = m.span()
                 if ordinary:
                     if m.group(0).split()[-1] != a.split()[-1] and not in_quotes(i, j):
@@ -261,6 +263,11 @@ def lower_vocabulary(texts) -> set[str]:
 def porter_stem(word: str) -> str:
     """The Porter stem FTS5's 'porter' tokenizer would index (close enough for document-frequency look-ups)."""
     return _STEMMER.stemWord(word)
+
+
+def stem_words(words: list[str]) -> list[str]:
+    """porter_stem of each word, in one call."""
+    return _STEMMER.stemWords(words)
 
 
 _STEMMER = __import__("Stemmer").Stemmer("porter")
