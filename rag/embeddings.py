@@ -97,6 +97,28 @@ class LocalMiniLMEmbeddings(Embeddings):
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.embed_array(list(texts)).tolist()
 
+    def embed_with_parts(self, text: str, parts: list[list[tuple[int, int]]]) -> list[list[float]]:
+        """The text's vector, then one vector per part (character spans of the text), in one forward pass.
+
+        A part's vector mean-pools the text's token states inside its spans: the clause in the context of the
+        whole question, at no extra model cost (a separate pass per clause tripled a question's embedding time)."""
+        enc = self._tokenizer.encode_batch([text])[0]
+        ids = np.array([enc.ids], dtype=np.int64)
+        mask = np.ones_like(ids)
+        hidden = self._session.run(
+            None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        )[0][0]
+        special = np.array(enc.special_tokens_mask, dtype=bool)
+        starts = np.array([a for a, _ in enc.offsets])
+        rows = [np.ones(len(enc.ids), dtype=bool)]
+        for spans in parts:
+            inside = np.zeros(len(enc.ids), dtype=bool)
+            for lo, hi in spans:
+                inside |= (starts >= lo) & (starts < hi)
+            rows.append(inside & ~special if (inside & ~special).any() else rows[0])
+        pooled = np.stack([hidden[r].mean(axis=0) for r in rows])
+        return (pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)).tolist()
+
     def embed_query(self, text: str) -> list[float]:
         return self.embed_array([text])[0].tolist()
 

@@ -82,7 +82,7 @@ class EvalResult:
 
 
 def run_eval(settings: Settings, corpus: Path, queries: Path, chunk_tokens: int = 256, retriever: str = "hybrid",
-             limit: int | None = None, on_ingest: Callable[[int, int], None] | None = None,
+             limit: int | None = None, recipe=None, on_ingest: Callable[[int, int], None] | None = None,
              on_query: Callable[[int, int], None] | None = None) -> EvalResult:
     """Ingest the corpus into its eval store (once), retrieve the top 10 for each query and score them."""
     from rag.articles import load_paths
@@ -105,7 +105,7 @@ def run_eval(settings: Settings, corpus: Path, queries: Path, chunk_tokens: int 
             on_ingest(done, len(items))
 
     index.ingest(items, batch_chunks=settings.ingest_batch_chunks, on_progress=ingested)
-    search = NewsRetriever(index=index, mode=retriever, k=10)
+    search = NewsRetriever(index=index, mode=retriever, k=10, recipe=recipe)
     rows = load_queries(queries, limit)
     scored: list[tuple[str, dict[str, float]]] = []
     for i, q in enumerate(rows, start=1):

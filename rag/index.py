@@ -401,7 +401,8 @@ class NewsIndex:
         n_chunks = self._chunk_count() or 1
         words = [w for w in dict.fromkeys(WORD_RE.findall(text.lower())) if w not in STOP and len(w) >= 2]
         df = self.document_frequencies(words)
-        terms = [f'"{w}"' for w in words if w in df and df[w] <= max(max_df * n_chunks, 10)]  # small stores keep words
+        kept = [w for w in words if w in df and df[w] <= max(max_df * n_chunks, 10)]  # small stores keep words
+        terms = [f'"{w}"' for w in kept]
         return " OR ".join(terms) or None
 
     def document_frequencies(self, words: list[str]) -> dict[str, int]:

@@ -211,6 +211,7 @@ class Parsed:
     outlets: list          # [(start, end, frozenset(sources), surface)]
     dates: list            # [DateRef]
     groups: list = field(default_factory=list)   # [(frozenset(sources), [DateRef...], segment_text)]
+    spans: list = field(default_factory=list)    # per group, the [(start, end)] pieces of the question in its segment
 
 
 def parse_question(q: str, matcher: OutletMatcher) -> Parsed:
@@ -228,12 +229,13 @@ def parse_question(q: str, matcher: OutletMatcher) -> Parsed:
         # segment: from the end of the previous mention to the start of the next one
         seg_lo = outs[n - 1][1] if n else 0
         seg_hi = bounds[n + 1]
-        groups[ss][1].append(q[seg_lo:seg_hi])
+        groups[ss][1].append((seg_lo, seg_hi))
     for d in dates:
         prev = [o for o in outs if o[0] < d.start]
         if prev:
             groups[prev[-1][2]][0].append(d)
-    return Parsed(outs, dates, [(ss, groups[ss][0], " ".join(groups[ss][1])) for ss in order])
+    return Parsed(outs, dates, [(ss, groups[ss][0], " ".join(q[a:b] for a, b in groups[ss][1])) for ss in order],
+                  [groups[ss][1] for ss in order])
 
 
 def _strip(q: str, p: Parsed) -> str:
@@ -250,6 +252,20 @@ def _strip(q: str, p: Parsed) -> str:
 def strip_meta(q: str, parsed: Parsed) -> str:
     """The question without its outlet names and dates (they only add noise to keyword search)."""
     return _strip(q, parsed)
+
+
+def strip_meta_in(q: str, parsed: Parsed, pieces: list[tuple[int, int]]) -> str:
+    """The given (start, end) pieces of the question, joined, without the outlet names and dates inside them."""
+    spans = sorted([(o[0], o[1]) for o in parsed.outlets] + [(d.start, d.end) for d in parsed.dates])
+    out = []
+    for lo, hi in pieces:
+        last = lo
+        for i, j in spans:
+            if i >= last and j <= hi:
+                out.append(q[last:i])
+                last = j
+        out.append(q[last:hi])
+    return " ".join(out)
 
 
 def lower_vocabulary(texts) -> set[str]:

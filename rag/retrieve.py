@@ -16,7 +16,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
 from rag.query_parse import (STOP, WORD_RE, DateRef, OutletMatcher, parse_question, porter_stem, stem_words,
-                              strip_meta)
+                              strip_meta, strip_meta_in)
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ class NewsRetriever(BaseRetriever):
     until: int | None = None
     source: str | None = None
     candidates: int = 40
+    recipe: Any = None  # the hybrid's Recipe; None = DEFAULT_RECIPE
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun | None = None
@@ -68,11 +69,7 @@ class NewsRetriever(BaseRetriever):
             lists = [self.index.keyword_search(query, n, since, until, source),
                      self.index.dense_search(query, n, since, until, source)]
             return rrf(lists)
-        return HybridRanker(self.index, self.recipe).rank(query, n, since, until, source)
-
-    @property
-    def recipe(self) -> Recipe:
-        return DEFAULT_RECIPE
+        return HybridRanker(self.index, self.recipe or DEFAULT_RECIPE).rank(query, n, since, until, source)
 
 
 def rrf(ranked_lists: list[list[tuple[str, float]]], k: int = RRF_K) -> list[tuple[str, float]]:
@@ -98,6 +95,7 @@ class Recipe:
     sharpen_top: int = 15  # how many of each list's leaders the sentence score may reorder
     title_discount: float = 0.0  # sentence-score weight of question words that are in the chunk's title
     segment_dense: bool = True  # embed each outlet's clause too (else its sub-query is keyword-only)
+    pooled_segments: bool = True  # clause vectors pooled from the question's own pass (local model only)
     rounds_by_score: bool = True  # inside each round-robin round, the best-scored pick first
 
 
@@ -126,18 +124,22 @@ class HybridRanker:
         text = strip_meta(query, parsed)
         segments = {}  # group -> the question's clause about that group's outlet, if it says enough
         if len(groups) > 1:
-            for g, (_, _, seg) in enumerate(groups):
+            for g, (_, _, seg, _) in enumerate(groups):
                 if len(WORD_RE.findall(seg)) >= 4:
                     segments[g] = seg
         pool = max(n, self.r.pool)
         # One unfiltered search per text and side; each outlet's list is cut from them (filtered searches cost
         # 4-30x more in Chroma). Running the keyword side in a thread gained nothing on 2 cores: the embedding
         # model uses both.
-        kw_lists = self._keyword_lists([text, *(strip_meta(seg, parse_question(seg, matcher))
-                                                for seg in segments.values())], pool, since, until, source)
-        vectors = [self.index.embeddings.embed_query(query)]
-        if self.r.segment_dense and segments:
-            vectors += self.index.embeddings.embed_documents(list(segments.values()))  # padded to the longest only
+        kw_lists = self._keyword_lists([text, *(strip_meta_in(query, parsed, groups[g][3]) for g in segments)],
+                                       pool, since, until, source)
+        embeddings = self.index.embeddings
+        if self.r.segment_dense and segments and self.r.pooled_segments and hasattr(embeddings, "embed_with_parts"):
+            vectors = embeddings.embed_with_parts(query, [groups[g][3] for g in segments])
+        else:
+            vectors = [embeddings.embed_query(query)]
+            if self.r.segment_dense and segments:
+                vectors += embeddings.embed_documents(list(segments.values()))  # padded to the longest only
         dense_lists = [dict(found) for found in self.index.dense_search_many(vectors, pool, since, until, source)]
         dense_lists += [{} for _ in range(1 + len(segments) - len(dense_lists))]
         meta = chunk_meta(self.index)
@@ -146,7 +148,7 @@ class HybridRanker:
         base = self._boost(norm.fuse(kw, dense, self.r.w_dense), parsed.dates, meta)
         lists = []
         seg_lists = dict(zip(segments, zip(kw_lists[1:], dense_lists[1:])))
-        for g, (sources, group_dates, _) in enumerate(groups):
+        for g, (sources, group_dates, _, _) in enumerate(groups):
             keep = set(sources)
             gkw, gdense = _only(kw, keep, meta), _only(dense, keep, meta)
             scores = norm.fuse(gkw, gdense, self.r.w_dense)
@@ -167,12 +169,12 @@ class HybridRanker:
         return [dict(self.index.keyword_search(t, pool, since, until, source, weights=self.r.weights,
                                                max_df=self.r.max_df)) for t in texts]
 
-    def _groups(self, parsed, source) -> list[tuple[list[str], list[DateRef], str]]:
+    def _groups(self, parsed, source) -> list[tuple[list[str], list[DateRef], str, list[tuple[int, int]]]]:
         groups = []
-        for sources, dates, seg in parsed.groups:
+        for (sources, dates, seg), spans in zip(parsed.groups, parsed.spans):
             kept = sorted(s for s in sources if not source or s.lower() == source.lower())
             if kept:
-                groups.append((kept, dates, seg))
+                groups.append((kept, dates, seg, spans))
         return groups
 
     def _boost(self, scores: dict[str, float], windows: list[DateRef], meta: dict[str, tuple[str, int]]):
