@@ -66,3 +66,15 @@ def test_dates_attach_to_the_outlet_mentioned_before_them(matcher):
                                                                        (["Fortune"], [20231007])]
     stripped = strip_meta(q, p)
     assert "TechCrunch" not in stripped and "2023" not in stripped and "change" in stripped
+
+
+def test_a_clause_is_stripped_of_its_outlet_and_dates_without_parsing_it_again(matcher):
+    from rag.query_parse import strip_meta_in
+
+    q = ("Did TechCrunch report on October 2, 2023 that the startup raised money, while The Verge said in "
+         "November that it laid off staff?")
+    p = parse_question(q, matcher)
+    for (_, _, seg), spans in zip(p.groups, p.spans):
+        assert " ".join(strip_meta_in(q, p, spans).split()) == " ".join(
+            strip_meta(seg, parse_question(seg, matcher)).split())
+    assert "TechCrunch" not in strip_meta_in(q, p, p.spans[0]) and "October" not in strip_meta_in(q, p, p.spans[0])
