@@ -55,6 +55,19 @@ def seeded(tmp_path_factory):
     return services
 
 
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """Services over the two seeds ingested as two outlets, "Outlet A" and "Outlet B" (so the briefing has a
+    story reported by both); built once per test module."""
+    from rag.articles import load_paths
+    from rag.services import build_services
+
+    services = build_services(make_settings(tmp_path_factory.mktemp("store")))
+    for path, outlet in zip(sorted(SEEDS.iterdir()), ("Outlet A", "Outlet B")):
+        assert services.index.ingest(load_paths([path], source=outlet)).ok
+    return services
+
+
 @pytest.fixture
 def seeds_copy(tmp_path) -> Path:
     """A writable copy of the seed folder."""

@@ -10,21 +10,9 @@ import pytest
 
 import rag.schedule
 from bot.app import create_bot
-from rag.articles import load_paths
 from rag.schedule import Schedule, ScheduleStore
-from tests.conftest import SEEDS, make_settings
+from tests.conftest import make_settings
 from tests.discord_double import MESSAGE_FLAG_EPHEMERAL, DiscordDouble
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """Services over the two seeds as two outlets."""
-    from rag.services import build_services
-
-    services = build_services(make_settings(tmp_path_factory.mktemp("store")))
-    for path, outlet in zip(sorted(SEEDS.iterdir()), ("Outlet A", "Outlet B")):
-        assert services.index.ingest(load_paths([path], source=outlet)).ok
-    return services
 
 
 @pytest.fixture

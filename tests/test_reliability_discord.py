@@ -21,9 +21,8 @@ import pytest
 
 import rag.schedule
 from bot.app import create_bot
-from rag.articles import load_paths
 from rag.schedule import Schedule, ScheduleStore
-from tests.conftest import SEEDS, make_settings
+from tests.conftest import make_settings
 from tests.discord_double import MESSAGE_FLAG_LOADING, DiscordDouble
 
 DRONES = "How many drones did Russia deploy according to CNN?"
@@ -32,17 +31,6 @@ SEND = "POST /channels/{channel_id}/messages"
 TYPING = "POST /channels/{channel_id}/typing"
 CALLBACK = "POST /interactions/{interaction_id}/{token}/callback"
 FOLLOWUP = "POST /webhooks/{application_id}/{token}"
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """Services over the two seeds as two outlets (so the briefing has a story reported by both)."""
-    from rag.services import build_services
-
-    services = build_services(make_settings(tmp_path_factory.mktemp("store")))
-    for path, outlet in zip(sorted(SEEDS.iterdir()), ("Outlet A", "Outlet B")):
-        assert services.index.ingest(load_paths([path], source=outlet)).ok
-    return services
 
 
 @pytest.fixture
