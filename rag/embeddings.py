@@ -76,12 +76,15 @@ class LocalMiniLMEmbeddings(Embeddings):
         for row, enc in enumerate(encodings):
             ids[row, : len(enc.ids)] = enc.ids
             mask[row, : len(enc.ids)] = 1
-        hidden = self._session.run(
+        hidden = self._hidden(ids, mask)
+        summed = (hidden * mask[:, :, None]).sum(axis=1)
+        return _unit(summed / np.maximum(mask.sum(axis=1, keepdims=True), 1))
+
+    def _hidden(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The model's last hidden states, (batch, tokens, 384)."""
+        return self._session.run(
             None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         )[0]
-        summed = (hidden * mask[:, :, None]).sum(axis=1)
-        pooled = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1)
-        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
     def embed_array(self, texts: list[str]) -> np.ndarray:
         """Embed in length-sorted batches so each batch pads only to its own longest text."""
@@ -104,10 +107,7 @@ class LocalMiniLMEmbeddings(Embeddings):
         whole question, at no extra model cost (a separate pass per clause tripled a question's embedding time)."""
         enc = self._tokenizer.encode_batch([text])[0]
         ids = np.array([enc.ids], dtype=np.int64)
-        mask = np.ones_like(ids)
-        hidden = self._session.run(
-            None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        )[0][0]
+        hidden = self._hidden(ids, np.ones_like(ids))[0]
         special = np.array(enc.special_tokens_mask, dtype=bool)
         starts = np.array([a for a, _ in enc.offsets])
         rows = [np.ones(len(enc.ids), dtype=bool)]
@@ -116,11 +116,15 @@ class LocalMiniLMEmbeddings(Embeddings):
             for lo, hi in spans:
                 inside |= (starts >= lo) & (starts < hi)
             rows.append(inside & ~special if (inside & ~special).any() else rows[0])
-        pooled = np.stack([hidden[r].mean(axis=0) for r in rows])
-        return (pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)).tolist()
+        return _unit(np.stack([hidden[r].mean(axis=0) for r in rows])).tolist()
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_array([text])[0].tolist()
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    """Each row scaled to length 1."""
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
 def make_embeddings(settings) -> Embeddings:

@@ -328,9 +328,6 @@ class NewsIndex:
             conn = self._local.db = sqlite3.connect(self.data_dir / "newsbot.sqlite3", timeout=30)
         return conn
 
-    def _chunk_count(self) -> int:
-        return self.derived("chunk_count", lambda: self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
-
     def stats(self) -> dict:
         articles, chunks = self.db.execute("SELECT COUNT(*), COALESCE(SUM(n_chunks), 0) FROM articles").fetchone()
         return {"articles": articles, "chunks": chunks, "embedding_model": self.model_id,
@@ -398,7 +395,7 @@ class NewsIndex:
         """An FTS5 OR-query of the text's words that occur in at most `max_df` of the chunks (and not stopwords)."""
         from rag.query_parse import STOP, WORD_RE
 
-        n_chunks = self._chunk_count() or 1
+        n_chunks = self.chunk_count() or 1
         words = [w for w in dict.fromkeys(WORD_RE.findall(text.lower())) if w not in STOP and len(w) >= 2]
         df = self.document_frequencies(words)
         kept = [w for w in words if w in df and df[w] <= max(max_df * n_chunks, 10)]  # small stores keep words
@@ -419,7 +416,7 @@ class NewsIndex:
 
     def chunk_count(self) -> int:
         """Committed chunks (memoised until the store changes)."""
-        return self._chunk_count()
+        return self.derived("chunk_count", lambda: self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
 
     def lower_vocabulary(self) -> set[str]:
         """Words seen lower-case in the committed chunks (tells ordinary words from outlet names)."""

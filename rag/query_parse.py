@@ -238,20 +238,9 @@ def parse_question(q: str, matcher: OutletMatcher) -> Parsed:
                   [groups[ss][1] for ss in order])
 
 
-def _strip(q: str, p: Parsed) -> str:
-    spans = sorted([(o[0], o[1]) for o in p.outlets] + [(d.start, d.end) for d in p.dates])
-    out, last = [], 0
-    for i, j in spans:
-        if i >= last:
-            out.append(q[last:i]); last = j
-    out.append(q[last:])
-    return " ".join(out)
-
-
-
 def strip_meta(q: str, parsed: Parsed) -> str:
     """The question without its outlet names and dates (they only add noise to keyword search)."""
-    return _strip(q, parsed)
+    return strip_meta_in(q, parsed, [(0, len(q))])
 
 
 def strip_meta_in(q: str, parsed: Parsed, pieces: list[tuple[int, int]]) -> str:

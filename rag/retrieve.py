@@ -193,7 +193,6 @@ def _only(scores: dict[str, float], sources: set[str], meta: dict[str, tuple[str
     return {c: s for c, s in scores.items() if meta.get(c, ("", 0))[0] in sources}
 
 
-
 class SentenceScorer:
     """How well a chunk's best sentence covers the question: the IDF mass of the question's words found in it.
 
@@ -217,7 +216,7 @@ class SentenceScorer:
         for cid, chunk in chunks.items():
             idf = self.idf
             if title_discount != 1.0:
-                in_title = _stems(chunk.title)
+                in_title = frozenset().union(*_sentence_stems(chunk.title))
                 idf = {s: w * (title_discount if s in in_title else 1.0) for s, w in idf.items()}
             best = max((sum(idf[s] for s in stems & idf.keys()) for stems in _sentence_stems(chunk.text)),
                        default=0.0)
@@ -244,11 +243,6 @@ def _sentence_stems(text: str) -> tuple[frozenset[str], ...]:
     sentences = [WORD_RE.findall(s.lower()) for s in SENTENCE_RE.split(text)]
     stems = iter(stem_words([w for words in sentences for w in words]))
     return tuple(frozenset(next(stems) for _ in words) for words in sentences)
-
-
-@lru_cache(maxsize=4096)
-def _stems(text: str) -> frozenset[str]:
-    return frozenset(stem_words(WORD_RE.findall(text.lower())))
 
 
 class _Norm:
@@ -280,34 +274,27 @@ def round_robin(lists: list[dict[str, float]], n: int, by_score: bool = False) -
     chosen: dict[str, float] = {}
     pointers = [0] * len(orders)
 
-    def take(i: int) -> bool:
+    def next_unseen(i: int, also: dict[str, float]) -> tuple[str, float] | None:
         while pointers[i] < len(orders[i]):
             cid, score = orders[i][pointers[i]]
             pointers[i] += 1
-            if cid not in chosen:
-                chosen[cid] = score
-                return True
-        return False
+            if cid not in chosen and cid not in also:
+                return cid, score
+        return None
 
     live = list(range(len(orders) - 1))
     while len(chosen) < n and live:
-        if by_score:
-            before = len(chosen)
-            for i in list(live):
-                if not take(i):
-                    live.remove(i)
-            picked = sorted(list(chosen.items())[before:], key=lambda item: item[1], reverse=True)
-            for cid, _ in picked:
-                del chosen[cid]
-            for cid, score in picked:
-                if len(chosen) < n:
-                    chosen[cid] = score
-            continue
+        picks: dict[str, float] = {}  # this round's: one from each live list
         for i in list(live):
-            if len(chosen) >= n:
-                break
-            if not take(i):
+            item = next_unseen(i, picks)
+            if item is None:
                 live.remove(i)
-    while len(chosen) < n and take(len(orders) - 1):
-        pass
+            else:
+                picks[item[0]] = item[1]
+        ordered = sorted(picks.items(), key=lambda item: item[1], reverse=True) if by_score else picks.items()
+        for cid, score in ordered:
+            if len(chosen) < n:
+                chosen[cid] = score
+    while len(chosen) < n and (item := next_unseen(len(orders) - 1, {})):
+        chosen[item[0]] = item[1]
     return list(chosen.items())
