@@ -23,3 +23,7 @@ class ModelError(NewsbotError):
 
 class QuestionError(NewsbotError):
     """The question is empty, too long or otherwise unusable."""
+
+
+class EvalError(NewsbotError):
+    """An eval input (corpus or queries file) is not what the benchmark expects; the message says which part."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.config import Settings
+from rag.errors import EvalError
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +57,22 @@ def mean_metrics(rows: list[dict[str, float]]) -> dict[str, float]:
 
 
 def load_queries(path: Path, limit: int | None = None) -> list[dict]:
-    """The scored queries (null_query skipped), the first `limit` of them if given."""
-    rows = [q for q in json.loads(Path(path).read_text(encoding="utf-8")) if q["question_type"] != "null_query"]
+    """The scored queries (null_query skipped), the first `limit` of them if given.
+
+    Raises EvalError naming the file and the first entry that is not a MultiHop-RAG query."""
+    try:
+        rows = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EvalError(f"queries file {path}: not readable JSON ({exc})") from None
+    if not isinstance(rows, list):
+        raise EvalError(f"queries file {path}: expected a JSON list of queries, got {type(rows).__name__}")
+    for i, q in enumerate(rows, start=1):
+        evidence = q.get("evidence_list") if isinstance(q, dict) else None
+        if not (isinstance(q, dict) and isinstance(q.get("query"), str) and isinstance(q.get("question_type"), str)
+                and isinstance(evidence, list) and all(isinstance(e, dict) and "fact" in e for e in evidence)):
+            raise EvalError(f"queries file {path}: entry {i} is not a MultiHop-RAG query "
+                            "(needs query, question_type and evidence_list with a fact in each)")
+    rows = [q for q in rows if q["question_type"] != "null_query"]
     return rows[:limit] if limit else rows
 
 
@@ -85,17 +100,22 @@ def run_eval(settings: Settings, corpus: Path, queries: Path, chunk_tokens: int 
              limit: int | None = None, recipe=None, on_ingest: Callable[[int, int], None] | None = None,
              on_query: Callable[[int, int], None] | None = None) -> EvalResult:
     """Ingest the corpus into its eval store (once), retrieve the top 10 for each query and score them."""
-    from rag.articles import load_paths
+    from rag.articles import LoadFailure, load_paths
     from rag.embeddings import embedding_model_id, make_embeddings
     from rag.index import NewsIndex, open_vectors
     from rag.retrieve import NewsRetriever
 
+    rows = load_queries(queries, limit)  # both inputs are checked before any store is made or filled
+    items = list(load_paths([Path(corpus)], max_bytes=max(settings.max_file_bytes, Path(corpus).stat().st_size)))
+    failures = [i for i in items if isinstance(i, LoadFailure)]
+    if len(failures) == len(items):
+        raise EvalError(f"corpus {corpus}: no article could be read"
+                        + (f" ({failures[0].reason})" if failures else " (it holds none)"))
     embeddings = make_embeddings(settings)
     where = store_dir(settings, corpus, chunk_tokens, settings.chunk_overlap, embedding_model_id(embeddings))
     eval_settings = settings.model_copy(update={"data_dir": where, "chunk_tokens": chunk_tokens})
     index = NewsIndex(open_vectors(eval_settings, embeddings), embeddings, where, chunk_tokens,
                       settings.chunk_overlap)
-    items = list(load_paths([Path(corpus)], max_bytes=max(settings.max_file_bytes, Path(corpus).stat().st_size)))
     done = 0
 
     def ingested(n: int) -> None:
@@ -106,7 +126,6 @@ def run_eval(settings: Settings, corpus: Path, queries: Path, chunk_tokens: int 
 
     index.ingest(items, batch_chunks=settings.ingest_batch_chunks, on_progress=ingested)
     search = NewsRetriever(index=index, mode=retriever, k=10, recipe=recipe)
-    rows = load_queries(queries, limit)
     scored: list[tuple[str, dict[str, float]]] = []
     for i, q in enumerate(rows, start=1):
         docs = search.search(q["query"], k=10)

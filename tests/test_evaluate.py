@@ -62,3 +62,32 @@ def test_eval_command_on_a_dev_slice(tmp_path, monkeypatch):
     assert dense.exit_code == 0, dense.output
     assert list((tmp_path / "store").glob("eval-*")) == stores
     assert json.loads(dense.stdout.strip().splitlines()[-1])["retriever"] == "dense"
+
+
+@pytest.mark.parametrize("queries, reason", [
+    ("{not json", "not readable JSON"),
+    ('{"query": "x"}', "expected a JSON list"),
+    ('[{"query": "x"}]', "entry 1 is not a MultiHop-RAG query"),
+])
+def test_eval_refuses_a_malformed_queries_file_before_ingesting_anything(tmp_path, queries, reason):
+    from rag.cli import app
+
+    (tmp_path / "queries.json").write_text(queries)
+    (tmp_path / "corpus.json").write_text(json.dumps([{"title": "T", "body": "Some text.", "source": "S",
+                                                       "published_at": "2023-10-01T00:00:00+00:00"}]))
+    result = CliRunner().invoke(app, ["eval", "multihop-rag", "--corpus", str(tmp_path / "corpus.json"),
+                                      "--queries", str(tmp_path / "queries.json")])
+    assert result.exit_code == 1
+    assert reason in result.output and "Traceback" not in result.output
+    assert not list((tmp_path / "store").glob("eval-*"))  # nothing was ingested
+
+
+def test_eval_refuses_a_corpus_with_no_readable_article(tmp_path):
+    from rag.cli import app
+
+    (tmp_path / "queries.json").write_text("[]")
+    (tmp_path / "corpus.json").write_text("[1, 2")
+    result = CliRunner().invoke(app, ["eval", "multihop-rag", "--corpus", str(tmp_path / "corpus.json"),
+                                      "--queries", str(tmp_path / "queries.json")])
+    assert result.exit_code == 1 and "no article could be read" in result.output
+    assert not list((tmp_path / "store").glob("eval-*"))
