@@ -69,6 +69,8 @@ class NewsBot(commands.Bot):
             from rag.services import build_services  # opens the store: only when the bot really starts
 
             self.services = await asyncio.to_thread(build_services, self.settings)
+        if hasattr(self.services, "warm"):
+            self.services.warm()  # builds in a background thread; questions are answered meanwhile
         for name in EXTENSIONS:
             if importlib.util.find_spec(name) is not None:
                 await self.load_extension(name)

@@ -29,6 +29,7 @@ from rag.articles import Article, LoadFailure
 from rag.chunking import Chunk, chunk_article, date_to_int, int_to_date
 from rag.embeddings import embedding_model_id
 from rag.errors import StoreError
+from rag.keyword import KeywordIndex, fts_stemmer
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +110,13 @@ def fts_query(text: str) -> str | None:
     return " OR ".join(f'"{t}"' for t in unique) or None
 
 
+def selective_words(text: str) -> list[str]:
+    """A selective keyword query's candidate words: distinct, lower-case, not stopwords, 2+ characters."""
+    from rag.query_parse import STOP, WORD_RE
+
+    return [w for w in dict.fromkeys(WORD_RE.findall(text.lower())) if w not in STOP and len(w) >= 2]
+
+
 class NewsIndex:
     """Chroma vectors plus the SQLite registry and keyword index; receives its clients, never builds them."""
 
@@ -130,6 +138,11 @@ class NewsIndex:
         self._derived: dict[str, tuple[tuple[int, int], Any]] = {}
         self._derived_lock = threading.Lock()
         self._local = threading.local()  # searches in worker threads read through their own connection
+        self._kw_config: tuple[tuple[float, float, float], float] | None = None  # see keep_keyword_index
+        self._kw: tuple[tuple[int, int], KeywordIndex] | None = None  # (store version, in-memory copy)
+        self._kw_lock = threading.Lock()
+        self._kw_thread: threading.Thread | None = None
+        self._kw_failed: tuple[int, int] | None = None
 
     def _check_model(self) -> None:
         row = self.db.execute("SELECT value FROM meta WHERE key='embedding_model'").fetchone()
@@ -375,6 +388,10 @@ class NewsIndex:
 
         With `max_df`, stopwords and terms found in more than that share of chunks (and more than 10) are left
         out of the query."""
+        copy = self._keyword_copy(weights, max_df)
+        if copy is not None:
+            stems = [s for s in fts_stemmer.stems(selective_words(query)) if copy.kept(s)]
+            return copy.search(stems, k, since, until, source)
         match = fts_query(query) if max_df is None else self.selective_fts_query(query, max_df)
         if not match:
             return []
@@ -391,24 +408,73 @@ class NewsIndex:
         args.append(k)
         return [(r[0], -r[1]) for r in self._reader().execute(sql, args)]
 
+    def keep_keyword_index(self, weights: tuple[float, float, float], max_df: float, wait: bool = False) -> None:
+        """Keep an in-memory copy of the keyword index for selective searches with these settings (`KeywordIndex`).
+
+        For long-running processes: the copy is rebuilt in a background thread whenever the store changes, and
+        FTS5 answers (with the same scores, more slowly) until it is ready. `wait` builds it now, in this thread."""
+        config = (tuple(weights), max_df)
+        with self._kw_lock:
+            if self._kw_config != config:
+                self._kw_config, self._kw = config, None
+        if wait:
+            version = self.content_version()
+            self._build_keyword_copy(version, config)
+        else:
+            self._keyword_copy(*config)
+
+    def _keyword_copy(self, weights, max_df) -> KeywordIndex | None:
+        """The in-memory copy if it is kept for these settings and reflects the store as it is now; else None
+        (and a rebuild is started if none is running)."""
+        config = self._kw_config
+        if config is None or max_df is None or config != (tuple(weights), max_df):
+            return None
+        version = self.content_version()
+        with self._kw_lock:
+            if self._kw is not None and self._kw[0] == version:
+                return self._kw[1]
+            building = self._kw_thread is not None and self._kw_thread.is_alive()
+            if not building and self._kw_failed != version:
+                self._kw_thread = threading.Thread(target=self._build_keyword_copy, args=(version, config),
+                                                   name="newsbot-keyword-index", daemon=True)
+                self._kw_thread.start()
+        return None
+
+    def _build_keyword_copy(self, version: tuple[int, int], config) -> None:
+        start = time.perf_counter()
+        try:
+            conn = sqlite3.connect(self.data_dir / "newsbot.sqlite3", timeout=30)
+            try:
+                built = KeywordIndex.build(conn, *config)
+            finally:
+                conn.close()
+        except Exception:  # FTS5 keeps answering; not retried until the store changes again
+            logger.exception("could not build the in-memory keyword index; searching FTS5 instead")
+            self._kw_failed = version
+            return
+        with self._kw_lock:
+            if self._kw_config == config:
+                self._kw = (version, built)
+        logger.info("in-memory keyword index: %d chunks, %d postings, built in %.1f s",
+                    built.n_rows, len(built.post_pos), time.perf_counter() - start)
+
     def selective_fts_query(self, text: str, max_df: float) -> str | None:
         """An FTS5 OR-query of the text's words that occur in at most `max_df` of the chunks (and not stopwords)."""
-        from rag.query_parse import STOP, WORD_RE
-
         n_chunks = self.chunk_count() or 1
-        words = [w for w in dict.fromkeys(WORD_RE.findall(text.lower())) if w not in STOP and len(w) >= 2]
+        words = selective_words(text)
         df = self.document_frequencies(words)
         kept = [w for w in words if w in df and df[w] <= max(max_df * n_chunks, 10)]  # small stores keep words
         terms = [f'"{w}"' for w in kept]
         return " OR ".join(terms) or None
 
     def document_frequencies(self, words: list[str]) -> dict[str, int]:
-        """How many chunks hold each word (by its Porter stem); words in no chunk are left out."""
-        from rag.query_parse import porter_stem
-
-        stems = {w: porter_stem(w) for w in words}
+        """How many chunks hold each word (by FTS5's own stem of it); words in no chunk are left out."""
+        stems = dict(zip(words, fts_stemmer.stems(words)))
         if not stems:
             return {}
+        kept = self._kw
+        if kept is not None and kept[0] == self.content_version():  # the in-memory copy knows every word's df
+            return {w: kept[1].df[s] for w, s in stems.items() if s in kept[1].df}
         marks = ",".join("?" * len(set(stems.values())))
         found = dict(self._reader().execute(f"SELECT term, doc FROM chunks_fts_vocab WHERE term IN ({marks})",
                                      list(set(stems.values()))))

@@ -81,7 +81,14 @@ class OutletMatcher:
                 continue
             self.entries.append((a, frozenset(ss), ordinary))
         self.entries.sort(key=lambda e: -len(e[0]))
-        self._fuzzy = [(e, _norm(e[0])) for e in self.entries if not e[2] and len(_norm(e[0])) >= 6]
+        self._fuzzy: dict[int, list] = defaultdict(list)  # normalised length -> [(rank, entry, normalised alias)]
+        for n, e in enumerate(self.entries):
+            if not e[2] and len(_norm(e[0])) >= 6:
+                self._fuzzy[len(_norm(e[0]))].append((n, e, _norm(e[0])))
+        # an alias can only match where the question holds its first word as a whole word
+        self._by_first: dict[str, list[int]] = defaultdict(list)
+        for n, (a, _, _) in enumerate(self.entries):
+            self._by_first[WORD_RE.findall(a.lower())[0]].append(n)
         self._patterns = [  # compiled once: there are more aliases than the re module's cache holds
             re.compile(r"(?<![A-Za-z0-9])" + r"\s+".join(re.escape(w) for w in a.split()) + r"(?![A-Za-z0-9])", re.I)
             for a, _, _ in self.entries]
@@ -101,7 +108,9 @@ class OutletMatcher:
             taken[i:j] = True
             out.append((i, j, ss, surf))
 
-        for (a, ss, ordinary), pattern in zip(self.entries, self._patterns):
+        words = set(WORD_RE.findall(q.lower()))
+        for n in sorted(n for w in words for n in self._by_first.get(w, ())):  # longest alias first, as before
+            (a, ss, ordinary), pattern = self.entries[n], self._patterns[n]
             for m in pattern.finditer(q):
                 i, j = m.span()
                 if ordinary:
@@ -122,7 +131,8 @@ class OutletMatcher:
                 if len(span) < 6 or (n == 1 and span in self._lower_vocab_ref):
                     continue
                 best = None
-                for (a, ss, _), na in self._fuzzy:
+                near = [x for size in range(len(span) - 2, len(span) + 3) for x in self._fuzzy.get(size, ())]
+                for _, (a, ss, _), na in sorted(near):  # in entry order, as ties go to the first
                     lim = 1 if len(na) < 9 else 2
                     if abs(len(na) - len(span)) > lim:
                         continue

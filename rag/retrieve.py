@@ -15,7 +15,8 @@ from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
-from rag.query_parse import (STOP, WORD_RE, DateRef, OutletMatcher, parse_question, porter_stem, stem_words,
+from rag.index import selective_words
+from rag.query_parse import (WORD_RE, DateRef, OutletMatcher, parse_question, porter_stem, stem_words,
                               strip_meta, strip_meta_in)
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,12 @@ class NewsRetriever(BaseRetriever):
     source: str | None = None
     candidates: int = 40
     recipe: Any = None  # the hybrid's Recipe; None = DEFAULT_RECIPE
+
+    def warm(self, wait: bool = False) -> None:
+        """Keep the hybrid's keyword side in memory (for long-running processes; see NewsIndex.keep_keyword_index)."""
+        if self.mode == "hybrid":
+            recipe = self.recipe or DEFAULT_RECIPE
+            self.index.keep_keyword_index(recipe.weights, recipe.max_df, wait=wait)
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun | None = None
@@ -202,8 +209,7 @@ class SentenceScorer:
 
     def __init__(self, index, question: str) -> None:
         self.index = index
-        words = [w for w in dict.fromkeys(WORD_RE.findall(question.lower())) if w not in STOP and len(w) >= 2]
-        df = index.document_frequencies(words)
+        df = index.document_frequencies(selective_words(question))
         n = max(index.chunk_count(), 1)
         self.idf: dict[str, float] = {}
         for word, freq in df.items():

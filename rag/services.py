@@ -35,6 +35,10 @@ class Services:
     def answer_chain(self) -> Runnable[Query, Answer]:
         return build_answer_chain(self.retriever, self.llm)
 
+    def warm(self) -> None:
+        """Start keeping search structures in memory (a long-running process: the bot); returns at once."""
+        self.retriever.warm()
+
     def ask(self, query: Query) -> Answer:
         """Validate the question, then run the chain (blocking; the bot runs it in a thread)."""
         question = validate_question(query.question, self.settings.max_question_chars)
