@@ -1,0 +1,202 @@
+"""The in-memory keyword index (rag/keyword.py): FTS5's rankings, never a stale store, FTS5 when it can't help."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import threading
+from datetime import date
+
+import pytest
+
+from rag.articles import Article
+from rag.index import NewsIndex
+from rag.keyword import FtsStemmer, KeywordIndex, fts_stemmer
+from rag.retrieve import DEFAULT_RECIPE, NewsRetriever
+
+from .conftest import make_settings
+
+W, MAX_DF = DEFAULT_RECIPE.weights, DEFAULT_RECIPE.max_df
+COMMON = "council harbour ferry mayor budget residents said week city plan".split()
+RARE = ("technology apology assembly subsidy tourists timetable crossings dredging lighthouse pier ferries "
+        "strike pensions election referendum ballot turbines offshore wind salmon quotas us as").split()
+OUTLETS = ("Coast Gazette", "Harbour Times", "Island Post")
+
+
+def _articles(n: int, seed: int = 7) -> list[Article]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        topic = rng.sample(RARE, 3)
+        words = [rng.choice(COMMON) if rng.random() < 0.6 else rng.choice(topic) for _ in range(90)]
+        body = ". ".join(" ".join(words[j:j + 9]).capitalize() for j in range(0, len(words), 9)) + "."
+        out.append(Article(title=f"{topic[0].title()} report {i}", body=body,
+                           source=OUTLETS[i % len(OUTLETS)], published=date(2024, 3, 1 + i % 20)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    from rag.services import build_services
+
+    services = build_services(make_settings(tmp_path_factory.mktemp("kw"), chunk_tokens=48, chunk_overlap=0))
+    assert services.index.ingest(_articles(40)).ok
+    return services
+
+
+def _plain(index: NewsIndex) -> NewsIndex:
+    """A second handle on the same store that never keeps a copy: FTS5 answers every search."""
+    return NewsIndex(index.vectors, index.embeddings, index.data_dir, index.chunk_tokens, index.chunk_overlap)
+
+
+QUESTIONS = ["What did the council say about the ferry subsidy for tourists?",
+             "technology apology", "Which outlet covered the offshore wind turbines and salmon quotas?",
+             "Did the US election referendum ballot pass as planned?", "lighthouse dredging strike pensions",
+             "nothing here matches zzyzx"]
+FILTERS = [{}, {"since": 20240305}, {"until": 20240310}, {"since": 20240303, "until": 20240312},
+           {"source": "harbour times"}, {"source": ["Coast Gazette", "Island Post"]},
+           {"since": 20240308, "source": "Island Post"}]
+
+
+def _tied_groups(ranked: list[tuple[str, float]]) -> list[tuple[float, frozenset[str] | int]]:
+    """A ranking as its runs of equal scores (FTS5 orders ties arbitrarily); the last run may be cut by the limit,
+    so only its size counts."""
+    groups: list[tuple[float, set[str]]] = []
+    for cid, score in ranked:
+        if groups and abs(groups[-1][0] - score) <= 1e-9 * max(1.0, abs(score)):
+            groups[-1][1].add(cid)
+        else:
+            groups.append((round(score, 9), {cid}))
+    return [(s, frozenset(ids) if i < len(groups) - 1 else len(ids)) for i, (s, ids) in enumerate(groups)]
+
+
+def test_the_copy_ranks_exactly_as_fts5(corpus):
+    index = corpus.index
+    fts = _plain(index)
+    index.keep_keyword_index(W, MAX_DF, wait=True)
+    n = index.chunk_count()
+    assert n > 40 and any(df > MAX_DF * n for df in index._kw[1].df.values())  # some words are too common
+    compared = 0
+    for question in QUESTIONS:
+        for filters in FILTERS:
+            want = fts.keyword_search(question, 25, weights=W, max_df=MAX_DF, **filters)
+            got = index.keyword_search(question, 25, weights=W, max_df=MAX_DF, **filters)
+            assert _tied_groups(got) == _tied_groups(want), (question, filters)
+            compared += bool(want)
+    assert compared > 25
+    assert index._keyword_copy(W, MAX_DF) is not None  # the searches above really used the copy
+
+
+def test_other_settings_still_search_fts5(corpus):
+    index = corpus.index
+    index.keep_keyword_index(W, MAX_DF, wait=True)
+    assert index._keyword_copy((2.0, 1.0, 1.0), MAX_DF) is None
+    assert index._keyword_copy(W, None) is None
+    plain = _plain(index)
+    for question in QUESTIONS:  # the bm25 baseline (every word kept) is unchanged
+        assert index.keyword_search(question, 10) == plain.keyword_search(question, 10)
+
+
+def test_a_word_porter_stems_differently_is_still_searched(corpus):
+    """PyStemmer stems "technology" to "technologi", FTS5 to "technolog": the word used to drop out of queries."""
+    index = corpus.index
+    assert "technology" in index.document_frequencies(["technology", "us"])
+    assert "us" in index.document_frequencies(["us"])
+    plain = _plain(index)
+    hits = plain.keyword_search("technology", 50, weights=W, max_df=MAX_DF)
+    texts = plain.get_chunks([c for c, _ in hits])
+    assert hits and all("technology" in texts[c].text.lower() or "technology" in texts[c].title.lower()
+                        for c, _ in hits)
+
+
+def test_fts_stemmer_agrees_with_sqlite():
+    words = ["technology", "us", "as", "apologies", "running", "ferries", "2024", "Ahhed", "x" * 70]
+    db = sqlite3.connect(":memory:")
+    db.execute(f"CREATE VIRTUAL TABLE t USING fts5(x, tokenize = '{FtsStemmer.TOKENIZE}')")
+    db.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, instance)")
+    db.executemany("INSERT INTO t(rowid, x) VALUES (?, ?)", enumerate(words, 1))
+    want = {doc: term for term, doc in db.execute("SELECT term, doc FROM v")}
+    assert fts_stemmer.stems(words) == [want[i] for i in range(1, len(words) + 1)]
+    assert FtsStemmer().stems(["technology", "technology"]) == ["technolog", "technolog"]
+
+
+def test_an_article_ingested_or_removed_shows_at_once(tmp_path):
+    """The copy describes the store when it was built: after a change, FTS5 answers until the copy is rebuilt."""
+    from rag.services import build_services
+
+    services = build_services(make_settings(tmp_path / "store", chunk_tokens=48, chunk_overlap=0))
+    index = services.index
+    assert index.ingest(_articles(12)).ok
+    index.keep_keyword_index(W, MAX_DF, wait=True)
+    old = index._kw
+    news = Article(title="Lighthouse keeper retires", body="The quokka sanctuary opened beside the lighthouse.",
+                   source="Island Post", published=date(2024, 3, 30))
+    assert index.ingest([news]).ok
+    hits = index.keyword_search("quokka sanctuary", 5, weights=W, max_df=MAX_DF)
+    assert hits and index.get_chunks([hits[0][0]])[hits[0][0]].title == news.title
+    assert index._kw is old or index._kw[0] == index.content_version()  # never the old copy for the new store
+    article_id = index.get_chunks([hits[0][0]])[hits[0][0]].article_id
+    assert index.remove(article_id)
+    assert index.keyword_search("quokka sanctuary", 5, weights=W, max_df=MAX_DF) == []
+    if index._kw_thread:
+        index._kw_thread.join(30)
+    index.keyword_search("quokka", 5, weights=W, max_df=MAX_DF)  # starts a rebuild for the current store
+    if index._kw_thread:
+        index._kw_thread.join(30)
+    assert index._kw is not old and index._kw[0] == index.content_version()
+    assert index.keyword_search("quokka sanctuary", 5, weights=W, max_df=MAX_DF) == []
+
+
+def test_searches_while_the_store_changes(tmp_path):
+    """Threads searching through the retriever while another ingests and removes: no error, no removed chunk."""
+    from rag.services import build_services
+
+    services = build_services(make_settings(tmp_path / "store", chunk_tokens=48, chunk_overlap=0))
+    index = services.index
+    assert index.ingest(_articles(20)).ok
+    retriever = NewsRetriever(index=index, k=5)
+    retriever.warm()  # in the background, as the bot does
+    extra = _articles(6, seed=11)
+    errors: list[BaseException] = []
+    removed: set[str] = set()
+    stop = threading.Event()
+
+    def searcher() -> None:
+        try:
+            while not stop.is_set():
+                gone = set(removed)  # removed before this search began: must not come back
+                for doc in retriever.invoke("salmon quotas offshore turbines"):
+                    assert doc.metadata["article_id"] not in gone
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=searcher) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        for a in extra:
+            result = index.ingest([a])
+            assert result.ok and result.added
+            assert index.remove(result.added[0])
+            removed.add(result.added[0])
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+    assert not errors, errors
+    assert len(removed) == len(extra)
+    assert not {d.metadata["article_id"] for d in retriever.invoke("salmon quotas offshore turbines")} & removed
+
+
+def test_a_copy_that_cannot_be_built_leaves_fts5_answering(corpus, monkeypatch, caplog):
+    index = _plain(corpus.index)
+    want = index.keyword_search(QUESTIONS[0], 10, weights=W, max_df=MAX_DF)
+
+    def broken(*args, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(KeywordIndex, "build", broken)
+    index.keep_keyword_index(W, MAX_DF, wait=True)
+    assert "could not build the in-memory keyword index" in caplog.text
+    assert index.keyword_search(QUESTIONS[0], 10, weights=W, max_df=MAX_DF) == want
+    assert index._kw_thread is None  # a failed build is not retried until the store changes
