@@ -304,7 +304,7 @@ def contract(details: dict) -> dict:
     growth = details["retrieval_growth"]
 
     def default(row: dict) -> dict:
-        return {"chunks": row["chunks"], **row[DEFAULT_MODE]}
+        return {"chunks": row["chunks"], **public(row[DEFAULT_MODE])}
 
     return {
         "ingest": public(details["ingest"]) if details["ingest"] else None,

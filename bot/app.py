@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib.util
 import logging
 import sys
@@ -65,15 +66,22 @@ class NewsBot(commands.Bot):
         self.tree.on_error = self.on_app_command_error
 
     async def setup_hook(self) -> None:
+        whole_process = self.services is None  # `newsbot bot`: the process is the bot's alone
         if self.services is None:
             from rag.services import build_services  # opens the store: only when the bot really starts
 
             self.services = await asyncio.to_thread(build_services, self.settings)
-        if hasattr(self.services, "warm"):
-            self.services.warm()  # builds in a background thread; questions are answered meanwhile
         for name in EXTENSIONS:
             if importlib.util.find_spec(name) is not None:
                 await self.load_extension(name)
+        if whole_process:
+            # Everything loaded so far lives as long as the bot: take it out of the garbage collector's full
+            # passes. Otherwise each full pass walks the libraries' objects (about 60 ms here) with the GIL held,
+            # and the event loop stalls that long while questions are answered (docs/benchmarks.md).
+            gc.collect()
+            gc.freeze()
+        if hasattr(self.services, "warm"):
+            self.services.warm()  # builds in a background thread; questions are answered meanwhile
         await self.sync_commands()
 
     async def sync_commands(self) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import sqlite3
 import threading
+from array import array
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,8 +107,8 @@ class KeywordIndex:
             rowids = np.fromiter((r[0] for r in sizes), np.int64, n_rows)
             lengths = np.fromiter((sum(_varints(r[1])) for r in sizes), np.float64, n_rows)
             spans: dict[str, tuple[int, int]] = {}
-            docs: list[int] = []
-            freqs: list[float] = []
+            docs = array("q")  # flat typed buffers: millions of postings at 90k chunks, no object per entry
+            freqs = array("d")
             terms: list[str] = []
             query = ("SELECT doc, SUM(CASE col WHEN 'title' THEN ? WHEN 'source' THEN ? ELSE ? END) "
                      "FROM temp.kw_inst WHERE term = ? GROUP BY doc ORDER BY doc")
@@ -122,8 +123,8 @@ class KeywordIndex:
                 terms.append(term)
         finally:
             conn.execute("COMMIT")
-        pos = np.searchsorted(rowids, np.asarray(docs, np.int64)).astype(np.int32)
-        freq = np.asarray(freqs, np.float64)
+        pos = np.searchsorted(rowids, np.frombuffer(docs, np.int64)).astype(np.int32)
+        freq = np.frombuffer(freqs, np.float64)
         avgdl = lengths.sum() / n_rows if n_rows else 1.0
         idf = np.empty(len(docs), np.float64)
         for term in terms:
