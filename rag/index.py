@@ -320,13 +320,22 @@ class NewsIndex:
         ]
 
     def content_version(self) -> tuple[int, int]:
-        """Changes when anyone commits to the registry (ours: total_changes; others': data_version); cheap."""
+        """Changes when anyone commits to the registry (ours: total_changes; others': data_version); cheap.
+
+        Our own count moves at each change, before its commit: while `writing()`, the version may already name
+        contents that other connections cannot see yet, so nothing may be memoised under it."""
         return self.db.total_changes, self.db.execute("PRAGMA data_version").fetchone()[0]
+
+    def writing(self) -> bool:
+        """Whether this process has a write open on the registry (not yet committed)."""
+        return self.db.in_transaction
 
     def derived(self, name: str, build: Callable[[], Any]) -> Any:
         """`build()`, memoised until the store's contents change (for values derived from the whole store)."""
         with self._derived_lock:
             version = self.content_version()
+            if self.writing():  # the version already counts uncommitted changes: build, but don't keep it
+                return build()
             hit = self._derived.get(name)
             if hit is None or hit[0] != version:
                 hit = self._derived[name] = (version, build())
@@ -419,7 +428,8 @@ class NewsIndex:
                 self._kw_config, self._kw = config, None
         if wait:
             version = self.content_version()
-            self._build_keyword_copy(version, config)
+            if not self.writing():
+                self._build_keyword_copy(version, config)
         else:
             self._keyword_copy(*config)
 
@@ -434,7 +444,10 @@ class NewsIndex:
             if self._kw is not None and self._kw[0] == version:
                 return self._kw[1]
             building = self._kw_thread is not None and self._kw_thread.is_alive()
-            if not building and self._kw_failed != version:
+            # Built only from committed contents: a build that starts while our own write is open would read the
+            # store before that commit under the version after it (the version is read first, so any commit it
+            # counts happened before the build's snapshot).
+            if not building and self._kw_failed != version and not self.writing():
                 self._kw_thread = threading.Thread(target=self._build_keyword_copy, args=(version, config),
                                                    name="newsbot-keyword-index", daemon=True)
                 self._kw_thread.start()

@@ -45,16 +45,19 @@ class FtsStemmer:
 
     def stems(self, words: list[str]) -> list[str]:
         """The stem of each word (single tokens, e.g. from WORD_RE); a word FTS5 drops entirely stems to ""."""
-        missing = [w for w in dict.fromkeys(words) if w not in self._memo]
+        memo = self._memo
+        known = {w: memo[w] for w in dict.fromkeys(words) if w in memo}
+        missing = [w for w in dict.fromkeys(words) if w not in known]
         if missing:
             with self._lock, self._db:
                 self._db.executemany("INSERT INTO t(rowid, x) VALUES (?, ?)", enumerate(missing, 1))
                 found = {doc: term for term, doc in self._db.execute("SELECT term, doc FROM v")}
                 self._db.execute("DELETE FROM t")
-                if len(self._memo) > self._max:
-                    self._memo.clear()
-                self._memo.update((w, found.get(i, "")) for i, w in enumerate(missing, 1))
-        return [self._memo.get(w, "") for w in words]
+            known.update((w, found.get(i, "")) for i, w in enumerate(missing, 1))
+            if len(memo) > self._max:  # start afresh (a new dict: other threads may be reading the old one)
+                self._memo = memo = {}
+            memo.update((w, known[w]) for w in missing)
+        return [known[w] for w in words]
 
 
 fts_stemmer = FtsStemmer()
@@ -132,7 +135,7 @@ class KeywordIndex:
             n = df[term]
             value = math.log((n_rows - n + 0.5) / (n + 0.5))
             idf[a:b] = value if value > 0 else 1e-6  # as FTS5 clamps it
-        score = idf * freq * (K1 + 1) / (freq + K1 * (1 - B + B * lengths[pos] / avgdl))
+        score = idf * ((freq * (K1 + 1)) / (freq + K1 * (1 - B + B * lengths[pos] / avgdl)))  # FTS5's grouping
         rows = [meta.get(int(r), ("", "", 0)) for r in rowids]
         return cls(weights=tuple(weights), max_df=max_df, n_rows=n_rows,
                    chunk_ids=tuple(r[0] for r in rows), live=np.array([bool(r[0]) for r in rows], bool),
@@ -161,8 +164,10 @@ class KeywordIndex:
         if since or until or source:
             hits = hits[self._allowed(hits, since, until, source)]
         found = scores[hits]
-        if len(hits) > k:
-            best = np.sort(np.argpartition(-found, k - 1)[:k])
+        if len(hits) > k:  # the k best; of rows tied at the k-th score, the lowest rowids
+            kth = -np.partition(-found, k - 1)[k - 1]
+            above = np.flatnonzero(found > kth)
+            best = np.sort(np.concatenate([above, np.flatnonzero(found == kth)[:k - len(above)]]))
             hits, found = hits[best], found[best]
         order = np.argsort(-found, kind="stable")
         return [(self.chunk_ids[p], float(s)) for p, s in zip(hits[order], found[order])]
@@ -176,6 +181,14 @@ class KeywordIndex:
             ok &= dates <= until
         if isinstance(source, list):
             ok &= np.isin(self.sources[hits], source)
-        elif source:
-            ok &= np.array([s.lower() == source.lower() for s in self.sources[hits]], bool)
+        elif source:  # SQLite's lower() folds ASCII letters only
+            want = _ascii_lower(source)
+            ok &= np.array([_ascii_lower(s) == want for s in self.sources[hits]], bool)
         return ok
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _ascii_lower(text: str) -> str:
+    return text.translate(_ASCII_LOWER)

@@ -85,10 +85,16 @@ class OutletMatcher:
         for n, e in enumerate(self.entries):
             if not e[2] and len(_norm(e[0])) >= 6:
                 self._fuzzy[len(_norm(e[0]))].append((n, e, _norm(e[0])))
-        # an alias can only match where the question holds its first word as a whole word
+        # An ASCII alias can only match an ASCII question where the question holds its first word as a whole
+        # word. Other aliases are always tried, and a question with non-ASCII letters tries every alias: re.I
+        # folds some of them to ASCII ("İ", "ſ", the Kelvin sign), which lower() and WORD_RE do not.
         self._by_first: dict[str, list[int]] = defaultdict(list)
+        self._always: list[int] = []
         for n, (a, _, _) in enumerate(self.entries):
-            self._by_first[WORD_RE.findall(a.lower())[0]].append(n)
+            if a.isascii():
+                self._by_first[WORD_RE.findall(a.lower())[0]].append(n)
+            else:
+                self._always.append(n)
         self._patterns = [  # compiled once: there are more aliases than the re module's cache holds
             re.compile(r"(?<![A-Za-z0-9])" + r"\s+".join(re.escape(w) for w in a.split()) + r"(?![A-Za-z0-9])", re.I)
             for a, _, _ in self.entries]
@@ -108,8 +114,12 @@ class OutletMatcher:
             taken[i:j] = True
             out.append((i, j, ss, surf))
 
-        words = set(WORD_RE.findall(q.lower()))
-        for n in sorted(n for w in words for n in self._by_first.get(w, ())):  # longest alias first, as before
+        if any(c.isalpha() and not c.isascii() for c in q):
+            tried: list[int] | range = range(len(self.entries))
+        else:
+            words = set(WORD_RE.findall(q.lower()))
+            tried = sorted([*self._always, *(n for w in words for n in self._by_first.get(w, ()))])
+        for n in tried:  # longest alias first, as before
             (a, ss, ordinary), pattern = self.entries[n], self._patterns[n]
             for m in pattern.finditer(q):
                 i, j = m.span()

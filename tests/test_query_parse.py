@@ -78,3 +78,14 @@ def test_a_clause_is_stripped_of_its_outlet_and_dates_without_parsing_it_again(m
         assert " ".join(strip_meta_in(q, p, spans).split()) == " ".join(
             strip_meta(seg, parse_question(seg, matcher)).split())
     assert "TechCrunch" not in strip_meta_in(q, p, p.spans[0]) and "October" not in strip_meta_in(q, p, p.spans[0])
+
+
+def test_outlets_written_with_non_ascii_letters_are_still_found():
+    """The matcher only tries the aliases whose first word is in the question; case folding beyond ASCII must not
+    hide one (re.I folds "İ" and "ſ", lower() does not)."""
+    m = OutletMatcher(["Istanbul Times", "İzmir Daily", "Reuters", "Le Télégramme"], set())
+    assert found(m, "What did İstanbul Times say?") == [["Istanbul Times"]]
+    assert found(m, "what did izmir daily report?") == [["İzmir Daily"]]
+    assert found(m, "Did REUTERſ agree?") == [["Reuters"]]
+    assert found(m, "Le Télégramme’s report") == [["Le Télégramme"]]
+    assert found(m, "Reuters’ view vs the İzmir Daily") == [["Reuters"], ["İzmir Daily"]]
