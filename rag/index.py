@@ -29,11 +29,11 @@ from rag.articles import Article, LoadFailure
 from rag.chunking import Chunk, chunk_article, date_to_int, int_to_date
 from rag.embeddings import embedding_model_id
 from rag.errors import StoreError
-from rag.keyword import KeywordIndex, fts_stemmer
+from rag.keyword import FTS_TOKENIZE, KeywordIndex, df_limit, fts_stemmer
 
 logger = logging.getLogger(__name__)
 
-SCHEMA = """
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS articles (
     article_id TEXT PRIMARY KEY, title TEXT NOT NULL, source TEXT, published INTEGER NOT NULL,
@@ -46,7 +46,7 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_article ON chunks (article_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    title, source, body, tokenize = 'porter unicode61 remove_diacritics 2'
+    title, source, body, tokenize = '{FTS_TOKENIZE}'
 );
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts_vocab USING fts5vocab(chunks_fts, 'row');
 """
@@ -428,7 +428,7 @@ class NewsIndex:
                 self._kw_config, self._kw = config, None
         if wait:
             version = self.content_version()
-            if not self.writing():
+            if self._current_copy(version) is None and not self.writing():  # built once per store version
                 self._build_keyword_copy(version, config)
         else:
             self._keyword_copy(*config)
@@ -441,8 +441,8 @@ class NewsIndex:
             return None
         version = self.content_version()
         with self._kw_lock:
-            if self._kw is not None and self._kw[0] == version:
-                return self._kw[1]
+            if (current := self._current_copy(version)) is not None:
+                return current
             building = self._kw_thread is not None and self._kw_thread.is_alive()
             # Built only from committed contents: a build that starts while our own write is open would read the
             # store before that commit under the version after it (the version is read first, so any commit it
@@ -452,6 +452,11 @@ class NewsIndex:
                                                    name="newsbot-keyword-index", daemon=True)
                 self._kw_thread.start()
         return None
+
+    def _current_copy(self, version: tuple[int, int]) -> KeywordIndex | None:
+        """The in-memory copy if it was built at this store version (whatever its settings), else None."""
+        kept = self._kw
+        return kept[1] if kept is not None and kept[0] == version else None
 
     def _build_keyword_copy(self, version: tuple[int, int], config) -> None:
         start = time.perf_counter()
@@ -476,7 +481,7 @@ class NewsIndex:
         n_chunks = self.chunk_count() or 1
         words = selective_words(text)
         df = self.document_frequencies(words)
-        kept = [w for w in words if w in df and df[w] <= max(max_df * n_chunks, 10)]  # small stores keep words
+        kept = [w for w in words if w in df and df[w] <= df_limit(max_df, n_chunks)]
         terms = [f'"{w}"' for w in kept]
         return " OR ".join(terms) or None
 
@@ -485,9 +490,9 @@ class NewsIndex:
         stems = dict(zip(words, fts_stemmer.stems(words)))
         if not stems:
             return {}
-        kept = self._kw
-        if kept is not None and kept[0] == self.content_version():  # the in-memory copy knows every word's df
-            return {w: kept[1].df[s] for w, s in stems.items() if s in kept[1].df}
+        copy = self._current_copy(self.content_version())
+        if copy is not None:  # the in-memory copy knows every word's df
+            return {w: copy.df[s] for w, s in stems.items() if s in copy.df}
         marks = ",".join("?" * len(set(stems.values())))
         found = dict(self._reader().execute(f"SELECT term, doc FROM chunks_fts_vocab WHERE term IN ({marks})",
                                      list(set(stems.values()))))

@@ -23,6 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 
 K1, B = 1.2, 0.75  # FTS5's bm25() constants
+FTS_TOKENIZE = "porter unicode61 remove_diacritics 2"  # chunks_fts's tokenizer (rag/index.py SCHEMA uses this)
+
+
+def df_limit(max_df: float, n_rows: int) -> float:
+    """The most rows a word may be in and still be searched by a selective query (small stores keep words)."""
+    return max(max_df * n_rows, 10)
 COLUMNS = ("title", "source", "body")  # chunks_fts's columns, in order
 
 
@@ -33,7 +39,7 @@ class FtsStemmer:
     3 letters alone and strips "-logy"/"-bly" further: "technology" is "technolog" there, "technologi" here), so
     looking a word up in fts5vocab by PyStemmer's stem misses it. A private in-memory FTS5 table tokenises them."""
 
-    TOKENIZE = "porter unicode61 remove_diacritics 2"  # must match chunks_fts's
+    TOKENIZE = FTS_TOKENIZE
 
     def __init__(self, max_words: int = 200_000) -> None:
         self._memo: dict[str, str] = {}
@@ -105,7 +111,7 @@ class KeywordIndex:
                 "SELECT c.rowid, c.chunk_id, a.source, a.published FROM chunks c JOIN articles a USING (article_id)"))
             df = dict(conn.execute("SELECT term, doc FROM temp.kw_rows"))
             n_rows = len(sizes)
-            limit = max(max_df * n_rows, 10)
+            limit = df_limit(max_df, n_rows)
             w_title, w_source, w_body = weights
             rowids = np.fromiter((r[0] for r in sizes), np.int64, n_rows)
             lengths = np.fromiter((sum(_varints(r[1])) for r in sizes), np.float64, n_rows)
