@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from functools import lru_cache
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from rag.articles import Article
 from rag.embeddings import load_tokenizer
+from rag.store.dates import date_to_int
 
 
 @dataclass(frozen=True)
@@ -23,18 +23,6 @@ class Chunk:
     start: int
     end: int
     metadata: dict
-
-
-def date_to_int(day: date | None) -> int:
-    """Dates are stored as YYYYMMDD integers because Chroma's $gte/$lte need numbers; 0 = undated."""
-    return day.year * 10000 + day.month * 100 + day.day if day else 0
-
-
-def int_to_date(value: int | None) -> date | None:
-    """The inverse of `date_to_int`."""
-    if not value:
-        return None
-    return date(value // 10000, value // 100 % 100, value % 100)
 
 
 @lru_cache(maxsize=8)
@@ -55,8 +43,11 @@ def make_splitter(chunk_tokens: int = 256, overlap: int = 32) -> RecursiveCharac
     )
 
 
-def chunk_article(article: Article, chunk_tokens: int = 256, overlap: int = 32) -> list[Chunk]:
-    """Split one article; offsets point into `article.body` so quotes stay verbatim."""
+def chunk_article(article: Article, chunk_tokens: int = 256, overlap: int = 32,
+                  prefix: str | None = None) -> list[Chunk]:
+    """Split one article; offsets point into `article.body` so quotes stay verbatim.
+
+    Chunk ids are `<prefix>:<index>`; the store passes the id of the version it stores (default: the article id)."""
     splitter = make_splitter(chunk_tokens, overlap)
     docs = splitter.create_documents([article.body])
     chunks: list[Chunk] = []
@@ -81,6 +72,6 @@ def chunk_article(article: Article, chunk_tokens: int = 256, overlap: int = 32) 
             meta["source"] = article.source
         if article.url:
             meta["url"] = article.url
-        chunks.append(Chunk(f"{article.article_id}:{i:04d}", article.article_id, i, text, start,
+        chunks.append(Chunk(f"{prefix or article.article_id}:{i:04d}", article.article_id, i, text, start,
                             start + len(text), meta))
     return chunks

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from rapidfuzz.distance import Levenshtein
 
+from rag.store.dates import date_to_int
+
 STOP = set("""a about above after again against all also am an and any are aren't as at be because been before
 being below between both but by can could did do does doing down during each few for from further had has have
 having he her here hers herself him himself his how i if in into is it its itself just me more most my myself no
@@ -177,8 +179,7 @@ def _shift(ymd: int, days: int) -> int:
             break
         except ValueError:
             d -= 1
-    x = x + dt.timedelta(days=days)
-    return x.year * 10000 + x.month * 100 + x.day
+    return date_to_int(x + dt.timedelta(days=days))
 
 
 @dataclass

@@ -55,4 +55,4 @@ def test_ingest_and_ask_through_a_chroma_server(tmp_path, chroma_server):
     assert len({c.article_id for c in answer.citations}) == 2
     assert not (tmp_path / "local" / "chroma").exists()  # the vectors live on the server
     assert (tmp_path / "server").exists()
-    assert services.index.vectors._collection.count() == services.index.stats()["chunks"]
+    assert services.index.vectors.count() == services.index.stats()["chunks"]

@@ -103,8 +103,9 @@ def test_a_half_ingested_article_is_never_retrievable_and_the_next_ingest_sweeps
                          "of Valparaiso at dawn, its sails torn.", origin="test", published="2024-11-12")
     chunks = chunk_article(ghost, 256, 32)
     # Vectors written, registry row never committed: what a kill between the two steps leaves behind.
-    services.index.vectors.add_texts([c.text for c in chunks], metadatas=[c.metadata for c in chunks],
-                                     ids=[c.chunk_id for c in chunks])
+    vectors = services.index.embeddings.embed_documents([c.text for c in chunks])
+    services.index.vectors.upsert([c.chunk_id for c in chunks], vectors, [c.metadata for c in chunks],
+                                  [c.text for c in chunks])
     question = "ghost ship Zephyrine Valparaiso harbour"
     assert services.index.dense_search(question, 1)[0][0] == chunks[0].chunk_id  # the vector is there...
 
@@ -114,8 +115,8 @@ def test_a_half_ingested_article_is_never_retrievable_and_the_next_ingest_sweeps
     assert "Zephyrine" not in services.ask(Query(question)).answer
 
     services.index.ingest([])
-    assert services.index.vectors._collection.count() == services.index.stats()["chunks"]
-    assert not services.index.vectors.get(ids=[c.chunk_id for c in chunks], include=[])["ids"]
+    assert services.index.vectors.count() == services.index.stats()["chunks"]
+    assert not services.index.vectors.ids([c.chunk_id for c in chunks])
 
 
 WRITER = """
