@@ -49,7 +49,7 @@ class Services:
         return tuple(check_library(name) for name in (tuple(libraries) or (self.settings.library,)))
 
     def _write(self, library: str | None) -> str:
-        return check_library(library or self.settings.library)
+        return check_library(self.settings.library if library is None else library)
 
     def ask(self, query: Query) -> Answer:
         """Validate the question, then run the chain over the query's libraries (blocking; the bot runs it in a

@@ -83,7 +83,7 @@ def test_sources_stats_and_remove(store, tmp_path):
     assert [a["published"] for a in listed] == ["2024-11-12", "2024-11-11"]
     assert set(listed[0]) == {"article_id", "title", "source", "published", "url", "chunks"}
     stats = json.loads(run("stats", "--json", env_dir=store).stdout)
-    assert stats == {"articles": 2, "chunks": sum(a["chunks"] for a in listed),
+    assert stats == {"library": "default", "articles": 2, "chunks": sum(a["chunks"] for a in listed),
                      "embedding_model": "all-MiniLM-L6-v2-int8-onnx", "data_dir": str(store)}
 
     proc = run("remove", "no-such-id", env_dir=store, check_code=1)
