@@ -59,7 +59,10 @@ def store_collection(db: StoreDB, model_id: str) -> str:
 
 
 def open_chroma(settings) -> Any:
-    """A Chroma client: on disk in the data folder, or a `chroma run` server if a host is set."""
+    """A Chroma client: on disk in the data folder, or a `chroma run` server if a host is set.
+
+    An on-disk client always reads the disk as it is now, even if this process opened the same folder before
+    (see `_uncached_client`)."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -69,25 +72,32 @@ def open_chroma(settings) -> Any:
                                    settings=chroma_settings)
     path = Path(settings.data_dir) / "chroma"
     path.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    return _uncached_client(str(path), chroma_settings)
 
 
 def fresh_client(client: Any) -> Any:
-    """The same on-disk store through a new client, for a process whose client another process wrote behind.
-
-    Chroma keeps one client system per path in a class-level cache (`SharedSystemClient`) and has no public call
-    that drops one path's entry (`clear_system_cache` drops every path's, which would break other stores open
-    in this process). This is the one place that touches that private cache. Server clients need no reopening."""
-    import chromadb
-    from chromadb.api.shared_system_client import SharedSystemClient
-
+    """The same on-disk store through a new client, for a process whose client another process wrote behind;
+    server clients need no reopening."""
     settings = client.get_settings()
     if not settings.is_persistent:
         return client
-    path = settings.persist_directory
-    SharedSystemClient._identifier_to_system.pop(path, None)  # the cached system holds a stale HNSW index
+    logger.debug("reopening the Chroma store at %s: another process wrote to it", settings.persist_directory)
+    return _uncached_client(settings.persist_directory, settings)
+
+
+def _uncached_client(path: str, settings: Any) -> Any:
+    """A PersistentClient with a system of its own, not the one Chroma cached for this path.
+
+    Chroma keeps one client system per path in a class-level cache (`SharedSystemClient`), and that system holds
+    the HNSW index as it was when it loaded, so a client built later in the same process would not see what
+    other processes wrote since. Chroma has no public call that drops one path's entry (`clear_system_cache`
+    drops every path's, which would break other stores open in this process), so this is the one place that
+    touches that private cache. Clients already open keep the system they hold."""
+    import chromadb
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient._identifier_to_system.pop(path, None)
     SharedSystemClient._identifier_to_refcount.pop(path, None)
-    logger.debug("reopened the Chroma store at %s: another process wrote to it", path)
     return chromadb.PersistentClient(path=path, settings=settings)
 
 
