@@ -129,3 +129,73 @@ def test_services_default_to_the_configured_library(tmp_path):
     assert [row["library"] for row in services.libraries()] == ["newsroom"]
     assert services.list_articles() and not services.list_articles(libraries=("default",))
     assert services.ask(Query("How many enclosures does the quokka sanctuary have?")).citations
+
+
+def crowd(n: int, topic: str = "ferry") -> list[Article]:
+    """n short articles about the same harbour story, each a chunk or two."""
+    return [news(f"Harbour {topic} report {i}", f"The {topic} from Port Ellery sailed at {i} o'clock. Harbour "
+                 f"officials said the {topic} timetable for route {i} would change in June. " * 3,
+                 f"https://x.test/{topic}/{i}") for i in range(n)]
+
+
+def exact_top(services, library: str, vector: list[float], k: int) -> list[str]:
+    """The library's k nearest chunks by brute force over its own stored vectors."""
+    import numpy as np
+
+    ids = [c.chunk_id for a in services.list_articles(libraries=(library,))
+           for c in services.index.version_chunks(a.version_id)]
+    stored = services.index.chunk_vectors(ids)
+    sims = {cid: float(np.dot(stored[cid], vector) / np.linalg.norm(stored[cid]) / np.linalg.norm(vector))
+            for cid in ids}
+    return sorted(sims, key=sims.get, reverse=True)[:k]
+
+
+@pytest.fixture(scope="module")
+def crowded(tmp_path_factory):
+    """60 ferry articles in "crowd", 3 in "tiny": tiny's chunks are never in the store's top 10 for a ferry
+    question, so filtering an unscoped top-k afterwards would leave tiny with nothing."""
+    from rag.services import build_services
+
+    services = build_services(make_settings(tmp_path_factory.mktemp("crowded")))
+    assert services.ingest(crowd(60), library="crowd").ok
+    assert services.ingest(crowd(3, "barge"), library="tiny").ok
+    return services
+
+
+QUESTION = "When does the Port Ellery ferry sail?"
+
+
+def test_a_small_library_gets_its_own_best_passages_inside_a_crowded_store(crowded):
+    vector = crowded.index.embeddings.embed_query(QUESTION)
+    tiny_ids = {c for c in exact_top(crowded, "tiny", vector, 100)}
+    assert not tiny_ids & {cid for cid, _ in crowded.index.dense_search(vector, 10)}  # crowded out of the top 10
+
+    found = crowded.index.dense_search(vector, 5, libraries=("tiny",))
+    assert [cid for cid, _ in found] == exact_top(crowded, "tiny", vector, 5)[:len(found)]
+    assert len(found) == min(5, len(tiny_ids))
+    docs = NewsRetriever(index=crowded.index, k=5, libraries=("tiny",)).invoke(QUESTION)
+    assert len(docs) == min(5, len(tiny_ids)) and {d.metadata["chunk_id"] for d in docs} <= tiny_ids
+    keyword = crowded.index.keyword_search("Port Ellery timetable route", 5, libraries=("tiny",))
+    assert len(keyword) == min(5, len(tiny_ids)) and {cid for cid, _ in keyword} <= tiny_ids
+
+
+@pytest.mark.parametrize(("library", "overfetch", "fell_back"), [
+    ("crowd", 1.5, False),  # enough of the unfiltered candidates are the library's own
+    ("tiny", 0.01, True),  # too few are: the exact search takes over
+])
+def test_a_large_scope_asks_chroma_unfiltered_and_checks_what_it_kept(crowded, monkeypatch, caplog, library,
+                                                                      overfetch, fell_back):
+    import logging
+
+    from rag.store import vectors
+
+    monkeypatch.setattr(vectors, "EXACT_ROWS", 0)  # every scope counts as large
+    monkeypatch.setattr(vectors, "EXACT_SHARE", 0.0)
+    monkeypatch.setattr(vectors, "OVERFETCH", overfetch)
+    vector = crowded.index.embeddings.embed_query(QUESTION)
+
+    with caplog.at_level(logging.INFO, logger="rag.store.vectors"):
+        found = crowded.index.dense_search(vector, 10, libraries=(library,))
+
+    assert [cid for cid, _ in found] == exact_top(crowded, library, vector, 10)
+    assert ("searching it exactly" in caplog.text) == fell_back
