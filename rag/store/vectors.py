@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 EXACT_ROWS = 20_000  # scopes up to this many chunks are always searched exactly
 EXACT_SHARE = 0.5  # and larger ones too while they hold less than this share of the store
 OVERFETCH = 1.5  # an unfiltered query asks for k / share x this many candidates (plus a few)
-KEEP_SCOPES = 8  # scopes whose vectors are kept in memory, least recently used dropped first
+KEEP_SCOPES = 16  # scopes whose vectors are kept in memory, least recently used dropped first
 
 
 def collection_name(model_id: str, store_id: str | None = None) -> str:
