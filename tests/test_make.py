@@ -114,7 +114,7 @@ def test_make_run_starts_the_bot_instead_when_discord_token_is_set(tmp_path, mon
 
 def test_make_run_shows_the_demo_when_discord_token_is_blank(tmp_path):
     venv = _installed_venv(tmp_path, newsbot=f'echo "newsbot $*" >> {shlex.quote(str(tmp_path / "calls"))}')
-    (tmp_path / ".env").write_text("DISCORD_TOKEN=   \n")
+    (tmp_path / ".env").write_text('DISCORD_TOKEN="   "\n')
 
     result = _run(tmp_path, venv)
 
