@@ -9,9 +9,10 @@ HERE := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
 PYTHON ?= python3
 VENV ?= $(HERE).venv
 BIN := $(VENV)/bin
-HASH := $(shell $(PYTHON) -c "import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], 'rb').read()).hexdigest()[:16])" $(HERE)pyproject.toml)
+HASH_PY := import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest()[:16])
+HASH := $(shell $(PYTHON) -c '$(HASH_PY)' $(HERE)pyproject.toml)
 ifeq ($(HASH),)
-$(error $(PYTHON) could not read $(HERE)pyproject.toml: install Python 3.11+ (or run make PYTHON=/path/to/python3))
+$(error $(PYTHON) could not read $(HERE)pyproject.toml: install Python 3.11+, or run make PYTHON=/path/to/python3)
 endif
 STAMP := $(VENV)/.newsbot-installed-$(HASH)
 
@@ -21,7 +22,7 @@ run: $(STAMP)
 	@if $(BIN)/python -c "from bot.app import configured_token; raise SystemExit(not configured_token())"; then \
 	  echo "DISCORD_TOKEN is set: starting the Discord bot (Ctrl-C stops it)"; exec $(BIN)/newsbot bot; fi; \
 	$(BIN)/newsbot demo && echo && \
-	echo "Next: . $(VENV)/bin/activate, then newsbot ask \"your question\" or newsbot ingest FILES (README: Commands)." && \
+	echo "Next: . $(BIN)/activate, then newsbot ask \"your question\" or newsbot ingest FILES (README)." && \
 	echo "With DISCORD_TOKEN in .env, make run starts the Discord bot (README: Discord bot)."
 
 test: $(STAMP)
