@@ -144,12 +144,12 @@ def _reassemble(chunks) -> str:
 
 def lead_vectors(index: NewsIndex, docs: list[_Doc]) -> np.ndarray:
     """Unit vectors for each article's lead: its first chunks' stored vectors averaged (re-embedded if absent)."""
-    ids = [f"{d.meta.version_id}:{i:04d}" for d in docs for i in range(LEAD_CHUNKS)]
-    stored = index.chunk_vectors(ids)
+    leads = index.lead_chunk_ids([d.meta.version_id for d in docs], LEAD_CHUNKS)
+    stored = index.chunk_vectors([i for ids in leads.values() for i in ids])
     rows = []
     missing = []
     for row, d in enumerate(docs):
-        vecs = [stored[i] for i in (f"{d.meta.version_id}:{k:04d}" for k in range(LEAD_CHUNKS)) if i in stored]
+        vecs = [stored[i] for i in leads.get(d.meta.version_id, []) if i in stored]
         if vecs:
             rows.append(np.mean(vecs, axis=0))
         else:

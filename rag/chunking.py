@@ -10,6 +10,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 from rag.articles import Article
 from rag.embeddings import load_tokenizer
 from rag.store.dates import date_to_int
+from rag.store.registry import new_version_id
 
 
 @dataclass(frozen=True)
@@ -43,11 +44,14 @@ def make_splitter(chunk_tokens: int = 256, overlap: int = 32) -> RecursiveCharac
     )
 
 
-def chunk_article(article: Article, chunk_tokens: int = 256, overlap: int = 32,
-                  prefix: str | None = None) -> list[Chunk]:
-    """Split one article; offsets point into `article.body` so quotes stay verbatim.
+def chunk_id(article: Article, index: int) -> str:
+    """`article:version:index`: the version (a prefix of the content hash) keeps an update's new vectors apart from
+    the old ones until the registry switches versions. Stores written before versions keep `article:index` ids."""
+    return f"{new_version_id(article.article_id, article.content_hash)}:{index:04d}"
 
-    Chunk ids are `<prefix>:<index>`; the store passes the id of the version it stores (default: the article id)."""
+
+def chunk_article(article: Article, chunk_tokens: int = 256, overlap: int = 32) -> list[Chunk]:
+    """Split one article; offsets point into `article.body` so quotes stay verbatim."""
     splitter = make_splitter(chunk_tokens, overlap)
     docs = splitter.create_documents([article.body])
     chunks: list[Chunk] = []
@@ -72,6 +76,5 @@ def chunk_article(article: Article, chunk_tokens: int = 256, overlap: int = 32,
             meta["source"] = article.source
         if article.url:
             meta["url"] = article.url
-        chunks.append(Chunk(f"{prefix or article.article_id}:{i:04d}", article.article_id, i, text, start,
-                            start + len(text), meta))
+        chunks.append(Chunk(chunk_id(article, i), article.article_id, i, text, start, start + len(text), meta))
     return chunks

@@ -129,6 +129,10 @@ class NewsIndex:
         """All chunks of one stored version (`StoredArticle.version_id`) in order."""
         return self.registry.version_chunks(version_id)
 
+    def lead_chunk_ids(self, version_ids: list[str], n: int) -> dict[str, list[str]]:
+        """The ids of each stored version's first `n` committed chunks, in order."""
+        return self.registry.lead_chunk_ids(version_ids, n)
+
     def chunk_vectors(self, chunk_ids: list[str]) -> dict[str, np.ndarray]:
         """Stored vectors by chunk id; ids without one are missing."""
         with self.chroma_access():

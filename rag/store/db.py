@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from rag.store.faults import point
+
 DB_NAME = "newsbot.sqlite3"
 
 
@@ -91,10 +93,11 @@ class StoreDB:
             fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             try:
                 self._refresh_if_stale()
+                if exclusive:  # before any write: other processes reopen even if this one dies mid-write
+                    self._bump_generation()
+                    point("vectors.generation_bumped")
                 yield
             finally:
-                if exclusive:
-                    self._bump_generation()
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _current_generation(self) -> str:

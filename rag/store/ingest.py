@@ -1,6 +1,7 @@
 """The write path: ingest articles into a library, take one out of a library, sweep vectors a crash left behind.
 
-The protocol, and what a crash at each step leaves (docs/reliability.md has it step by step):
+The protocol, and what a crash at each step leaves (docs/reliability.md has it step by step, with the named points
+of `rag.store.faults` where the crash tests kill a child process):
 1. Chunk and embed new versions (nothing written yet).
 2. Journal their chunk ids and commit: from here the store knows these vectors may exist without committed rows.
 3. Write the vectors (Chroma). New versions have new chunk ids, so no vector a committed row points at changes.
@@ -24,6 +25,7 @@ from langchain_core.embeddings import Embeddings
 from rag.articles import Article, LoadFailure
 from rag.chunking import Chunk, chunk_article
 from rag.store.db import StoreDB
+from rag.store.faults import point
 from rag.store.registry import Registry, check_library, new_version_id
 from rag.store.vectors import Vectors
 
@@ -101,8 +103,7 @@ class Writer:
                     batch.held.append((item, stored))
                 else:
                     version_id = new_version_id(item.article_id, item.content_hash)
-                    batch.new.append((item, version_id, chunk_article(item, self.chunk_tokens, self.chunk_overlap,
-                                                                      prefix=version_id)))
+                    batch.new.append((item, version_id, chunk_article(item, self.chunk_tokens, self.chunk_overlap)))
                 if batch.chunks() >= batch_chunks:
                     result.chunks_written += self._write(batch, library, on_progress)
                     batch = _Batch()
@@ -111,33 +112,44 @@ class Writer:
         return result
 
     def _write(self, batch: _Batch, library: str, on_progress: Callable[[int], None] | None) -> int:
+        """One batch (docs/reliability.md, "Write protocol"): journal the new ids, write their vectors, then one
+        transaction shows the new versions and lets the replaced ones go, then the replaced ones' vectors go."""
         chunks = [c for _, _, cs in batch.new for c in cs]
         ids = [c.chunk_id for c in chunks]
         vectors = self.embeddings.embed_documents([c.text for c in chunks]) if chunks else []
+        point("ingest.embedded")
         if chunks:
             with self.db.conn:
                 self.registry.journal_add(ids)
+            point("ingest.journalled")
             with self.db.chroma_access(exclusive=True):  # embedded above, so readers wait only for the write
                 self.vectors.upsert(ids, vectors, [c.metadata for c in chunks], [c.text for c in chunks])
+                point("ingest.vectors_upserted")
         with self.db.conn:  # the commit that makes the new versions visible and the old ones go, at once
             for article, version_id, cs in batch.new:
                 self.registry.insert_version(version_id, article, cs)
+            point("ingest.new_rows_inserted")
             replaced = [self.registry.hold(library, article.article_id, version_id)
                         for article, version_id in [(a, v) for a, v, _ in batch.new] + batch.held]
+            point("library.held")
             dropped = self.registry.drop_if_unheld([v for v in replaced if v])
+            point("ingest.old_rows_deleted")
             self.registry.journal_remove(ids)
             self.registry.journal_add(dropped)
-        self._delete_vectors(dropped)
+            point("ingest.before_commit")
+        point("ingest.committed")
+        self._delete_vectors(dropped, "ingest.old_vectors_deleted")
         if on_progress:
             on_progress(len(batch))
         return len(chunks)
 
-    def _delete_vectors(self, chunk_ids: list[str]) -> None:
+    def _delete_vectors(self, chunk_ids: list[str], done: str) -> None:
         """Vectors of versions just dropped (journalled, so a crash here leaves them to the next sweep)."""
         if not chunk_ids:
             return
         with self.db.chroma_access(exclusive=True):
             self.vectors.delete(chunk_ids)
+            point(done)
         with self.db.conn:
             self.registry.journal_remove(chunk_ids)
 
@@ -147,6 +159,7 @@ class Writer:
         if orphans:
             with self.db.chroma_access(exclusive=True):
                 self.vectors.delete(orphans)
+                point("sweep.deleted")
             logger.info("swept %d orphaned vectors from an interrupted write", len(orphans))
         if journalled:
             with self.db.conn:
@@ -157,9 +170,12 @@ class Writer:
         """Take the article out of the library (its chunks go when no library holds it); False if not there."""
         check_library(library)
         with self.db.write_lock():
-            with self.db.conn:
+            with self.db.conn:  # gone from the library's searches once this commits
                 version_id = self.registry.release(library, article_id)
+                point("library.released")
                 dropped = self.registry.drop_if_unheld([version_id]) if version_id else []
                 self.registry.journal_add(dropped)
-            self._delete_vectors(dropped)
+                point("remove.before_commit")
+            point("remove.committed")
+            self._delete_vectors(dropped, "remove.vectors_deleted")
         return version_id is not None

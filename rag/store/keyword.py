@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from rag.store.db import StoreDB
+from rag.store.faults import point
 from rag.store.fts import df_limit, fts_query, fts_stemmer, selective_words
 from rag.store.keyword_copy import KeywordIndex
 from rag.store.registry import Scope, in_scope
@@ -116,6 +117,7 @@ class KeywordSearch:
         try:
             conn = self.db.connect()
             try:
+                point("keyword.building")
                 built = KeywordIndex.build(conn, *config)
             finally:
                 conn.close()

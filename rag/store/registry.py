@@ -3,12 +3,12 @@
 A library is a named set of articles. The same article (same id: its url, or outlet, title and date) may be held
 by several libraries; each holds one version of it (its content hash). A version is stored once, chunks, keyword
 rows and vectors included, however many libraries hold it, and it is deleted when the last library lets it go.
-Chunk ids are `<version_id>:<index>`, so two versions never share a vector id and replacing one version by another
-never overwrites vectors a committed row still points at.
+Chunk ids name their version (`article:version:index`), so two versions never share a vector id and replacing one
+version by another never overwrites vectors a committed row still points at.
 
-Schema 1 (before libraries) had one `articles` row per article and chunk ids `<article_id>:<index>`: it is migrated
-in place, in one transaction, its versions keeping their article ids as version ids (so no vector is renamed or
-embedded again) and every article landing in the `default` library.
+Schema 1 (before libraries) had one `articles` row per article: it is migrated in place, in one transaction, each
+article becoming a version whose id is its article id (its chunk ids stay as they are, so no vector is renamed or
+embedded again) and landing in the `default` library.
 """
 
 from __future__ import annotations
@@ -75,8 +75,10 @@ MIGRATE_1_TO_2 = [
 
 
 def new_version_id(article_id: str, content_hash: str) -> str:
-    """A stored version's id, the prefix of its chunk ids (versions migrated from schema 1 use the article id)."""
-    return f"{article_id}-{content_hash[:12]}"
+    """A stored version's id, `article:version` (the version: the content hash's first 12 hex digits); its chunk
+    ids are `<version id>:<index>` (rag/chunking.py). Versions migrated from schema 1 keep their article id as
+    version id and their chunk ids as they were (`article:index`, or already `article:version:index`)."""
+    return f"{article_id}:{content_hash[:12]}"
 
 
 def check_library(name: str) -> str:
@@ -233,6 +235,18 @@ class Registry:
             chunk_ids,
         ).fetchall()
         return {r[0]: StoredChunk(*r) for r in rows}
+
+    def lead_chunk_ids(self, version_ids: Sequence[str], n: int) -> dict[str, list[str]]:
+        """The ids of each version's first `n` committed chunks, in order."""
+        if not version_ids:
+            return {}
+        marks = ",".join("?" * len(version_ids))
+        leads: dict[str, list[str]] = {}
+        for version_id, chunk in self.db.reader().execute(
+                f"SELECT version_id, chunk_id FROM chunks WHERE version_id IN ({marks}) AND chunk_index < ? "
+                "ORDER BY version_id, chunk_index", [*version_ids, n]):
+            leads.setdefault(version_id, []).append(chunk)
+        return leads
 
     def version_chunks(self, version_id: str) -> list[StoredChunk]:
         """All chunks of one stored version in order."""
