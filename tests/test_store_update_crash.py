@@ -1,5 +1,6 @@
-"""An update of an existing article is atomic: a process killed (SIGKILL) at any step of the update leaves the old
-version or the new one visible, whole, never neither and never a mix; the next write sweeps what it left."""
+"""An update of an existing article is atomic: a process killed with SIGKILL during the update leaves the old version
+or the new one visible, whole, never neither and never a mix; the next write sweeps what it left. Real kills, the
+real embedder and a fresh process reading the store; tests/test_crash_points.py covers every named point."""
 
 from __future__ import annotations
 
@@ -32,29 +33,12 @@ CHILD = """
 import os, signal, sys
 from rag.config import Settings
 from rag.services import build_services
-from rag.store import ingest
+from rag.store import faults
 from tests.test_store_update_crash import version
 
 point, colour = sys.argv[1], sys.argv[2]
-services = build_services(Settings())
-
-def die(*args, **kwargs):
-    os.kill(os.getpid(), signal.SIGKILL)
-
-def after(method):
-    def wrapped(*args, **kwargs):
-        result = method(*args, **kwargs)
-        die()
-    return wrapped
-
-if point == "after_embedding":
-    embed = services.index.embeddings.embed_documents
-    services.index.embeddings.embed_documents = after(embed)
-elif point == "after_upsert":
-    ingest.Vectors.upsert = after(ingest.Vectors.upsert)
-elif point == "after_commit":
-    ingest.Writer._delete_vectors = lambda self, ids: die() if ids else None
-services.ingest([version(colour)])
+faults.install(lambda name: os.kill(os.getpid(), signal.SIGKILL) if name == point else None)
+build_services(Settings()).ingest([version(colour)])
 print("finished")
 """
 
@@ -84,8 +68,8 @@ def visible(data: Path) -> str:
     return colours.pop()
 
 
-@pytest.mark.parametrize(("point", "expected"), [("after_embedding", "amber"), ("after_upsert", "amber"),
-                                                 ("after_commit", "violet")])
+@pytest.mark.parametrize(("point", "expected"), [("ingest.embedded", "amber"), ("ingest.vectors_upserted", "amber"),
+                                                 ("ingest.committed", "violet")])
 def test_a_kill_mid_update_leaves_one_whole_version_and_a_rerun_converges(tmp_path, point, expected):
     data = tmp_path / "store"
     assert "finished" in run_child(data, "none", "amber").stdout
