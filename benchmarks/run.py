@@ -153,7 +153,7 @@ def copy_rows(db: sqlite3.Connection, tag: str) -> None:
 
 
 def bench_scaling(small: Services, questions: list[str], large_chunks: int, log,
-                  queries: Path | None = None) -> tuple[list[dict], dict | None]:
+                  queries: Path | None = None, keep: Path | None = None) -> tuple[list[dict], dict | None]:
     """Latency on a throwaway copy of the store grown with copies of its chunks, then split into libraries
     (scoped latency, and with `queries` the dev set's scoped quality); the real store is untouched."""
     before = store_counts(small.index)
@@ -180,6 +180,9 @@ def bench_scaling(small: Services, questions: list[str], large_chunks: int, log,
             log("  the dev set, scoped to library dev")
             scoped["quality"] = scoped_quality(index, queries)
         index.db.close()
+        if keep:
+            shutil.move(work / "store", keep)
+            log(f"  kept the grown, split store in {keep}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     assert store_counts(small.index) == before, "the real store changed"
@@ -289,7 +292,7 @@ def run(args: argparse.Namespace, log) -> dict:
     growth = [small]
     if not args.skip_large:
         rows, details["libraries"] = bench_scaling(services, retrieval_q, args.large_chunks, log,
-                                                   None if args.skip_quality else args.queries)
+                                                   None if args.skip_quality else args.queries, args.keep_large)
         growth += rows
     details["retrieval_growth"] = growth
     log("ask end to end with the stub model")
@@ -379,6 +382,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-large", action="store_true", help="skip the large (copied-chunks) store")
     p.add_argument("--skip-bot", action="store_true", help="skip the bot load test")
     p.add_argument("--skip-quality", action="store_true", help="skip the dev set scoped to a library")
+    p.add_argument("--keep-large", type=Path, help="keep the grown, split store in this (new) folder")
     p.add_argument("--max-articles", type=int, help="ingest only the first N articles (quick runs)")
     p.add_argument("--retrieval-queries", type=int, default=200)
     p.add_argument("--ask-queries", type=int, default=50)
