@@ -6,7 +6,7 @@
   migrations.
 - `vectors.py`: the Chroma collection; dense search over the whole store or over a set of libraries.
 - `fts.py`, `keyword.py`, `keyword_copy.py`: FTS5 keyword search and its in-memory copy.
-- `ingest.py`: the write path (ingest, remove, the orphan sweep).
+- `ingest.py`: the write path (ingest, remove, the orphan sweep); `faults.py`: its named crash points.
 
 Nothing here imports Chroma or onnxruntime at module level except `vectors.py`, so the registry can be read
 without them.
