@@ -28,7 +28,7 @@ from rag.index import NewsIndex, StoredArticle
 from rag.models import NOT_SURE, OFFLINE_LABEL, STUB_MODEL_NAME, model_name
 from rag.schema import Citation, Passage
 from rag.store.dates import date_to_int
-from rag.text import STOPWORDS, coverage, idf_table, split_sentences, terms
+from rag.text import CALENDAR_WORDS, STOPWORDS, TITLES, coverage, idf_table, split_sentences, terms
 
 logger = logging.getLogger(__name__)
 
@@ -41,10 +41,7 @@ MAP_SENTENCES = 3  # key sentences each article contributes to the reduce prompt
 MAP_CHARS = 700  # and at most this many characters of them
 REDUCE_ARTICLES = 8  # articles per story whose extracts reach the model (the rest are still listed as sources)
 _NAME = re.compile(r"[A-Z][\w’'&.-]*(?:\s+(?:of|de|la|del|von|van|the|and|for)?\s*[A-Z][\w’'&.-]*)*")
-_NOT_NAMES = frozenset("""
-monday tuesday wednesday thursday friday saturday sunday january february march april may june july august september
-october november december mr mrs ms dr it this that these those he she they we i in on at for but and or the a an
-""".split())
+_NOT_NAMES = STOPWORDS | CALENDAR_WORDS | TITLES  # capitalised words that are not names
 
 
 @dataclass(frozen=True)
@@ -178,7 +175,7 @@ def named_entities(text: str) -> set[str]:
             continue
         while words and words[0].lower() in _NOT_NAMES:
             words = words[1:]
-        if words and not (len(words) == 1 and words[0].lower() in STOPWORDS | _NOT_NAMES):
+        if words and not (len(words) == 1 and words[0].lower() in _NOT_NAMES):
             names.add(" ".join(words).lower())
             if len(words) > 1 and words[-1].lower() not in STOPWORDS:
                 names.add(words[-1].lower())  # "Vladimir Putin" also matches a later "Putin"

@@ -28,9 +28,10 @@ def fts_query(text: str) -> str | None:
 
 def selective_words(text: str) -> list[str]:
     """A selective keyword query's candidate words: distinct, lower-case, not stopwords, 2+ characters."""
-    from rag.query_parse import STOP, WORD_RE
+    from rag.query_parse import WORD_RE
+    from rag.text import FUNCTION_WORDS
 
-    return [w for w in dict.fromkeys(WORD_RE.findall(text.lower())) if w not in STOP and len(w) >= 2]
+    return [w for w in dict.fromkeys(WORD_RE.findall(text.lower())) if w not in FUNCTION_WORDS and len(w) >= 2]
 
 
 class FtsStemmer:
