@@ -208,7 +208,7 @@ class Vectors:
         if not len(matrix) or k <= 0 or matrix.shape[1] != queries.shape[1]:
             return [[] for _ in vectors]
         queries /= np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
-        sims = queries @ matrix.T
+        sims = (matrix @ queries.T).T  # (n x d) @ (d x q): the faster order for BLAS here
         if mask is not None:
             sims[:, ~mask] = -np.inf
         out = []
