@@ -208,7 +208,9 @@ class Vectors:
         if not len(matrix) or k <= 0 or matrix.shape[1] != queries.shape[1]:
             return [[] for _ in vectors]
         queries /= np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
-        sims = (matrix @ queries.T).T  # (n x d) @ (d x q): the faster order for BLAS here
+        # numpy's own loop, not BLAS: right after the embedding model ran, onnxruntime's threads still spin on
+        # both cores and a BLAS product over 7k rows took 9 ms instead of 0.5 ms (docs/benchmarks.md, "Libraries").
+        sims = np.einsum("nd,qd->qn", matrix, queries)
         if mask is not None:
             sims[:, ~mask] = -np.inf
         out = []
