@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         n = min(math.ceil(K / share * vectors_room.OVERFETCH) + 20, total)
         row["over_fetch_n"] = n
         row["over_fetch"] = timed(lambda v: index.vectors._over_fetch([v], K, min(K, len(scope)), key, scope,
-                                                                      share, None), query_vectors)
+                                                                      total, None), query_vectors)
         row["chroma_ids"] = timed(lambda v: col.query(query_embeddings=[v], n_results=min(K, len(ids)), ids=ids,
                                                       include=["distances"]), query_vectors[:10])
         out[label] = row

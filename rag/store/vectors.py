@@ -190,14 +190,14 @@ class Vectors:
         wanted = min(k, int(mask.sum()) if mask is not None else len(scope))
         share = len(scope) / max(total, 1)
         if len(scope) > EXACT_ROWS and share >= EXACT_SHARE:
-            found = self._over_fetch(vectors, k, wanted, key, scope, share, chroma_where(since, until, source))
+            found = self._over_fetch(vectors, k, wanted, key, scope, total, chroma_where(since, until, source))
             if found is not None:
                 return found
             logger.info("an unfiltered query kept fewer than %d of library scope %s; searching it exactly", k, key)
         return self._exact(vectors, k, key, scope, mask)
 
-    def _over_fetch(self, vectors, k, wanted, key, scope: Scope, share: float, where) -> list | None:
-        n = min(math.ceil(k / share * OVERFETCH) + 20, self.count())
+    def _over_fetch(self, vectors, k, wanted, key, scope: Scope, total: int, where) -> list | None:
+        n = min(math.ceil(k * total / len(scope) * OVERFETCH) + 20, total)
         members = self._scopes.members(key, scope)
         lists = [[hit for hit in hits if hit[0] in members][:k] for hits in self.query(vectors, n, where)]
         return lists if all(len(hits) >= wanted for hits in lists) else None
