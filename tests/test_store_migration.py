@@ -112,11 +112,15 @@ def test_a_migrated_article_is_updated_and_removed_like_any_other(v1, seeds_copy
     path = seeds_copy / "002_dd306845dcd00731.txt"
     path.write_text(path.read_text(encoding="utf-8").replace("Washington", "Zanzibar"), encoding="utf-8")
     [changed] = [a for a in load_paths([path])]
+    old = {c.chunk_id for c in services.index.version_chunks(changed.article_id)}  # migrated: version id = article id
+    assert old and all(i.count(":") == 1 for i in old)
 
     assert services.ingest([changed]).updated == [changed.article_id]
-    texts = [c.text for a in services.list_articles() for c in services.index.version_chunks(a.version_id)]
-    assert any("Zanzibar" in t for t in texts) and not any(f"{changed.article_id}:" in i
-                                                            for i in services.index.vectors.ids())
+    [new] = [a for a in services.list_articles() if a.article_id == changed.article_id]
+    texts = [c.text for c in services.index.version_chunks(new.version_id)]
+    assert any("Zanzibar" in t for t in texts)
+    stored = set(services.index.vectors.ids())
+    assert not old & stored and {c.chunk_id for c in services.index.version_chunks(new.version_id)} <= stored
     assert services.remove(changed.article_id)
     assert services.index.vectors.count() == services.stats()["chunks"] == \
         services.index.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
