@@ -41,7 +41,10 @@ V1_COLLECTION = "news-all-MiniLM-L6-v2-int8-onnx"
 
 
 def write_v1_store(data: Path) -> list[str]:
-    """The seeds written exactly as the schema-1 store did; returns the chunk ids."""
+    """The seeds written exactly as the schema-1 store did, with its `article:index` chunk ids (those written
+    after e39b29b name their version too, and migrate the same way); returns the chunk ids."""
+    import dataclasses
+
     import chromadb
     from chromadb.config import Settings
 
@@ -57,7 +60,8 @@ def write_v1_store(data: Path) -> list[str]:
     with db:
         db.execute("INSERT INTO meta VALUES ('embedding_model', ?)", (embeddings.model_id,))
         for article in load_paths([SEEDS]):
-            chunks = chunk_article(article)
+            chunks = [dataclasses.replace(c, chunk_id=f"{article.article_id}:{c.index:04d}")
+                      for c in chunk_article(article)]
             collection.add(ids=[c.chunk_id for c in chunks], metadatas=[c.metadata for c in chunks],
                            embeddings=embeddings.embed_documents([c.text for c in chunks]),
                            documents=[c.text for c in chunks])
