@@ -3,6 +3,7 @@ its id, nothing is embedded again, and a migration that fails half-way leaves th
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import time
 from pathlib import Path
@@ -43,7 +44,6 @@ V1_COLLECTION = "news-all-MiniLM-L6-v2-int8-onnx"
 def write_v1_store(data: Path) -> list[str]:
     """The seeds written exactly as the schema-1 store did, with its `article:index` chunk ids (those written
     after e39b29b name their version too, and migrate the same way); returns the chunk ids."""
-    import dataclasses
 
     import chromadb
     from chromadb.config import Settings

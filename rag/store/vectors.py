@@ -204,7 +204,7 @@ class Vectors:
 
     def _exact(self, vectors, k, key, scope: Scope, mask: np.ndarray | None) -> list[list[tuple[str, float]]]:
         matrix = self._scopes.matrix(key, scope)
-        queries = np.asarray(vectors, dtype=np.float32)
+        queries = np.array(vectors, dtype=np.float32)  # a copy: normalised in place below
         if not len(matrix) or k <= 0 or matrix.shape[1] != queries.shape[1]:
             return [[] for _ in vectors]
         queries /= np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
