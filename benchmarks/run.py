@@ -1,4 +1,5 @@
-"""Performance benchmarks (issue #7): ingest, retrieval at two scales, ask, and the bot under load.
+"""Performance benchmarks (issue #7): ingest, retrieval at two scales, ask, and the bot under load; on the large
+store, library-scoped retrieval and its dev-set quality (issue #12, benchmarks/scoped.py).
 
     PYTHONPATH=. python benchmarks/run.py --corpus ../shared/eval/multihop-rag/corpus.json \
         --queries ../shared/eval/multihop-rag/queries_dev.json [--json] [--details out.json]
@@ -30,9 +31,11 @@ sys.path.insert(0, str(ROOT))
 from rag.answer import Query  # noqa: E402
 from rag.articles import Article, load_paths  # noqa: E402
 from rag.config import Settings  # noqa: E402
-from rag.index import NewsIndex, open_vectors  # noqa: E402
+from rag.index import NewsIndex, open_chroma  # noqa: E402
 from rag.retrieve import NewsRetriever  # noqa: E402
 from rag.services import Services, build_services  # noqa: E402
+
+from benchmarks.scoped import bench_scoped, scoped_quality  # noqa: E402
 
 MODES = ("dense", "bm25", "hybrid")  # hybrid is NewsRetriever's default mode
 DEFAULT_MODE = NewsRetriever.model_fields["mode"].default
@@ -115,49 +118,44 @@ def bench_retrieval(index: NewsIndex, questions: list[str]) -> dict:
 
 def store_counts(index: NewsIndex) -> tuple[int, int, int]:
     stats = index.stats()
-    return stats["articles"], stats["chunks"], index.vectors._collection.count()
+    return stats["articles"], stats["chunks"], index.vectors.count()
 
 
 def add_copies(index: NewsIndex, first: int, last: int) -> None:
     """Copies first..last of every original chunk (vector and text) under new ids, written directly: no encoding."""
-    col = index.vectors._collection
-    db = index.db
-    stored = col.get(include=["embeddings", "metadatas", "documents"])
-    keep = [i for i, cid in enumerate(stored["ids"]) if "~" not in cid]  # the originals
-    batch = index.vectors._client.get_max_batch_size()
+    originals = [r[0] for r in index.db.execute("SELECT chunk_id FROM chunks WHERE chunk_id NOT LIKE '%~%'")]
+    stored = index.vectors.collection.get(ids=originals, include=["embeddings", "metadatas", "documents"])
     for n in range(first, last + 1):
         tag = f"~{n:02d}"
-        ids, embs, metas, docs = [], [], [], []
-        for i in keep:
-            meta = dict(stored["metadatas"][i])
-            aid = meta["article_id"]
-            meta["article_id"] = aid + tag
-            ids.append(aid + tag + stored["ids"][i][len(aid):])
-            embs.append(stored["embeddings"][i])
-            metas.append(meta)
-            docs.append(stored["documents"][i])
-        for lo in range(0, len(ids), batch):
-            col.add(ids=ids[lo:lo + batch], embeddings=embs[lo:lo + batch], metadatas=metas[lo:lo + batch],
-                    documents=docs[lo:lo + batch])
-        with db:
-            copy_rows(db, tag)
+        ids, metas = [], []
+        for cid, meta in zip(stored["ids"], stored["metadatas"]):
+            version, index_part = cid.rsplit(":", 1)
+            ids.append(f"{version}{tag}:{index_part}")
+            metas.append({**meta, "article_id": meta["article_id"] + tag})
+        index.vectors.upsert(ids, stored["embeddings"], metas, stored["documents"])
+        with index.db:
+            copy_rows(index.db, tag)
 
 
 def copy_rows(db: sqlite3.Connection, tag: str) -> None:
-    """Registry, chunk and FTS5 rows for one copy of the original articles (ids suffixed with `tag`)."""
+    """Registry, chunk, FTS5 and library rows for one copy of the original articles (ids suffixed with `tag`)."""
     top = db.execute("SELECT MAX(rowid) FROM chunks").fetchone()[0]
-    db.execute("INSERT INTO articles SELECT article_id || ?, title, source, published, url, content_hash, n_chunks, "
-               "origin, ingested_at FROM articles WHERE article_id NOT LIKE '%~%'", (tag,))
-    db.execute("INSERT INTO chunks (chunk_id, article_id, chunk_index, start, end, text) "
-               "SELECT article_id || ? || substr(chunk_id, length(article_id) + 1), article_id || ?, chunk_index, "
-               "start, end, text FROM chunks WHERE article_id NOT LIKE '%~%' ORDER BY rowid", (tag, tag))
-    db.execute("INSERT INTO chunks_fts (rowid, title, source, body) SELECT c.rowid, a.title, "
-               "coalesce(a.source, ''), c.text FROM chunks c JOIN articles a USING (article_id) WHERE c.rowid > ?",
+    db.execute("INSERT INTO versions SELECT version_id || ?, article_id || ?, title, source, published, url, "
+               "content_hash, n_chunks, origin, ingested_at FROM versions WHERE version_id NOT LIKE '%~%'", (tag, tag))
+    db.execute("INSERT INTO chunks (chunk_id, version_id, chunk_index, start, end, text) "
+               "SELECT version_id || ? || substr(chunk_id, length(version_id) + 1), version_id || ?, chunk_index, "
+               "start, end, text FROM chunks WHERE version_id NOT LIKE '%~%' ORDER BY rowid", (tag, tag))
+    db.execute("INSERT INTO chunks_fts (rowid, title, source, body) SELECT c.rowid, v.title, "
+               "coalesce(v.source, ''), c.text FROM chunks c JOIN versions v USING (version_id) WHERE c.rowid > ?",
                (top,))
+    db.execute("INSERT INTO library_articles SELECT 'default', v.article_id, v.version_id, 0 FROM versions v "
+               "WHERE v.version_id LIKE ?", (f"%{tag}",))
 
 
-def bench_scaling(small: Services, questions: list[str], large_chunks: int, log) -> list[dict]:
-    """Latency on a throwaway copy of the store grown with copies of its chunks; the real store is untouched."""
+def bench_scaling(small: Services, questions: list[str], large_chunks: int, log,
+                  queries: Path | None = None, keep: Path | None = None) -> tuple[list[dict], dict | None]:
+    """Latency on a throwaway copy of the store grown with copies of its chunks, then split into libraries
+    (scoped latency, and with `queries` the dev set's scoped quality); the real store is untouched."""
     before = store_counts(small.index)
     n = before[1]
     copies = math.ceil(large_chunks / n) - 1
@@ -167,7 +165,7 @@ def bench_scaling(small: Services, questions: list[str], large_chunks: int, log)
         shutil.copytree(small.settings.data_dir, work / "store")
         settings = settings_for(work / "store")
         embeddings = small.index.embeddings
-        index = NewsIndex(open_vectors(settings, embeddings), embeddings, settings.data_dir)
+        index = NewsIndex(open_chroma(settings), embeddings, settings.data_dir)
         rows, done = [], 0
         for stage in stages:
             start = time.perf_counter()
@@ -177,11 +175,18 @@ def bench_scaling(small: Services, questions: list[str], large_chunks: int, log)
             assert chunks == vectors == n * (stage + 1), (chunks, vectors)
             log(f"  grew the copy to {chunks} chunks in {time.perf_counter() - start:.0f} s; timing queries")
             rows.append(bench_retrieval(index, questions))
+        scoped = bench_scoped(index, questions, log)
+        if queries:
+            log("  the dev set, scoped to library dev")
+            scoped["quality"] = scoped_quality(index, queries)
         index.db.close()
+        if keep:
+            shutil.move(work / "store", keep)
+            log(f"  kept the grown, split store in {keep}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     assert store_counts(small.index) == before, "the real store changed"
-    return rows
+    return rows, scoped
 
 
 # ---- 3. ask -------------------------------------------------------------------------------------------
@@ -286,7 +291,9 @@ def run(args: argparse.Namespace, log) -> dict:
     small = bench_retrieval(services.index, retrieval_q)
     growth = [small]
     if not args.skip_large:
-        growth += bench_scaling(services, retrieval_q, args.large_chunks, log)
+        rows, details["libraries"] = bench_scaling(services, retrieval_q, args.large_chunks, log,
+                                                   None if args.skip_quality else args.queries, args.keep_large)
+        growth += rows
     details["retrieval_growth"] = growth
     log("ask end to end with the stub model")
     details["ask"] = bench_ask(services, load_questions(args.queries, args.ask_queries))
@@ -311,7 +318,17 @@ def contract(details: dict) -> dict:
         "retrieval": {"small": default(growth[0]), "large": default(growth[-1]) if len(growth) > 1 else None},
         "ask": public(details["ask"]),
         "bot": public(details["bot"]) if details.get("bot") else None,
+        "scoped": scoped_contract(details.get("libraries")),
     }
+
+
+def scoped_contract(scoped: dict | None) -> dict | None:
+    """Issue #12's figures: the smallest and the largest library's latency, and the dev set scoped to `dev`."""
+    if not scoped:
+        return None
+    return {"libraries": scoped["libraries"], "total_chunks": scoped["total_chunks"],
+            **{size: public(scoped[size]) for size in ("smallest", "largest")},
+            "quality": public(scoped["quality"]) if "quality" in scoped else None}
 
 
 def table(details: dict) -> str:
@@ -327,6 +344,19 @@ def table(details: dict) -> str:
         lines.append(f"  {row['chunks']:>6}  " + "".join(
             f"{row[m]['p50_ms']:>9.1f} /{row[m]['p95_ms']:>7.1f}" for m in MODES)
             + f"   (in-memory keyword index built in {row[DEFAULT_MODE]['_warm_s']} s)")
+    scoped = details.get("libraries")
+    if scoped:
+        lines.append(f"scoped   hybrid p50 / p95 ms, {scoped['total_chunks']} chunks in {scoped['libraries']} libraries")
+        for label in ("smallest", "largest", "dev", "all_but_smallest"):
+            row = scoped[label]
+            lines.append(f"  {label:17} {row['library']:14} {row['chunks']:>6} chunks  {row['p50_ms']:>6.1f} / "
+                         f"{row['p95_ms']:>6.1f}   (outside scope {row['_outside_scope']}, short "
+                         f"{row['_short_results']}, first 5 questions {row['_first_5_s']} s)")
+        quality = scoped.get("quality")
+        if quality:
+            lines.append("  dev set scoped to dev: " + ", ".join(f"{m} {quality[m]}" for m in
+                         ("Hits@10", "Hits@4", "MRR@10", "MAP@10")) + f" ({quality['n']} queries, outside scope "
+                         f"{quality['_outside_scope']})")
     ask = details["ask"]
     lines.append(f"ask      p50 {ask['p50_ms']} ms, p95 {ask['p95_ms']} ms over {ask['_queries']} queries "
                  f"({ask['_model']}, {ask['_abstained']} abstained)")
@@ -351,6 +381,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-dir", help="store folder: a fresh one is ingested; an existing one is reused (no ingest)")
     p.add_argument("--skip-large", action="store_true", help="skip the large (copied-chunks) store")
     p.add_argument("--skip-bot", action="store_true", help="skip the bot load test")
+    p.add_argument("--skip-quality", action="store_true", help="skip the dev set scoped to a library")
+    p.add_argument("--keep-large", type=Path, help="keep the grown, split store in this (new) folder")
     p.add_argument("--max-articles", type=int, help="ingest only the first N articles (quick runs)")
     p.add_argument("--retrieval-queries", type=int, default=200)
     p.add_argument("--ask-queries", type=int, default=50)

@@ -29,13 +29,14 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Query:
-    """A question with its optional filters (dates as YYYYMMDD ints)."""
+    """A question with its optional filters (dates as YYYYMMDD ints) and the libraries it may read."""
 
     question: str
     since: int | None = None
     until: int | None = None
     source: str | None = None
     k: int | None = None
+    libraries: tuple[str, ...] = ()
 
 
 def validate_question(question: str, max_chars: int) -> str:
@@ -71,7 +72,8 @@ def build_answer_chain(retriever: BaseRetriever, llm: Runnable, prompt_name: str
 
     def retrieve(query: Query) -> list[Passage]:
         updates: dict[str, Any] = {k: v for k, v in (("since", query.since), ("until", query.until),
-                                                      ("source", query.source), ("k", query.k)) if v}
+                                                      ("source", query.source), ("k", query.k),
+                                                      ("libraries", tuple(query.libraries))) if v}
         bound = retriever.model_copy(update=updates) if updates else retriever
         return [Passage.from_document(i, d) for i, d in enumerate(bound.invoke(query.question), start=1)]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -24,10 +24,10 @@ from langchain_core.runnables import Runnable
 from prompts.loader import load_prompt
 from rag.answer import check_citations, format_passages
 from rag.articles import parse_date
-from rag.chunking import date_to_int
 from rag.index import NewsIndex, StoredArticle
 from rag.models import NOT_SURE, OFFLINE_LABEL, STUB_MODEL_NAME, model_name
 from rag.schema import Citation, Passage
+from rag.store.dates import date_to_int
 from rag.text import CALENDAR_WORDS, STOPWORDS, TITLES, coverage, idf_table, split_sentences, terms
 
 logger = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ class _Doc:
 def _load_docs(index: NewsIndex, articles: list[StoredArticle]) -> list[_Doc]:
     docs = []
     for meta in articles:
-        chunks = index.article_chunks(meta.article_id)
+        chunks = index.version_chunks(meta.version_id)
         if not chunks:
             continue
         body = _reassemble(chunks)
@@ -141,13 +141,12 @@ def _reassemble(chunks) -> str:
 
 def lead_vectors(index: NewsIndex, docs: list[_Doc]) -> np.ndarray:
     """Unit vectors for each article's lead: its first chunks' stored vectors averaged (re-embedded if absent)."""
-    leads = index.lead_chunk_ids([d.meta.article_id for d in docs], LEAD_CHUNKS)
-    got = index.vectors.get(ids=[i for ids in leads.values() for i in ids], include=["embeddings"])
-    stored = {cid: np.asarray(v, dtype=np.float32) for cid, v in zip(got["ids"], got["embeddings"])}
+    leads = index.lead_chunk_ids([d.meta.version_id for d in docs], LEAD_CHUNKS)
+    stored = index.chunk_vectors([i for ids in leads.values() for i in ids])
     rows = []
     missing = []
     for row, d in enumerate(docs):
-        vecs = [stored[i] for i in leads.get(d.meta.article_id, []) if i in stored]
+        vecs = [stored[i] for i in leads.get(d.meta.version_id, []) if i in stored]
         if vecs:
             rows.append(np.mean(vecs, axis=0))
         else:
@@ -306,9 +305,11 @@ def _extractive_reply(passages: list[Passage], earlier: str, limit: int = 3) -> 
 
 def build_briefing(index: NewsIndex, llm: Runnable, since: date, until: date, source: str | None = None,
                    max_stories: int | None = DEFAULT_MAX_STORIES,
-                   on_story: Callable[[int, int], None] | None = None) -> Briefing:
-    """Group the range's articles into stories, order them (most outlets, then newest) and summarise each."""
-    articles = index.articles_between(date_to_int(since), date_to_int(until), source)
+                   on_story: Callable[[int, int], None] | None = None,
+                   libraries: Sequence[str] | None = None) -> Briefing:
+    """Group the range's articles (those the libraries hold; None: all) into stories, order them (most outlets,
+    then newest) and summarise each."""
+    articles = index.articles_between(date_to_int(since), date_to_int(until), source, libraries)
     docs = _load_docs(index, articles)
     briefing = Briefing(since=since, until=until, articles=len(docs))
     if not docs:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from functools import lru_cache
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from rag.articles import Article
 from rag.embeddings import load_tokenizer
+from rag.store.dates import date_to_int
+from rag.store.registry import new_version_id
 
 
 @dataclass(frozen=True)
@@ -23,18 +24,6 @@ class Chunk:
     start: int
     end: int
     metadata: dict
-
-
-def date_to_int(day: date | None) -> int:
-    """Dates are stored as YYYYMMDD integers because Chroma's $gte/$lte need numbers; 0 = undated."""
-    return day.year * 10000 + day.month * 100 + day.day if day else 0
-
-
-def int_to_date(value: int | None) -> date | None:
-    """The inverse of `date_to_int`."""
-    if not value:
-        return None
-    return date(value // 10000, value // 100 % 100, value % 100)
 
 
 @lru_cache(maxsize=8)
@@ -58,7 +47,7 @@ def make_splitter(chunk_tokens: int = 256, overlap: int = 32) -> RecursiveCharac
 def chunk_id(article: Article, index: int) -> str:
     """`article:version:index`: the version (a prefix of the content hash) keeps an update's new vectors apart from
     the old ones until the registry switches versions. Stores written before versions keep `article:index` ids."""
-    return f"{article.article_id}:{article.content_hash[:12]}:{index:04d}"
+    return f"{new_version_id(article.article_id, article.content_hash)}:{index:04d}"
 
 
 def chunk_article(article: Article, chunk_tokens: int = 256, overlap: int = 32) -> list[Chunk]:

@@ -1,9 +1,10 @@
-"""`newsbot …`: ingest, ask, demo, brief, sources, remove, stats, eval."""
+"""`newsbot [--library NAME] …`: ingest, ask, demo, brief, sources, remove, stats, libraries, eval."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -15,10 +16,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from rag.answer import Query
 from rag.articles import Article, load_paths, parse_date
-from rag.chunking import date_to_int
 from rag.config import Settings
-from rag.errors import NewsbotError, QuestionError
+from rag.errors import LibraryError, NewsbotError, QuestionError
 from rag.schema import Answer
+from rag.store.dates import date_to_int
+from rag.store.registry import check_library
 
 if TYPE_CHECKING:
     from rag.briefing import Briefing
@@ -32,10 +34,18 @@ SAMPLES = Path(__file__).parent / "samples" / "articles"  # the two seed article
 SAMPLE_QUESTION = "What did Trump warn Putin about?"
 
 
+_library: str | None = None  # --library, if given (else NEWSBOT_LIBRARY, else "default": Settings.library)
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    return settings.model_copy(update={"library": _library}) if _library else settings
+
+
 def _services():
     from rag.services import build_services  # heavy imports only for commands that need the store
 
-    return build_services(Settings())
+    return build_services(_settings())
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -53,9 +63,21 @@ def _day(value: str | None, option: str) -> int | None:
 
 
 @app.callback()
-def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False) -> None:
+def _setup(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
+    library: Annotated[str | None, typer.Option(
+        "--library", "-l", metavar="NAME",
+        help="The library read and written (default: $NEWSBOT_LIBRARY, else 'default').")] = None,
+) -> None:
+    global _library
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    try:
+        _library = check_library(library) if library is not None else None
+        if library is None and (configured := os.environ.get("NEWSBOT_LIBRARY")):
+            check_library(configured)
+    except LibraryError as exc:
+        raise _fail(str(exc) + (" (--library)" if library is not None else " (NEWSBOT_LIBRARY)"), 2) from None
 
 
 @app.command()
@@ -71,18 +93,17 @@ def ingest(
         with Progress(TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err, transient=True, disable=total < 20) as progress:
             task = progress.add_task("ingest", total=total)
-            result = services.index.ingest(items, batch_chunks=services.settings.ingest_batch_chunks,
-                                           on_progress=lambda n: progress.advance(task, n))
+            result = services.ingest(items, on_progress=lambda n: progress.advance(task, n))
     except NewsbotError as exc:
         raise _fail(str(exc)) from None
     for warning in result.warnings:
         err.print(f"warning: {warning}", highlight=False, markup=False)
     for failure in result.failed:
         err.print(f"skipped {failure.origin}: {failure.reason}", highlight=False, markup=False)
-    stats = services.index.stats()
+    stats = services.stats()
     err.print(f"added {len(result.added)}, updated {len(result.updated)}, unchanged {len(result.unchanged)}, "
-              f"failed {len(result.failed)}; store: {stats['articles']} articles, {stats['chunks']} chunks",
-              highlight=False)
+              f"failed {len(result.failed)}; library {stats['library']}: {stats['articles']} articles, "
+              f"{stats['chunks']} chunks", highlight=False, markup=False)
     if not result.ok:
         raise typer.Exit(1)
 
@@ -191,10 +212,12 @@ def sources(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
     query: Annotated[str | None, typer.Option(help="Only titles or outlets containing this.")] = None,
 ) -> None:
-    """List the ingested articles, newest first."""
-    articles = _services().index.list_articles(query)
+    """List the library's articles, newest first."""
+    articles = _services().list_articles(query)
     if as_json:
-        print(json.dumps([a.__dict__ for a in articles], ensure_ascii=False))
+        print(json.dumps([{"article_id": a.article_id, "title": a.title, "source": a.source,
+                           "published": a.published, "url": a.url, "chunks": a.chunks} for a in articles],
+                         ensure_ascii=False))
         return
     for a in articles:
         out.print(f"{a.article_id}  {a.published or 'undated':10}  {a.source or '-':20.20}  {a.title}",
@@ -203,21 +226,35 @@ def sources(
 
 @app.command()
 def remove(article_id: Annotated[str, typer.Argument(help="The id `newsbot sources` shows.")]) -> None:
-    """Delete one article and its chunks."""
-    if not _services().index.remove(article_id):
-        raise _fail(f"no article with id {article_id!r} (see `newsbot sources`)")
-    err.print(f"removed {article_id}")
+    """Take one article out of the library; its chunks are deleted when no other library holds it."""
+    services = _services()
+    library = services.settings.library
+    if not services.remove(article_id):
+        raise _fail(f"no article with id {article_id!r} in library {library!r} (see `newsbot sources`)")
+    err.print(f"removed {article_id} from library {library}", highlight=False, markup=False)
 
 
 @app.command()
 def stats(as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False) -> None:
-    """Counts of articles and chunks, the embedding model and the data folder."""
-    numbers = _services().index.stats()
+    """The library's article and chunk counts, the embedding model and the data folder."""
+    numbers = _services().stats()
     if as_json:
         print(json.dumps(numbers))
     else:
         for key, value in numbers.items():
-            out.print(f"{key}: {value}", highlight=False)
+            out.print(f"{key}: {value}", highlight=False, markup=False)
+
+
+@app.command()
+def libraries(as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False) -> None:
+    """Every library that holds an article, with its article and chunk counts."""
+    found = _services().libraries()
+    if as_json:
+        print(json.dumps(found))
+        return
+    for row in found:
+        out.print(f"{row['library']}  {row['articles']} articles  {row['chunks']} chunks", highlight=False,
+                  markup=False)
 
 
 eval_app = typer.Typer(no_args_is_help=True, help="Measure retrieval quality on a benchmark.")
@@ -251,7 +288,7 @@ def eval_multihop(
                     progress.update(tasks[name], completed=done, total=total)
                 return update
 
-            result = run_eval(Settings(), corpus, queries, chunk_tokens, retriever, limit,
+            result = run_eval(_settings(), corpus, queries, chunk_tokens, retriever, limit,
                               on_ingest=step("ingesting"), on_query=step("retrieving"))
     except NewsbotError as exc:
         logger.exception("eval failed")

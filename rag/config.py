@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(default_factory=default_data_dir)
+    library: str = "default"  # the library the CLI reads and writes (`newsbot --library NAME`)
     chroma_host: str | None = None
     chroma_port: int | None = None
 

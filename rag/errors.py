@@ -17,6 +17,10 @@ class StoreError(NewsbotError):
     """The store cannot be used as asked (e.g. built with another embedding model)."""
 
 
+class LibraryError(NewsbotError):
+    """A library name is not valid, or an article is not in the library named."""
+
+
 class ModelError(NewsbotError):
     """The chat model failed after its retries."""
 

@@ -102,7 +102,7 @@ def run_eval(settings: Settings, corpus: Path, queries: Path, chunk_tokens: int 
     """Ingest the corpus into its eval store (once), retrieve the top 10 for each query and score them."""
     from rag.articles import LoadFailure, load_paths
     from rag.embeddings import embedding_model_id, make_embeddings
-    from rag.index import NewsIndex, open_vectors
+    from rag.index import NewsIndex, open_chroma
     from rag.retrieve import NewsRetriever
 
     rows = load_queries(queries, limit)  # both inputs are checked before any store is made or filled
@@ -114,7 +114,7 @@ def run_eval(settings: Settings, corpus: Path, queries: Path, chunk_tokens: int 
     embeddings = make_embeddings(settings)
     where = store_dir(settings, corpus, chunk_tokens, settings.chunk_overlap, embedding_model_id(embeddings))
     eval_settings = settings.model_copy(update={"data_dir": where, "chunk_tokens": chunk_tokens})
-    index = NewsIndex(open_vectors(eval_settings, embeddings), embeddings, where, chunk_tokens,
+    index = NewsIndex(open_chroma(eval_settings), embeddings, where, chunk_tokens,
                       settings.chunk_overlap)
     done = 0
 

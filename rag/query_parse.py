@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from rapidfuzz.distance import Levenshtein
 
+from rag.store.dates import date_to_int
 from rag.text import FUNCTION_WORDS
 
 
@@ -173,8 +174,7 @@ def _shift(ymd: int, days: int) -> int:
             break
         except ValueError:
             d -= 1
-    x = x + dt.timedelta(days=days)
-    return x.year * 10000 + x.month * 100 + x.day
+    return date_to_int(x + dt.timedelta(days=days))
 
 
 @dataclass

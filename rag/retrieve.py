@@ -14,8 +14,8 @@ from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
-from rag.index import selective_words
 from rag.query_parse import WORD_RE, DateRef, OutletMatcher, parse_question, strip_meta, strip_meta_in
+from rag.store.fts import selective_words
 from rag.text import split_sentences, stem, stem_words
 
 logger = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ class NewsRetriever(BaseRetriever):
     since: int | None = None
     until: int | None = None
     source: str | None = None
+    libraries: tuple[str, ...] | None = None  # only articles these libraries hold (None: the whole store)
     candidates: int = 40
     recipe: Any = None  # the hybrid's Recipe; None = DEFAULT_RECIPE
 
@@ -50,7 +51,7 @@ class NewsRetriever(BaseRetriever):
                source: str | None = None) -> list[Document]:
         """The top-k committed chunks as Documents whose metadata carries the article's fields."""
         since, until, source = since or self.since, until or self.until, source or self.source
-        ranked = self._rank(query, max(k, self.candidates), since, until, source)
+        ranked = self._rank(query, max(k, self.candidates), since, until, source, self.libraries)
         found = self.index.get_chunks([cid for cid, _ in ranked])
         docs = []
         for cid, score in ranked:
@@ -66,16 +67,17 @@ class NewsRetriever(BaseRetriever):
                 break
         return docs
 
-    def _rank(self, query: str, n: int, since, until, source) -> list[tuple[str, float]]:
+    def _rank(self, query: str, n: int, since, until, source, libraries) -> list[tuple[str, float]]:
         if self.mode == "dense":
-            return self.index.dense_search(query, n, since, until, source)
+            return self.index.dense_search(query, n, since, until, source, libraries=libraries)
         if self.mode == "bm25":
-            return self.index.keyword_search(query, n, since, until, source)
+            return self.index.keyword_search(query, n, since, until, source, libraries=libraries)
         if self.mode == "rrf":
-            lists = [self.index.keyword_search(query, n, since, until, source),
-                     self.index.dense_search(query, n, since, until, source)]
+            lists = [self.index.keyword_search(query, n, since, until, source, libraries=libraries),
+                     self.index.dense_search(query, n, since, until, source, libraries=libraries)]
             return rrf(lists)
-        return HybridRanker(self.index, self.recipe or DEFAULT_RECIPE).rank(query, n, since, until, source)
+        return HybridRanker(self.index, self.recipe or DEFAULT_RECIPE).rank(query, n, since, until, source,
+                                                                            libraries)
 
 
 def rrf(ranked_lists: list[list[tuple[str, float]]], k: int = RRF_K) -> list[tuple[str, float]]:
@@ -123,7 +125,7 @@ class HybridRanker:
         self.index = index
         self.r = recipe
 
-    def rank(self, query: str, n: int, since, until, source) -> list[tuple[str, float]]:
+    def rank(self, query: str, n: int, since, until, source, libraries=None) -> list[tuple[str, float]]:
         matcher = outlet_matcher(self.index)
         parsed = parse_question(query, matcher)
         groups = self._groups(parsed, source)
@@ -138,7 +140,7 @@ class HybridRanker:
         # 4-30x more in Chroma). Running the keyword side in a thread gained nothing on 2 cores: the embedding
         # model uses both.
         kw_lists = self._keyword_lists([text, *(strip_meta_in(query, parsed, groups[g][3]) for g in segments)],
-                                       pool, since, until, source)
+                                       pool, since, until, source, libraries)
         embeddings = self.index.embeddings
         if self.r.segment_dense and segments and self.r.pooled_segments and hasattr(embeddings, "embed_with_parts"):
             vectors = embeddings.embed_with_parts(query, [groups[g][3] for g in segments])
@@ -146,7 +148,8 @@ class HybridRanker:
             vectors = [embeddings.embed_query(query)]
             if self.r.segment_dense and segments:
                 vectors += embeddings.embed_documents(list(segments.values()))  # padded to the longest only
-        dense_lists = [dict(found) for found in self.index.dense_search_many(vectors, pool, since, until, source)]
+        dense_lists = [dict(found) for found in self.index.dense_search_many(vectors, pool, since, until, source,
+                                                                              libraries)]
         dense_lists += [{} for _ in range(1 + len(segments) - len(dense_lists))]
         meta = chunk_meta(self.index)
         kw, dense = kw_lists[0], dense_lists[0]
@@ -171,9 +174,10 @@ class HybridRanker:
             lists = scorer.sharpen(lists, self.r.sharpen_top, self.r.w_sentence, self.r.title_discount)
         return round_robin(lists, n, self.r.rounds_by_score)
 
-    def _keyword_lists(self, texts: list[str], pool: int, since, until, source) -> list[dict[str, float]]:
+    def _keyword_lists(self, texts: list[str], pool: int, since, until, source,
+                       libraries) -> list[dict[str, float]]:
         return [dict(self.index.keyword_search(t, pool, since, until, source, weights=self.r.weights,
-                                               max_df=self.r.max_df)) for t in texts]
+                                               max_df=self.r.max_df, libraries=libraries)) for t in texts]
 
     def _groups(self, parsed, source) -> list[tuple[list[str], list[DateRef], str, list[tuple[int, int]]]]:
         groups = []

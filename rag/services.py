@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from functools import cached_property
@@ -9,14 +10,16 @@ from functools import cached_property
 from langchain_core.runnables import Runnable
 
 from rag.answer import Query, build_answer_chain, validate_question
+from rag.articles import Article, LoadFailure
 from rag.briefing import DEFAULT_MAX_STORIES, Briefing, build_briefing
 from rag.config import Settings
 from rag.embeddings import make_embeddings
 from rag.followup import condense
-from rag.index import NewsIndex, open_vectors
+from rag.index import IngestResult, NewsIndex, StoredArticle, open_chroma
 from rag.models import make_chat_model
 from rag.retrieve import NewsRetriever
 from rag.schema import Answer
+from rag.store.registry import check_library
 
 
 @dataclass
@@ -39,15 +42,49 @@ class Services:
         """Start keeping search structures in memory (a long-running process: the bot); returns at once."""
         self.retriever.warm()
 
+    # Every read covers the libraries named, or when none are, the configured one (NEWSBOT_LIBRARY); every
+    # write goes to the library named, or the configured one. Names are checked (LibraryError).
+
+    def _read(self, libraries: Sequence[str]) -> tuple[str, ...]:
+        return tuple(check_library(name) for name in (tuple(libraries) or (self.settings.library,)))
+
+    def _write(self, library: str | None) -> str:
+        return check_library(self.settings.library if library is None else library)
+
     def ask(self, query: Query) -> Answer:
-        """Validate the question, then run the chain (blocking; the bot runs it in a thread)."""
+        """Validate the question, then run the chain over the query's libraries (blocking; the bot runs it in a
+        thread)."""
         question = validate_question(query.question, self.settings.max_question_chars)
-        return self.answer_chain.invoke(replace(query, question=question))
+        return self.answer_chain.invoke(replace(query, question=question, libraries=self._read(query.libraries)))
 
     def briefing(self, since: date, until: date | None = None, source: str | None = None,
-                 max_stories: int | None = DEFAULT_MAX_STORIES) -> Briefing:
+                 max_stories: int | None = DEFAULT_MAX_STORIES, libraries: Sequence[str] = ()) -> Briefing:
         """The stories of [since, until] grouped across outlets, with checked summaries (blocking)."""
-        return build_briefing(self.index, self.llm, since, until or since, source, max_stories)
+        return build_briefing(self.index, self.llm, since, until or since, source, max_stories,
+                              libraries=self._read(libraries))
+
+    def ingest(self, items: Iterable[Article | LoadFailure], library: str | None = None, *,
+               on_progress: Callable[[int], None] | None = None) -> IngestResult:
+        """Add articles to the library; unchanged ones are skipped, changed ones replaced (blocking)."""
+        return self.index.ingest(items, batch_chunks=self.settings.ingest_batch_chunks, on_progress=on_progress,
+                                 library=self._write(library))
+
+    def remove(self, article_id: str, library: str | None = None) -> bool:
+        """Take the article out of the library (its chunks go when no library holds it); False if not there."""
+        return self.index.remove(article_id, self._write(library))
+
+    def list_articles(self, query: str | None = None, limit: int | None = None,
+                      libraries: Sequence[str] = ()) -> list[StoredArticle]:
+        """The libraries' articles, newest first, optionally those whose title or source contains `query`."""
+        return self.index.list_articles(query, limit, self._read(libraries))
+
+    def stats(self, library: str | None = None) -> dict:
+        """One library's article and chunk counts, the embedding model and the data folder."""
+        return self.index.stats(self._write(library))
+
+    def libraries(self) -> list[dict]:
+        """`[{"library", "articles", "chunks"}]` for every library that holds an article."""
+        return self.index.libraries()
 
     def condense(self, history: list[tuple[str, str]], question: str) -> str:
         """A follow-up rewritten as a standalone question from earlier (question, answer) turns (blocking)."""
@@ -59,6 +96,6 @@ def build_services(settings: Settings | None = None) -> Services:
     """Open the store and choose the model, as configured."""
     settings = settings or Settings()
     embeddings = make_embeddings(settings)
-    index = NewsIndex(open_vectors(settings, embeddings), embeddings, settings.data_dir,
+    index = NewsIndex(open_chroma(settings), embeddings, settings.data_dir,
                       settings.chunk_tokens, settings.chunk_overlap)
     return Services(settings=settings, index=index, llm=make_chat_model(settings))

@@ -12,7 +12,7 @@ import pytest
 from bot.briefing_render import briefing_messages
 from rag.articles import load_paths, record_to_article
 from rag.briefing import Briefing, SourceRef, Story, lead_vectors, _load_docs, build_briefing, resolve_range
-from rag.chunking import date_to_int
+from rag.store.dates import date_to_int
 from rag.models import make_chat_model
 from rag.schema import Citation
 

@@ -14,11 +14,12 @@ from .conftest import SEEDS
 NEWSBOT = Path(sys.executable).parent / "newsbot"
 
 
-def run(*args: str, env_dir: Path, check_code: int | None = 0) -> subprocess.CompletedProcess:
+def run(*args: str, env_dir: Path, check_code: int | None = 0, **env_extra: str) -> subprocess.CompletedProcess:
     import os
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NEWSBOT_", "DISCORD_"))}
     env["NEWSBOT_DATA_DIR"] = str(env_dir)
+    env.update(env_extra)
     proc = subprocess.run([str(NEWSBOT), *args], capture_output=True, text=True, env=env, timeout=120)
     if check_code is not None:
         assert proc.returncode == check_code, proc.stderr
@@ -83,8 +84,39 @@ def test_sources_stats_and_remove(store, tmp_path):
     assert [a["published"] for a in listed] == ["2024-11-12", "2024-11-11"]
     assert set(listed[0]) == {"article_id", "title", "source", "published", "url", "chunks"}
     stats = json.loads(run("stats", "--json", env_dir=store).stdout)
-    assert stats == {"articles": 2, "chunks": sum(a["chunks"] for a in listed),
+    assert stats == {"library": "default", "articles": 2, "chunks": sum(a["chunks"] for a in listed),
                      "embedding_model": "all-MiniLM-L6-v2-int8-onnx", "data_dir": str(store)}
 
     proc = run("remove", "no-such-id", env_dir=store, check_code=1)
     assert "no article" in proc.stderr
+
+
+def test_libraries_keep_articles_apart_on_the_command_line(tmp_path):
+    data = tmp_path / "s"
+    (tmp_path / "quokka.txt").write_text("date 2024-05-02 Quokka sanctuary opens on Rottnest\n\nA quokka sanctuary "
+                                         "with 40 enclosures opened on Rottnest Island on Tuesday, rangers said.\n")
+    assert "library city: 2 articles" in run("--library", "city", "ingest", str(SEEDS), env_dir=data).stderr
+    run("ingest", str(tmp_path / "quokka.txt"), env_dir=data, NEWSBOT_LIBRARY="wildlife")
+
+    listed = json.loads(run("libraries", "--json", env_dir=data).stdout)
+    assert [(r["library"], r["articles"]) for r in listed] == [("city", 2), ("wildlife", 1)]
+    stats = json.loads(run("stats", "--json", env_dir=data, NEWSBOT_LIBRARY="wildlife").stdout)
+    assert (stats["library"], stats["articles"], stats["chunks"]) == ("wildlife", 1, listed[1]["chunks"])
+    assert json.loads(run("sources", "--json", env_dir=data).stdout) == []  # nothing in "default"
+    question = ["ask", "How many enclosures does the quokka sanctuary have?", "--json"]
+    assert "40 enclosures" in run("-l", "wildlife", *question, env_dir=data).stdout
+    assert "quokka" not in run("--library", "city", *question, env_dir=data).stdout.lower()
+
+    [quokka] = json.loads(run("--library", "wildlife", "sources", "--json", env_dir=data).stdout)
+    proc = run("--library", "city", "remove", quokka["article_id"], env_dir=data, check_code=1)
+    assert "not" not in proc.stdout and f"no article with id '{quokka['article_id']}' in library 'city'" in proc.stderr
+    assert json.loads(run("libraries", "--json", env_dir=data).stdout) == listed  # nothing changed
+    run("--library", "wildlife", "remove", quokka["article_id"], env_dir=data)
+    assert [r["library"] for r in json.loads(run("libraries", "--json", env_dir=data).stdout)] == ["city"]
+
+
+@pytest.mark.parametrize("name", ["", "City News", "../etc", "x" * 65])
+def test_a_bad_library_name_is_a_usage_error(tmp_path, name):
+    proc = run("--library", name, "stats", env_dir=tmp_path / "s", check_code=2)
+    assert "library name" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "s").exists()

@@ -2,7 +2,8 @@
 
 Each case runs one write operation in a child process that dies (`os._exit`) at one named point of
 `rag.store.faults`, then checks the store from this process (which never had it open) and re-runs the command:
-- every article is in its old version or its new one, never neither and never a mix;
+- every article is in its old version or its new one in each library, never neither and never a mix, and an
+  article the operation does not touch keeps its version in every other library;
 - every committed chunk has its vector and its keyword row, with its own text;
 - `ask` answers as a store that never crashed and holds the same versions;
 - after the re-run (and the sweep it starts), the registry, Chroma and FTS5 hold exactly the clean store's chunks.
@@ -44,6 +45,7 @@ A2 = article("Lighthouse repairs", "The lighthouse keeper Maren Holt replaced th
 B = article("Ferry timetable", "The ferry Kestrel now leaves the north pier at seven every morning")
 MANY = [article(f"Dock report {i}", f"Crane {i} moved {i * 3} containers from berth {i}") for i in range(6)]
 QUESTIONS = ["What did Maren Holt do to the lamp?", "When does the ferry Kestrel leave?"]
+DEFAULT, SECOND = "default", "second"
 
 
 def open_index(data: Path):
@@ -51,11 +53,11 @@ def open_index(data: Path):
     from langchain_core.embeddings import DeterministicFakeEmbedding
 
     from rag.config import Settings
-    from rag.index import NewsIndex, open_vectors
+    from rag.index import NewsIndex, open_chroma
 
     settings = Settings(_env_file=None, data_dir=data)
     embeddings = DeterministicFakeEmbedding(size=32)
-    return NewsIndex(open_vectors(settings, embeddings), embeddings, data, CHUNK_TOKENS, 8)
+    return NewsIndex(open_chroma(settings), embeddings, data, CHUNK_TOKENS, 8)
 
 
 def run_op(data: Path, op: str, crash: tuple[str, int] | None) -> None:
@@ -82,9 +84,12 @@ def run_op(data: Path, op: str, crash: tuple[str, int] | None) -> None:
 OPS = {
     "setup_b": lambda index: index.ingest([B]),
     "setup_a1_b": lambda index: index.ingest([A1, B]),
+    "setup_a1_b_second": lambda index: (index.ingest([A1, B]), index.ingest([A1], library=SECOND)),
     "ingest_new": lambda index: index.ingest([A1]),
     "update": lambda index: index.ingest([A2]),
     "remove": lambda index: index.remove(A1.article_id),
+    "add_to_second": lambda index: index.ingest([A1], library=SECOND),  # a version already stored: no embedding
+    "remove_from_second": lambda index: index.remove(A1.article_id, library=SECOND),  # "default" still holds it
     "ingest_many": lambda index: index.ingest(MANY, batch_chunks=5),
     "sweep": lambda index: index.ingest([]),
 }
@@ -106,27 +111,39 @@ class Case:
     before: str = "setup_b"  # what the store holds first
 
 
-def allowed_versions(case: Case) -> dict[str, set[str | None]]:
-    """For each article the operation touches: the versions (content hashes, None = absent) a crash may leave."""
+def allowed_versions(case: Case) -> dict[tuple[str, str], set[str | None]]:
+    """For each (library, article) the operation touches: the versions (content hashes, None = absent) a crash may
+    leave; an article in another library must keep its version."""
+    a1 = (DEFAULT, A1.article_id)
     if case.op == "ingest_new":
-        return {A1.article_id: {None, A1.content_hash}}
+        return {a1: {None, A1.content_hash}}
     if case.op == "update":
-        return {A1.article_id: {A1.content_hash, A2.content_hash}}
+        return {a1: {A1.content_hash, A2.content_hash}}
     if case.op == "remove":
-        return {A1.article_id: {A1.content_hash, None}}
+        return {a1: {A1.content_hash, None}}
     if case.op == "ingest_many":
-        return {a.article_id: {None, a.content_hash} for a in MANY}
+        return {(DEFAULT, a.article_id): {None, a.content_hash} for a in MANY}
+    if case.op in ("add_to_second", "remove_from_second"):
+        return {a1: {A1.content_hash}, (SECOND, A1.article_id): {None, A1.content_hash}}
     return {}
 
 
 CASES = [
-    *(Case("ingest_new", p) for p in ("vectors.generation_bumped", "ingest.embedded", "ingest.vectors_upserted",
+    *(Case("ingest_new", p) for p in ("vectors.generation_bumped", "ingest.embedded", "ingest.journalled",
+                                       "ingest.vectors_upserted", "ingest.new_rows_inserted", "library.held",
                                        "ingest.old_rows_deleted", "ingest.before_commit", "ingest.committed")),
     *(Case("update", p, before="setup_a1_b") for p in (
         "ingest.embedded", "ingest.vectors_upserted", "ingest.old_rows_deleted", "ingest.before_commit",
         "ingest.committed", "ingest.old_vectors_deleted")),
-    *(Case("remove", p, before="setup_a1_b") for p in ("remove.before_commit", "remove.committed",
-                                                        "remove.vectors_deleted")),
+    *(Case("update", p, before="setup_a1_b") for p in ("ingest.journalled", "ingest.new_rows_inserted",
+                                                        "library.held")),
+    *(Case("remove", p, before="setup_a1_b") for p in ("library.released", "remove.before_commit",
+                                                        "remove.committed", "remove.vectors_deleted")),
+    # the two library operations (issue #12): an article already stored goes into a second library, and leaves it
+    *(Case("add_to_second", p, before="setup_a1_b") for p in (
+        "ingest.embedded", "library.held", "ingest.old_rows_deleted", "ingest.before_commit", "ingest.committed")),
+    *(Case("remove_from_second", p, before="setup_a1_b_second") for p in (
+        "library.released", "remove.before_commit", "remove.committed")),
     # in the middle of a multi-batch ingest: the second of three batches
     *(Case("ingest_many", p, 2) for p in ("ingest.embedded", "ingest.vectors_upserted", "ingest.before_commit",
                                           "ingest.committed")),
@@ -141,11 +158,15 @@ CASES = [
 def registry(data: Path) -> dict:
     with sqlite3.connect(data / "newsbot.sqlite3") as db:
         return {
-            "versions": dict(db.execute("SELECT article_id, content_hash FROM articles")),
-            "chunks": {r[0]: (r[1], r[2]) for r in db.execute("SELECT chunk_id, article_id, text FROM chunks")},
+            "versions": {(r[0], r[1]): r[2] for r in db.execute(  # what each library holds
+                "SELECT m.library, m.article_id, v.content_hash FROM library_articles m JOIN versions v "
+                "USING (version_id)")},
+            "stored": {r[0]: r[1] for r in db.execute("SELECT version_id, content_hash FROM versions")},
+            "held": {r[0] for r in db.execute("SELECT version_id FROM library_articles")},
+            "chunks": {r[0]: (r[1], r[2]) for r in db.execute("SELECT chunk_id, version_id, text FROM chunks")},
             "fts": dict(db.execute("SELECT c.chunk_id, f.body FROM chunks_fts f JOIN chunks c ON c.rowid = f.rowid")),
             "fts_rows": db.execute("SELECT COUNT(*) FROM chunks_fts").fetchone()[0],
-            "n_chunks": dict(db.execute("SELECT article_id, n_chunks FROM articles")),
+            "n_chunks": dict(db.execute("SELECT version_id, n_chunks FROM versions")),
         }
 
 
@@ -179,7 +200,8 @@ def answers(data: Path) -> list[dict]:
     services = Services(settings=Settings(_env_file=None, data_dir=data), index=open_index(data),
                         llm=ExtractiveStubModel())
     try:
-        return [services.ask(Query(q)).to_dict() for q in QUESTIONS]
+        return [services.ask(Query(q, libraries=(library,))).to_dict() for q in QUESTIONS
+                for library in (DEFAULT, SECOND)]
     finally:
         services.index.db.close()
         SharedSystemClient._identifier_to_system.pop(str(data / "chroma"), None)
@@ -189,17 +211,18 @@ def by_hash() -> dict[str, Article]:
     return {a.content_hash: a for a in (A1, A2, B, *MANY)}
 
 
-def assert_consistent(data: Path, allowed: dict[str, set[str | None]]) -> dict:
+def assert_consistent(data: Path, allowed: dict[tuple[str, str], set[str | None]]) -> dict:
     """The promises that hold right after a crash (before any sweep)."""
     reg, vecs = registry(data), vectors(data)
-    for article_id, versions in allowed.items():
-        assert reg["versions"].get(article_id) in versions, (article_id, reg["versions"].get(article_id))
+    for held, versions in allowed.items():
+        assert reg["versions"].get(held) in versions, (held, reg["versions"].get(held))
+    assert set(reg["stored"]) == reg["held"], "a stored version no library holds, or a library holding nothing"
     known = by_hash()
-    for article_id, content_hash in reg["versions"].items():  # never a mix: the chunks are exactly this version's
-        want = {c.chunk_id: (article_id, c.text) for c in chunk_article(known[content_hash], CHUNK_TOKENS, 8)}
-        got = {cid: row for cid, row in reg["chunks"].items() if row[0] == article_id}
-        assert got == want, article_id
-        assert reg["n_chunks"][article_id] == len(want)
+    for version_id, content_hash in reg["stored"].items():  # never a mix: the chunks are exactly this version's
+        want = {c.chunk_id: (version_id, c.text) for c in chunk_article(known[content_hash], CHUNK_TOKENS, 8)}
+        got = {cid: row for cid, row in reg["chunks"].items() if row[0] == version_id}
+        assert got == want, version_id
+        assert reg["n_chunks"][version_id] == len(want)
     for cid, (_, text) in reg["chunks"].items():  # every committed chunk has its vector and keyword row
         assert vecs.get(cid) == text, f"committed chunk {cid} has no vector with its text"
         assert reg["fts"].get(cid) == text, f"committed chunk {cid} has no keyword row"
@@ -239,14 +262,16 @@ def stores(tmp_path_factory):
             return state(f"{start}+sweep", start, "sweep")
         return state(f"{start}+{case.op}", start, case.op)
 
-    def holding(versions: dict[str, str]) -> Path:
-        """A store that never crashed and holds exactly these versions."""
-        key = "v-" + "-".join(sorted(h[:8] for h in versions.values()))
+    def holding(versions: dict[tuple[str, str], str]) -> Path:
+        """A store that never crashed whose libraries hold exactly these versions."""
+        key = "v-" + "-".join(sorted(f"{library}{h[:8]}" for (library, _), h in versions.items()))
         if key not in made:
             path = root / key
             index = open_index(path)
             known = by_hash()
-            assert index.ingest([known[h] for h in versions.values()]).ok
+            for library in sorted({library for library, _ in versions}):
+                assert index.ingest([known[h] for (lib, _), h in versions.items() if lib == library],
+                                    library=library).ok
             index.db.close()
             made[key] = path
         return made[key]

@@ -23,7 +23,7 @@ def test_reingesting_unchanged_articles_changes_nothing(services):
 
     assert len(first.added) == 2 and again.added == [] and len(again.unchanged) == 2
     assert _ids(services) == ids and services.index.stats() == stats
-    assert services.index.vectors._collection.count() == stats["chunks"]
+    assert services.index.vectors.count() == stats["chunks"]
 
 
 def test_a_changed_article_replaces_its_old_chunks(services, seeds_copy):
@@ -37,7 +37,7 @@ def test_a_changed_article_replaces_its_old_chunks(services, seeds_copy):
     texts = [r[0] for r in services.index.db.execute("SELECT text FROM chunks")]
     assert any("Zanzibar" in t for t in texts)
     assert not any("sizable military presence" in t and "Washington’s" in t for t in texts)
-    assert services.index.vectors._collection.count() == services.index.stats()["chunks"]
+    assert services.index.vectors.count() == services.index.stats()["chunks"]
 
 
 def test_remove_deletes_the_article_everywhere(services):
@@ -46,7 +46,7 @@ def test_remove_deletes_the_article_everywhere(services):
 
     assert services.index.remove(victim)
     assert victim not in {a.article_id for a in services.index.list_articles()}
-    assert not services.index.vectors.get(where={"article_id": victim}, include=[])["ids"]
+    assert not services.index.vectors.collection.get(where={"article_id": victim}, include=[])["ids"]
     assert not services.index.remove(victim)
 
 
@@ -118,14 +118,14 @@ def test_multihop_corpus_loads_exactly_as_it_is():
 def test_a_store_refuses_a_different_embedding_model(tmp_path):
     from langchain_core.embeddings import FakeEmbeddings
 
-    from rag.index import NewsIndex, open_vectors
+    from rag.index import NewsIndex, open_chroma
     from rag.services import build_services
 
     settings = make_settings(tmp_path / "s")
     build_services(settings).index.ingest(load_paths([SEEDS]))
     other = FakeEmbeddings(size=384)
     with pytest.raises(StoreError, match="built with embedding model"):
-        NewsIndex(open_vectors(settings, other), other, settings.data_dir)
+        NewsIndex(open_chroma(settings), other, settings.data_dir)
 
 
 def test_an_article_stored_before_versioned_chunk_ids_updates_cleanly(services, seeds_copy, monkeypatch):
@@ -144,7 +144,7 @@ def test_an_article_stored_before_versioned_chunk_ids_updates_cleanly(services, 
     assert len(services.index.ingest(load_paths([seeds_copy])).updated) == 1
 
     ids = _ids(services)
-    stored = set(services.index.vectors.get(include=[])["ids"])
+    stored = set(services.index.vectors.ids())
     assert stored == set(ids) and len(ids) == services.index.stats()["chunks"]
     updated = {i for i in ids if i.count(":") == 2}  # the new version's ids; the unchanged article keeps its own
     assert updated and set(ids) - updated == {i for i in old if not i.startswith(next(iter(updated)).split(":")[0])}

@@ -1,4 +1,4 @@
-"""The in-memory keyword index (rag/keyword.py): FTS5's rankings, never a stale store, FTS5 when it can't help."""
+"""The in-memory keyword index (rag/store/keyword_copy.py): FTS5's rankings, never a stale store, FTS5 when it can't help."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import pytest
 
 from rag.articles import Article
 from rag.index import NewsIndex
-from rag.keyword import FtsStemmer, KeywordIndex, fts_stemmer
+from rag.store.fts import FtsStemmer, fts_stemmer
+from rag.store.keyword_copy import KeywordIndex
 from rag.retrieve import DEFAULT_RECIPE, NewsRetriever
 
 from .conftest import make_settings
@@ -48,7 +49,7 @@ def corpus(tmp_path_factory):
 
 def _plain(index: NewsIndex) -> NewsIndex:
     """A second handle on the same store that never keeps a copy: FTS5 answers every search."""
-    return NewsIndex(index.vectors, index.embeddings, index.data_dir, index.chunk_tokens, index.chunk_overlap)
+    return NewsIndex(index.vectors.client, index.embeddings, index.data_dir, index.chunk_tokens, index.chunk_overlap)
 
 
 QUESTIONS = ["What did the council say about the ferry subsidy for tourists?",
@@ -77,7 +78,7 @@ def test_the_copy_ranks_exactly_as_fts5(corpus):
     fts = _plain(index)
     index.keep_keyword_index(W, MAX_DF, wait=True)
     n = index.chunk_count()
-    assert n > 40 and any(df > MAX_DF * n for df in index._kw[1].df.values())  # some words are too common
+    assert n > 40 and any(df > MAX_DF * n for df in index.keyword._copy[1].df.values())  # some words are too common
     compared = 0
     for question in QUESTIONS:
         for filters in FILTERS:
@@ -86,19 +87,20 @@ def test_the_copy_ranks_exactly_as_fts5(corpus):
             assert _tied_groups(got) == _tied_groups(want), (question, filters)
             compared += bool(want)
     assert compared > 25
-    assert index._keyword_copy(W, MAX_DF) is not None  # the searches above really used the copy
+    assert index.keyword._current(W, MAX_DF) is not None  # the searches above really used the copy
 
 
 def test_other_settings_still_search_fts5(corpus):
     index = corpus.index
     index.keep_keyword_index(W, MAX_DF, wait=True)
-    assert index._keyword_copy((2.0, 1.0, 1.0), MAX_DF) is None  # e.g. an ablation's weights
-    assert index._keyword_copy(W, None) is None  # the bm25 baseline keeps every word
+    assert index.keyword._current((2.0, 1.0, 1.0), MAX_DF) is None  # e.g. an ablation's weights
+    assert index.keyword._current(W, None) is None  # the bm25 baseline keeps every word
 
 
 def test_ties_at_the_cut_go_to_the_lowest_rowids():
     n = 24
-    copy = KeywordIndex(weights=W, max_df=MAX_DF, n_rows=n, chunk_ids=tuple(f"c{i:02d}" for i in range(n)),
+    copy = KeywordIndex(weights=W, max_df=MAX_DF, n_rows=n, rowids=np.arange(1, n + 1),
+                        chunk_ids=tuple(f"c{i:02d}" for i in range(n)),
                         live=np.ones(n, bool), sources=np.array([""] * n, dtype=object),
                         published=np.zeros(n, np.int64), df={"w": n}, spans={"w": (0, n)},
                         post_pos=np.arange(n, dtype=np.int32),
@@ -120,7 +122,7 @@ def test_a_word_porter_stems_differently_is_still_searched(corpus):
 
 
 def test_fts_stemmer_gives_the_stems_the_store_indexed(corpus):
-    from rag.index import SCHEMA
+    from rag.store.registry import SCHEMA
 
     assert f"tokenize = '{FtsStemmer.TOKENIZE}'" in SCHEMA
     words = sorted({w.lower() for a in _articles(40) for w in a.body.replace(".", " ").split()})
@@ -145,7 +147,7 @@ def test_an_article_ingested_or_removed_shows_at_once(tmp_path):
     index = services.index
     assert index.ingest(_articles(12)).ok
     index.keep_keyword_index(W, MAX_DF, wait=True)
-    old = index._kw
+    old = index.keyword._copy
     news = Article(title="Lighthouse keeper retires", body="The quokka sanctuary opened beside the lighthouse.",
                    source="Island Post", published=date(2024, 3, 30))
     assert index.ingest([news]).ok
@@ -154,12 +156,12 @@ def test_an_article_ingested_or_removed_shows_at_once(tmp_path):
     article_id = index.get_chunks([hits[0][0]])[hits[0][0]].article_id
     assert index.remove(article_id)
     assert index.keyword_search("quokka sanctuary", 5, weights=W, max_df=MAX_DF) == []
-    if index._kw_thread:
-        index._kw_thread.join(30)
+    if index.keyword._thread:
+        index.keyword._thread.join(30)
     index.keyword_search("quokka", 5, weights=W, max_df=MAX_DF)  # starts a rebuild for the current store
-    if index._kw_thread:
-        index._kw_thread.join(30)
-    assert index._kw is not old and index._kw[0] == index.content_version()
+    if index.keyword._thread:
+        index.keyword._thread.join(30)
+    assert index.keyword._copy is not old and index.keyword._copy[0] == index.content_version()
     assert index.keyword_search("quokka sanctuary", 5, weights=W, max_df=MAX_DF) == []
 
 
@@ -203,9 +205,9 @@ def test_searches_while_the_store_changes(tmp_path, monkeypatch):
     assert not errors, errors
     assert used  # the copy served some of those searches
     index.keyword_search("salmon", 5, weights=W, max_df=MAX_DF)
-    if index._kw_thread:
-        index._kw_thread.join(30)
-    assert index._keyword_copy(W, MAX_DF) is not None
+    if index.keyword._thread:
+        index.keyword._thread.join(30)
+    assert index.keyword._current(W, MAX_DF) is not None
     plain = _plain(index)
     for question in QUESTIONS:
         got = index.keyword_search(question, 25, weights=W, max_df=MAX_DF)
@@ -224,13 +226,14 @@ def test_no_copy_is_built_from_a_write_not_yet_committed(tmp_path):
     assert index.ingest([*_articles(8), news]).ok
     gone = index.keyword_search("quokka", 5, weights=W, max_df=MAX_DF)
     article_id = index.get_chunks([gone[0][0]])[gone[0][0]].article_id
-    index._delete_rows([article_id])  # what remove() does inside its transaction, not committed yet
+    version_id = index.registry.release("default", article_id)  # what remove() does inside its transaction,
+    index.registry.drop_if_unheld([version_id])  # not committed yet
     assert index.writing()
     index.keep_keyword_index(W, MAX_DF, wait=True)
     assert index.keyword_search("quokka", 5, weights=W, max_df=MAX_DF) == []  # FTS5 sees our own write
     index.db.commit()
     index.keep_keyword_index(W, MAX_DF, wait=True)
-    assert index._keyword_copy(W, MAX_DF) is not None
+    assert index.keyword._current(W, MAX_DF) is not None
     assert index.keyword_search("quokka", 5, weights=W, max_df=MAX_DF) == []
 
 
@@ -245,4 +248,4 @@ def test_a_copy_that_cannot_be_built_leaves_fts5_answering(corpus, monkeypatch, 
     index.keep_keyword_index(W, MAX_DF, wait=True)
     assert "could not build the in-memory keyword index" in caplog.text
     assert index.keyword_search(QUESTIONS[0], 10, weights=W, max_df=MAX_DF) == want
-    assert index._kw_thread is None  # a failed build is not retried until the store changes
+    assert index.keyword._thread is None  # a failed build is not retried until the store changes

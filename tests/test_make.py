@@ -78,7 +78,7 @@ def test_make_run_answers_the_sample_question_with_checked_citations_and_a_secon
 
     first = _run(tmp_path, venv)
     assert first.returncode == 0, first.stderr
-    assert "added 2, updated 0, unchanged 0, failed 0; store: 2 articles" in first.stderr
+    assert "added 2, updated 0, unchanged 0, failed 0; library default: 2 articles" in first.stderr
     answer, cited = _answer_and_citations(first.stdout)
     assert "warned Putin not to escalate the war in Ukraine" in answer
     assert cited and {int(n) for n in re.findall(r"\[(\d+)\]", answer)} == set(cited)
@@ -91,7 +91,7 @@ def test_make_run_answers_the_sample_question_with_checked_citations_and_a_secon
 
     second = _run(tmp_path, venv)
     assert second.returncode == 0, second.stderr
-    assert "added 0, updated 0, unchanged 2, failed 0; store: 2 articles, 5 chunks" in second.stderr
+    assert "added 0, updated 0, unchanged 2, failed 0; library default: 2 articles, 5 chunks" in second.stderr
     assert _chroma_writes(store) == writes
     assert _answer_and_citations(second.stdout) == (answer, cited)
 

@@ -42,7 +42,7 @@ def chroma_ids(data: Path) -> set[str]:
 def committed_articles(data: Path) -> int:
     try:
         with sqlite3.connect(f"file:{data / 'newsbot.sqlite3'}?mode=ro", uri=True, timeout=1) as db:
-            return db.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+            return db.execute("SELECT COUNT(*) FROM versions").fetchone()[0]
     except sqlite3.Error:
         return 0  # not created yet
 
@@ -91,8 +91,8 @@ def test_kill_9_mid_ingest_then_rerun_equals_a_clean_ingest(tmp_path, feed):
 def assert_consistent_committed(data: Path) -> None:
     """After a crash: every committed article has all its chunks; vectors may hold extra (orphaned) ids."""
     with sqlite3.connect(data / "newsbot.sqlite3") as db:
-        short = db.execute("SELECT COUNT(*) FROM articles a WHERE n_chunks != "
-                           "(SELECT COUNT(*) FROM chunks c WHERE c.article_id = a.article_id)").fetchone()[0]
+        short = db.execute("SELECT COUNT(*) FROM versions v WHERE n_chunks != "
+                           "(SELECT COUNT(*) FROM chunks c WHERE c.version_id = v.version_id)").fetchone()[0]
     assert short == 0
     assert registry_ids(data) <= chroma_ids(data)
 
@@ -102,9 +102,12 @@ def test_a_half_ingested_article_is_never_retrievable_and_the_next_ingest_sweeps
     ghost = make_article(title="Ghost ship sighted", body="The ghost ship Zephyrine drifted into the harbour "
                          "of Valparaiso at dawn, its sails torn.", origin="test", published="2024-11-12")
     chunks = chunk_article(ghost, 256, 32)
-    # Vectors written, registry row never committed: what a kill between the two steps leaves behind.
-    services.index.vectors.add_texts([c.text for c in chunks], metadatas=[c.metadata for c in chunks],
-                                     ids=[c.chunk_id for c in chunks])
+    # Ids journalled, vectors written, registry row never committed: what a kill between the steps leaves behind.
+    vectors = services.index.embeddings.embed_documents([c.text for c in chunks])
+    with services.index.db:
+        services.index.registry.journal_add([c.chunk_id for c in chunks])
+    services.index.vectors.upsert([c.chunk_id for c in chunks], vectors, [c.metadata for c in chunks],
+                                  [c.text for c in chunks])
     question = "ghost ship Zephyrine Valparaiso harbour"
     assert services.index.dense_search(question, 1)[0][0] == chunks[0].chunk_id  # the vector is there...
 
@@ -114,8 +117,8 @@ def test_a_half_ingested_article_is_never_retrievable_and_the_next_ingest_sweeps
     assert "Zephyrine" not in services.ask(Query(question)).answer
 
     services.index.ingest([])
-    assert services.index.vectors._collection.count() == services.index.stats()["chunks"]
-    assert not services.index.vectors.get(ids=[c.chunk_id for c in chunks], include=[])["ids"]
+    assert services.index.vectors.count() == services.index.stats()["chunks"]
+    assert not services.index.vectors.ids([c.chunk_id for c in chunks])
 
 
 WRITER = """

@@ -133,7 +133,7 @@ def test_latin1_cp1252_and_utf16_with_or_without_bom_are_decoded(tmp_path, data)
     newsbot("ingest", str(folder), data=data, code=0)
 
     with sqlite3.connect(data / "newsbot.sqlite3") as db:
-        rows = dict(db.execute("SELECT a.title, c.text FROM chunks c JOIN articles a USING (article_id)"))
+        rows = dict(db.execute("SELECT v.title, c.text FROM chunks c JOIN versions v USING (version_id)"))
     expected = {text.split("\n")[0]: text.split("\n\n", 1)[1].strip() for _, text in ENCODED.values()}
     assert rows == expected
     answer = json.loads(newsbot("ask", "What did the café in Zürich serve to the mayor?", "--json", data=data).stdout)

@@ -17,9 +17,9 @@ from bot.app import NO_PINGS, AnswerTimeout, NewsBot, apology, send_with_retry
 from bot.render import MessagePayload, answer_messages, clip, escape, list_messages
 from rag.answer import Query
 from rag.articles import parse_date
-from rag.chunking import date_to_int
 from rag.errors import QuestionError
 from rag.schema import Answer
+from rag.store.dates import date_to_int
 
 logger = logging.getLogger(__name__)
 THREAD_NAME_LIMIT = 100

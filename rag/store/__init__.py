@@ -1,1 +1,13 @@
-"""The store: Chroma vectors, the SQLite registry and keyword index, and the write path that keeps them agreeing."""
+"""The store, one room per job; `rag.index.NewsIndex` is the facade the rest of newsbot calls.
+
+- `dates.py`: dates as YYYYMMDD integers, the store's date format.
+- `db.py`: SQLite connections, the file locks, the store's generation, values memoised on the store's version.
+- `registry.py`: articles, their stored versions, chunks and library membership (SQLite); the schema and its
+  migrations.
+- `vectors.py`: the Chroma collection; dense search over the whole store or over a set of libraries.
+- `fts.py`, `keyword.py`, `keyword_copy.py`: FTS5 keyword search and its in-memory copy.
+- `ingest.py`: the write path (ingest, remove, the orphan sweep); `faults.py`: its named crash points.
+
+Nothing here imports Chroma or onnxruntime at module level except `vectors.py`, so the registry can be read
+without them.
+"""

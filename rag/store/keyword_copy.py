@@ -5,7 +5,7 @@ words match tens of thousands of rows and ranking them costs about 100 ms. Here 
 contribution is computed once, when the copy is built, so a query is a sum over its words' postings and a partial
 sort (numpy). Tokens, stems, document frequencies and row lengths are read from FTS5 itself (fts5vocab and the
 docsize table), so the scores are bm25()'s and the rankings FTS5's; FTS5 stays the source of truth and answers
-whenever the copy is not built yet or the store changed since (see `NewsIndex.keyword_search`).
+whenever the copy is not built yet or the store changed since (see `KeywordSearch.search`).
 
 Not a library: bm25s and rank-bm25 tokenise on their own and have no per-column weights, so their scores would
 drift from FTS5's (the hybrid recipe's weights were fitted on FTS5's), and neither reads an index someone else
@@ -16,57 +16,15 @@ from __future__ import annotations
 
 import math
 import sqlite3
-import threading
 from array import array
 from dataclasses import dataclass
 
 import numpy as np
 
+from rag.store.fts import df_limit
+
 K1, B = 1.2, 0.75  # FTS5's bm25() constants
-FTS_TOKENIZE = "porter unicode61 remove_diacritics 2"  # chunks_fts's tokenizer (rag/index.py SCHEMA uses this)
-
-
-def df_limit(max_df: float, n_rows: int) -> float:
-    """The most rows a word may be in and still be searched by a selective query (small stores keep words)."""
-    return max(max_df * n_rows, 10)
 COLUMNS = ("title", "source", "body")  # chunks_fts's columns, in order
-
-
-class FtsStemmer:
-    """The stems FTS5's `porter unicode61` tokenizer makes of single words, memoised.
-
-    PyStemmer's Porter differs from SQLite's on about 1 word in 500 of a news corpus (SQLite leaves words under
-    3 letters alone and strips "-logy"/"-bly" further: "technology" is "technolog" there, "technologi" here), so
-    looking a word up in fts5vocab by PyStemmer's stem misses it. A private in-memory FTS5 table tokenises them."""
-
-    TOKENIZE = FTS_TOKENIZE
-
-    def __init__(self, max_words: int = 200_000) -> None:
-        self._memo: dict[str, str] = {}
-        self._max = max_words
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(":memory:", check_same_thread=False)
-        self._db.execute(f"CREATE VIRTUAL TABLE t USING fts5(x, tokenize = '{self.TOKENIZE}')")
-        self._db.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, instance)")
-
-    def stems(self, words: list[str]) -> list[str]:
-        """The stem of each word (single tokens, e.g. from WORD_RE); a word FTS5 drops entirely stems to ""."""
-        memo = self._memo
-        known = {w: memo[w] for w in dict.fromkeys(words) if w in memo}
-        missing = [w for w in dict.fromkeys(words) if w not in known]
-        if missing:
-            with self._lock, self._db:
-                self._db.executemany("INSERT INTO t(rowid, x) VALUES (?, ?)", enumerate(missing, 1))
-                found = {doc: term for term, doc in self._db.execute("SELECT term, doc FROM v")}
-                self._db.execute("DELETE FROM t")
-            known.update((w, found.get(i, "")) for i, w in enumerate(missing, 1))
-            if len(memo) > self._max:  # start afresh (a new dict: other threads may be reading the old one)
-                self._memo = memo = {}
-            memo.update((w, known[w]) for w in missing)
-        return [known[w] for w in words]
-
-
-fts_stemmer = FtsStemmer()
 
 
 def _varints(blob: bytes) -> list[int]:
@@ -90,7 +48,8 @@ class KeywordIndex:
     weights: tuple[float, float, float]
     max_df: float
     n_rows: int
-    chunk_ids: tuple[str, ...]  # by position; positions follow FTS5 rowids ("" = no chunk row)
+    rowids: np.ndarray  # int64 FTS5 rowids (= chunk rowids), ascending, by position
+    chunk_ids: tuple[str, ...]  # by position ("" = no chunk row)
     live: np.ndarray  # bool: the position has a chunk row (the SQL joins leave out any that has none)
     sources: np.ndarray  # object array of each position's outlet ("" = none)
     published: np.ndarray  # int64 YYYYMMDD, 0 = undated
@@ -108,7 +67,7 @@ class KeywordIndex:
         try:
             sizes = conn.execute("SELECT id, sz FROM chunks_fts_docsize ORDER BY id").fetchall()
             meta = dict((r[0], r[1:]) for r in conn.execute(
-                "SELECT c.rowid, c.chunk_id, a.source, a.published FROM chunks c JOIN articles a USING (article_id)"))
+                "SELECT c.rowid, c.chunk_id, v.source, v.published FROM chunks c JOIN versions v USING (version_id)"))
             df = dict(conn.execute("SELECT term, doc FROM temp.kw_rows"))
             n_rows = len(sizes)
             limit = df_limit(max_df, n_rows)
@@ -143,7 +102,7 @@ class KeywordIndex:
             idf[a:b] = value if value > 0 else 1e-6  # as FTS5 clamps it
         score = idf * ((freq * (K1 + 1)) / (freq + K1 * (1 - B + B * lengths[pos] / avgdl)))  # FTS5's grouping
         rows = [meta.get(int(r), ("", "", 0)) for r in rowids]
-        return cls(weights=tuple(weights), max_df=max_df, n_rows=n_rows,
+        return cls(weights=tuple(weights), max_df=max_df, n_rows=n_rows, rowids=rowids,
                    chunk_ids=tuple(r[0] for r in rows), live=np.array([bool(r[0]) for r in rows], bool),
                    sources=np.array([r[1] or "" for r in rows], dtype=object),
                    published=np.fromiter((r[2] or 0 for r in rows), np.int64, n_rows),
@@ -153,12 +112,21 @@ class KeywordIndex:
         """Whether a selective query would keep this stem (known, and not too common)."""
         return stem in self.spans
 
+    def positions(self, rowids: np.ndarray) -> np.ndarray:
+        """A mask of the positions of these chunk rowids (e.g. a library scope's)."""
+        mask = np.zeros(self.n_rows, bool)
+        pos = np.minimum(np.searchsorted(self.rowids, rowids), max(self.n_rows - 1, 0))
+        if self.n_rows:  # a chunk committed after the copy was built has no position: left out
+            mask[pos[self.rowids[pos] == rowids]] = True
+        return mask
+
     def search(self, stems: list[str], k: int, since: int | None = None, until: int | None = None,
-               source: str | list[str] | None = None) -> list[tuple[str, float]]:
+               source: str | list[str] | None = None, allowed: np.ndarray | None = None) -> list[tuple[str, float]]:
         """The best k rows for an OR query of these stems (one bm25 phrase each), as (chunk_id, score), best first.
 
-        Filters and tie order follow `NewsIndex.keyword_search`'s SQL: since/until on the article's date, a
-        source string case-insensitively, a source list exactly; equal scores in rowid order."""
+        Filters and tie order follow `KeywordSearch`'s SQL: since/until on the article's date, a source string
+        case-insensitively, a source list exactly, `allowed` (a mask from `positions`: the libraries' chunks);
+        equal scores in rowid order."""
         slices = [self.spans[s] for s in stems if s in self.spans]
         if not slices or k <= 0:
             return []
@@ -167,6 +135,8 @@ class KeywordIndex:
                              minlength=self.n_rows)
         hits = np.flatnonzero(np.bincount(pos, minlength=self.n_rows))
         hits = hits[self.live[hits]]
+        if allowed is not None:
+            hits = hits[allowed[hits]]
         if since or until or source:
             hits = hits[self._allowed(hits, since, until, source)]
         found = scores[hits]

@@ -1,0 +1,148 @@
+"""The store's SQLite connections, its file locks, its generation, and values memoised on its version.
+
+Chroma's PersistentClient is not process-safe: a process that reads while another writes gets "Error finding id",
+and a client that another process wrote behind stays stale. So every Chroma call holds data_dir/chroma.lock
+(exclusive to write, shared to read), and the client is reopened from disk when the store's generation (a value in
+the `meta` table, changed after every exclusive section) moved since it was opened.
+
+This room knows no other room: whoever owns the Chroma client hands `watch_generation` the callable that reopens it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rag.store.faults import point
+
+DB_NAME = "newsbot.sqlite3"
+
+
+class StoreDB:
+    """The registry's connections (one shared, one per reading thread) and the store's locks."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.data_dir / DB_NAME
+        self.conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        self.conn.commit()
+        self._local = threading.local()  # searches in worker threads read through their own connection
+        self._derived: dict[str, tuple[tuple[int, int], Any]] = {}
+        self._derived_lock = threading.Lock()
+        self._generation: str | None = None
+        self._on_stale: Callable[[], None] | None = None
+
+    def connect(self) -> sqlite3.Connection:
+        """A new connection of the caller's own (e.g. for a long read in a background thread)."""
+        return sqlite3.connect(self.path, timeout=30)
+
+    def reader(self) -> sqlite3.Connection:
+        """The main thread's connection, or a read connection of the calling thread's own (SQLite WAL)."""
+        if threading.current_thread() is threading.main_thread():
+            return self.conn
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self.connect()
+        return conn
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # ---- meta ------------------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Inside the caller's transaction (no commit here)."""
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    # ---- locks and the generation ----------------------------------------------------------------
+
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """One writer at a time across processes; readers never wait (SQLite WAL, committed rows only)."""
+        with open(self.data_dir / "ingest.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def watch_generation(self, on_stale: Callable[[], None]) -> None:
+        """Call `on_stale` inside `chroma_access` whenever another process wrote to Chroma since we last looked.
+
+        Called right after the client is opened (it loads lazily, so it reflects the store from here on)."""
+        self._on_stale = on_stale
+        self._generation = self._current_generation()
+
+    @contextmanager
+    def chroma_access(self, exclusive: bool = False) -> Iterator[None]:
+        """Hold chroma.lock (shared to read, exclusive to write) with a client that is not behind the disk."""
+        with open(self.data_dir / "chroma.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            try:
+                self._refresh_if_stale()
+                if exclusive:  # before any write: other processes reopen even if this one dies mid-write
+                    self._bump_generation()
+                    point("vectors.generation_bumped")
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _current_generation(self) -> str:
+        return self.get_meta("chroma_generation") or "0"
+
+    def _refresh_if_stale(self) -> None:
+        current = self._current_generation()
+        if current != self._generation:
+            if self._on_stale is not None:
+                self._on_stale()
+            self._generation = current
+
+    def _bump_generation(self) -> None:
+        self._generation = f"{time.time_ns()}"
+        with self.conn:
+            self.set_meta("chroma_generation", self._generation)
+
+    # ---- the store's version and what is memoised on it ------------------------------------------
+
+    def content_version(self) -> tuple[int, int]:
+        """Changes when anyone commits to the registry (ours: total_changes; others': data_version); cheap.
+
+        Our own count moves at each change, before its commit: while `writing()`, the version may already name
+        contents that other connections cannot see yet, so nothing may be memoised under it."""
+        return self.conn.total_changes, self.conn.execute("PRAGMA data_version").fetchone()[0]
+
+    def writing(self) -> bool:
+        """Whether this process has a write open on the registry (not yet committed)."""
+        return self.conn.in_transaction
+
+    def derived(self, name: Any, build: Callable[[], Any], keep: int | None = None) -> Any:
+        """`build()`, memoised under `name` until the store's contents change (values derived from the store).
+
+        With `keep`, at most that many names of the same kind (`name[0]`) are kept, the least recently used
+        dropped first (for values memoised per library scope)."""
+        with self._derived_lock:
+            version = self.content_version()
+            if self.writing():  # the version already counts uncommitted changes: build, but don't keep it
+                return build()
+            hit = self._derived.pop(name, None)
+            if hit is None or hit[0] != version:
+                hit = (version, build())
+            self._derived[name] = hit  # most recently used last
+            if keep is not None:
+                same = [n for n in self._derived if isinstance(n, tuple) and n[:1] == name[:1]]
+                for old in same[:-keep]:
+                    del self._derived[old]
+            return hit[1]

@@ -1,0 +1,357 @@
+"""The registry (SQLite): stored versions of articles, their chunks, and which libraries hold which version.
+
+A library is a named set of articles. The same article (same id: its url, or outlet, title and date) may be held
+by several libraries; each holds one version of it (its content hash). A version is stored once, chunks, keyword
+rows and vectors included, however many libraries hold it, and it is deleted when the last library lets it go.
+Chunk ids name their version (`article:version:index`), so two versions never share a vector id and replacing one
+version by another never overwrites vectors a committed row still points at.
+
+Schema 1 (before libraries) had one `articles` row per article: it is migrated in place, in one transaction, each
+article becoming a version whose id is its article id (its chunk ids stay as they are, so no vector is renamed or
+embedded again) and landing in the `default` library.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rag.errors import LibraryError, StoreError
+from rag.store.dates import date_to_int, int_to_iso
+from rag.store.db import StoreDB
+from rag.store.fts import FTS_TOKENIZE
+
+if TYPE_CHECKING:
+    from rag.articles import Article
+    from rag.chunking import Chunk
+
+SCHEMA_VERSION = 2
+DEFAULT_LIBRARY = "default"
+LIBRARY_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS versions (
+    version_id TEXT PRIMARY KEY, article_id TEXT NOT NULL, title TEXT NOT NULL, source TEXT,
+    published INTEGER NOT NULL, url TEXT, content_hash TEXT NOT NULL, n_chunks INTEGER NOT NULL, origin TEXT,
+    ingested_at REAL NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS versions_content ON versions (article_id, content_hash);
+CREATE INDEX IF NOT EXISTS versions_published ON versions (published DESC);
+CREATE TABLE IF NOT EXISTS chunks (
+    rowid INTEGER PRIMARY KEY, chunk_id TEXT UNIQUE NOT NULL, version_id TEXT NOT NULL,
+    chunk_index INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_version ON chunks (version_id);
+CREATE TABLE IF NOT EXISTS library_articles (
+    library TEXT NOT NULL, article_id TEXT NOT NULL, version_id TEXT NOT NULL, added_at REAL NOT NULL,
+    PRIMARY KEY (library, article_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS library_articles_version ON library_articles (version_id);
+CREATE TABLE IF NOT EXISTS vector_journal (chunk_id TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    title, source, body, tokenize = '{FTS_TOKENIZE}'
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts_vocab USING fts5vocab(chunks_fts, 'row');
+"""
+
+# Schema 1 -> 2. `chunks` keeps its rows and rowids (chunks_fts is keyed on them); only a column is renamed.
+MIGRATE_1_TO_2 = [
+    "ALTER TABLE articles RENAME TO articles_v1",
+    "DROP INDEX IF EXISTS articles_published",
+    "ALTER TABLE chunks RENAME COLUMN article_id TO version_id",
+    "DROP INDEX IF EXISTS chunks_article",
+    *[s.strip() for s in SCHEMA.split(";") if s.strip()],
+    "INSERT INTO versions SELECT article_id, article_id, title, source, published, url, content_hash, n_chunks, "
+    "origin, ingested_at FROM articles_v1",
+    f"INSERT INTO library_articles SELECT '{DEFAULT_LIBRARY}', article_id, article_id, ingested_at FROM articles_v1",
+    "DROP TABLE articles_v1",
+]
+
+
+def new_version_id(article_id: str, content_hash: str) -> str:
+    """A stored version's id, `article:version` (the version: the content hash's first 12 hex digits); its chunk
+    ids are `<version id>:<index>` (rag/chunking.py). Versions migrated from schema 1 keep their article id as
+    version id and their chunk ids as they were (`article:index`, or already `article:version:index`)."""
+    return f"{article_id}:{content_hash[:12]}"
+
+
+def check_library(name: str) -> str:
+    """The library name if it is valid, else LibraryError saying what a name may be."""
+    if not isinstance(name, str) or not LIBRARY_RE.fullmatch(name):
+        shown = name if isinstance(name, str) else type(name).__name__
+        hint = f" (try {name.lower()!r})" if isinstance(name, str) and LIBRARY_RE.fullmatch(name.lower()) else ""
+        raise LibraryError(f"library name {shown!r} is not valid{hint}: use 1 to 64 lower-case letters, digits, "
+                           "'.', '_' or '-', starting with a letter or digit")
+    return name
+
+
+@dataclass(frozen=True)
+class StoredArticle:
+    """A stored version of an article, as `newsbot sources` shows it."""
+
+    article_id: str
+    title: str
+    source: str | None
+    published: str | None
+    url: str | None
+    chunks: int
+    version_id: str = ""
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A committed chunk with the metadata of its article."""
+
+    chunk_id: str
+    article_id: str
+    chunk_index: int
+    text: str
+    start: int
+    end: int
+    title: str
+    source: str | None
+    published: int
+    url: str | None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The committed chunks a set of libraries can read, ordered by rowid (the FTS5 rowid), with their filters."""
+
+    rowids: np.ndarray  # int64, ascending
+    chunk_ids: tuple[str, ...]
+    sources: np.ndarray  # object: each chunk's outlet ("" = none)
+    published: np.ndarray  # int64 YYYYMMDD, 0 = undated
+
+    def __len__(self) -> int:
+        return len(self.chunk_ids)
+
+
+def open_schema(db: StoreDB) -> None:
+    """Create the schema in a new store, migrate an older one in place, refuse one from a newer newsbot."""
+    conn = db.conn
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    found = int(db.get_meta("schema_version") or (1 if "articles" in tables else 0))
+    if found > SCHEMA_VERSION:
+        raise StoreError(f"the store in {db.data_dir} was written by a newer newsbot (schema {found}, this one "
+                         f"reads up to {SCHEMA_VERSION}); upgrade newsbot")
+    if found == SCHEMA_VERSION:
+        conn.executescript(SCHEMA)  # idempotent; nothing to add today
+        return
+    conn.execute("BEGIN IMMEDIATE")  # one transaction: a crash leaves the old schema, migrated on the next open
+    try:
+        if found == 1:
+            for statement in MIGRATE_1_TO_2:
+                conn.execute(statement)
+        else:
+            for statement in (s.strip() for s in SCHEMA.split(";")):
+                if statement:
+                    conn.execute(statement)
+        db.set_meta("schema_version", str(SCHEMA_VERSION))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def in_scope(libraries: Sequence[str] | None, column: str = "v.version_id") -> tuple[str, list]:
+    """An SQL condition keeping versions held by these libraries (None = every stored version)."""
+    if libraries is None:
+        return "1", []
+    marks = ",".join("?" * len(libraries))
+    return f"{column} IN (SELECT version_id FROM library_articles WHERE library IN ({marks}))", list(libraries)
+
+
+class Registry:
+    """Reads and writes of the registry tables, through the store's connections."""
+
+    def __init__(self, db: StoreDB) -> None:
+        self.db = db
+        open_schema(db)
+
+    # ---- reading ---------------------------------------------------------------------------------
+
+    def list_articles(self, query: str | None = None, limit: int | None = None,
+                      libraries: Sequence[str] | None = None) -> list[StoredArticle]:
+        """Versions the libraries hold, newest first, optionally those whose title or source contains `query`."""
+        where, args = in_scope(libraries)
+        sql = f"SELECT {_ARTICLE_COLUMNS} FROM versions v WHERE {where}"
+        if query:
+            sql += " AND (v.title LIKE ? OR v.source LIKE ?)"
+            args += [f"%{query}%", f"%{query}%"]
+        sql += " ORDER BY v.published DESC, v.title"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [_article(r) for r in self.db.reader().execute(sql, args)]
+
+    def articles_between(self, since: int, until: int, source: str | None = None,
+                         libraries: Sequence[str] | None = None) -> list[StoredArticle]:
+        """Versions dated in [since, until] (YYYYMMDD ints) that the libraries hold, newest first."""
+        where, args = in_scope(libraries)
+        sql = f"SELECT {_ARTICLE_COLUMNS} FROM versions v WHERE v.published BETWEEN ? AND ? AND {where}"
+        args = [since, until, *args]
+        if source:
+            sql += " AND lower(v.source) = lower(?)"
+            args.append(source)
+        sql += " ORDER BY v.published DESC, v.title"
+        return [_article(r) for r in self.db.reader().execute(sql, args)]
+
+    def stats(self, library: str | None = None) -> dict:
+        """Articles and chunks of one library (None: the whole store, each stored version counted once)."""
+        if library is None:
+            row = self.db.reader().execute("SELECT COUNT(*), COALESCE(SUM(n_chunks), 0) FROM versions").fetchone()
+        else:
+            row = self.db.reader().execute(
+                "SELECT COUNT(*), COALESCE(SUM(v.n_chunks), 0) FROM library_articles m "
+                "JOIN versions v USING (version_id) WHERE m.library = ?", (library,)).fetchone()
+        return {"articles": row[0], "chunks": row[1]}
+
+    def libraries(self) -> list[dict]:
+        """Every library that holds an article, with its article and chunk counts, by name."""
+        rows = self.db.reader().execute(
+            "SELECT m.library, COUNT(*), COALESCE(SUM(v.n_chunks), 0) FROM library_articles m "
+            "JOIN versions v USING (version_id) GROUP BY m.library ORDER BY m.library")
+        return [{"library": r[0], "articles": r[1], "chunks": r[2]} for r in rows]
+
+    def sources(self) -> list[str]:
+        """The distinct outlets in the store, for parsing them out of questions."""
+        return [r[0] for r in self.db.reader().execute(
+            "SELECT DISTINCT source FROM versions WHERE source IS NOT NULL")]
+
+    def get_chunks(self, chunk_ids: list[str]) -> dict[str, StoredChunk]:
+        """Committed chunks by id; ids of uncommitted or stale vectors are simply missing."""
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        rows = self.db.reader().execute(
+            "SELECT c.chunk_id, v.article_id, c.chunk_index, c.text, c.start, c.end, v.title, v.source, "
+            f"v.published, v.url FROM chunks c JOIN versions v USING (version_id) WHERE c.chunk_id IN ({marks})",
+            chunk_ids,
+        ).fetchall()
+        return {r[0]: StoredChunk(*r) for r in rows}
+
+    def lead_chunk_ids(self, version_ids: Sequence[str], n: int) -> dict[str, list[str]]:
+        """The ids of each version's first `n` committed chunks, in order."""
+        if not version_ids:
+            return {}
+        marks = ",".join("?" * len(version_ids))
+        leads: dict[str, list[str]] = {}
+        for version_id, chunk in self.db.reader().execute(
+                f"SELECT version_id, chunk_id FROM chunks WHERE version_id IN ({marks}) AND chunk_index < ? "
+                "ORDER BY version_id, chunk_index", [*version_ids, n]):
+            leads.setdefault(version_id, []).append(chunk)
+        return leads
+
+    def version_chunks(self, version_id: str) -> list[StoredChunk]:
+        """All chunks of one stored version in order."""
+        ids = [r[0] for r in self.db.reader().execute(
+            "SELECT chunk_id FROM chunks WHERE version_id=? ORDER BY chunk_index", (version_id,))]
+        found = self.get_chunks(ids)
+        return [found[i] for i in ids if i in found]
+
+    def chunk_count(self) -> int:
+        return self.db.reader().execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+
+    def chunk_texts(self) -> list[str]:
+        return [r[0] for r in self.db.reader().execute("SELECT text FROM chunks")]
+
+    def chunk_sources_and_dates(self) -> dict[str, tuple[str, int]]:
+        """chunk_id -> (source, published YYYYMMDD int, 0 = undated) for every committed chunk."""
+        return {r[0]: (r[1] or "", r[2] or 0) for r in self.db.reader().execute(
+            "SELECT c.chunk_id, v.source, v.published FROM chunks c JOIN versions v USING (version_id)")}
+
+    def scope(self, libraries: Sequence[str]) -> Scope:
+        """The committed chunks these libraries hold (read fresh; the facade memoises it per store version)."""
+        where, args = in_scope(libraries)
+        rows = self.db.reader().execute(
+            "SELECT c.rowid, c.chunk_id, v.source, v.published FROM chunks c JOIN versions v USING (version_id) "
+            f"WHERE {where} ORDER BY c.rowid", args).fetchall()
+        return Scope(rowids=np.fromiter((r[0] for r in rows), np.int64, len(rows)),
+                     chunk_ids=tuple(r[1] for r in rows),
+                     sources=np.array([r[2] or "" for r in rows], dtype=object),
+                     published=np.fromiter((r[3] or 0 for r in rows), np.int64, len(rows)))
+
+    # ---- writing (inside the caller's transaction; the write path commits) -------------------------
+
+    def held_version(self, library: str, article_id: str) -> tuple[str, str] | None:
+        """(version_id, content_hash) of the version this library holds of the article, if any."""
+        return self.db.conn.execute(
+            "SELECT v.version_id, v.content_hash FROM library_articles m JOIN versions v USING (version_id) "
+            "WHERE m.library=? AND m.article_id=?", (library, article_id)).fetchone()
+
+    def stored_version(self, article_id: str, content_hash: str) -> str | None:
+        """The version id of this exact content of the article, if some library holds it already."""
+        row = self.db.conn.execute("SELECT version_id FROM versions WHERE article_id=? AND content_hash=?",
+                                   (article_id, content_hash)).fetchone()
+        return row[0] if row else None
+
+    def insert_version(self, version_id: str, article: Article, chunks: list[Chunk]) -> None:
+        """The version's row, its chunk rows and their keyword rows."""
+        self.db.conn.execute(
+            "INSERT INTO versions VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (version_id, article.article_id, article.title, article.source, date_to_int(article.published),
+             article.url, article.content_hash, len(chunks), article.origin, time.time()))
+        for c in chunks:
+            cur = self.db.conn.execute(
+                "INSERT INTO chunks (chunk_id, version_id, chunk_index, start, end, text) VALUES (?,?,?,?,?,?)",
+                (c.chunk_id, version_id, c.index, c.start, c.end, c.text))
+            self.db.conn.execute("INSERT INTO chunks_fts (rowid, title, source, body) VALUES (?,?,?,?)",
+                                 (cur.lastrowid, article.title, article.source or "", c.text))
+
+    def hold(self, library: str, article_id: str, version_id: str) -> str | None:
+        """Make the library hold this version of the article; returns the version it held before, if another."""
+        before = self.held_version(library, article_id)
+        self.db.conn.execute("INSERT OR REPLACE INTO library_articles VALUES (?,?,?,?)",
+                             (library, article_id, version_id, time.time()))
+        return before[0] if before and before[0] != version_id else None
+
+    def release(self, library: str, article_id: str) -> str | None:
+        """Take the article out of the library; returns the version it held (None: it held none)."""
+        before = self.held_version(library, article_id)
+        if before:
+            self.db.conn.execute("DELETE FROM library_articles WHERE library=? AND article_id=?",
+                                 (library, article_id))
+        return before[0] if before else None
+
+    def drop_if_unheld(self, version_ids: Sequence[str]) -> list[str]:
+        """Delete the versions no library holds any more (rows, chunks, keyword rows); returns their chunk ids."""
+        dropped: list[str] = []
+        for version_id in dict.fromkeys(version_ids):
+            if self.db.conn.execute("SELECT 1 FROM library_articles WHERE version_id=? LIMIT 1",
+                                    (version_id,)).fetchone():
+                continue
+            rows = self.db.conn.execute("SELECT rowid, chunk_id FROM chunks WHERE version_id=?",
+                                        (version_id,)).fetchall()
+            self.db.conn.executemany("DELETE FROM chunks_fts WHERE rowid=?", [(r[0],) for r in rows])
+            self.db.conn.execute("DELETE FROM chunks WHERE version_id=?", (version_id,))
+            self.db.conn.execute("DELETE FROM versions WHERE version_id=?", (version_id,))
+            dropped += [r[1] for r in rows]
+        return dropped
+
+    # ---- the vector journal: ids whose vectors may exist without a committed chunk ------------------
+
+    def journal_add(self, chunk_ids: Sequence[str]) -> None:
+        self.db.conn.executemany("INSERT OR IGNORE INTO vector_journal VALUES (?)", [(i,) for i in chunk_ids])
+
+    def journal_remove(self, chunk_ids: Sequence[str]) -> None:
+        self.db.conn.executemany("DELETE FROM vector_journal WHERE chunk_id=?", [(i,) for i in chunk_ids])
+
+    def journal(self) -> tuple[list[str], list[str]]:
+        """Every journalled id, and those no committed chunk has (vectors this store wrote or dropped)."""
+        rows = self.db.conn.execute(
+            "SELECT j.chunk_id, c.chunk_id IS NULL FROM vector_journal j LEFT JOIN chunks c USING (chunk_id)"
+        ).fetchall()
+        return [r[0] for r in rows], [r[0] for r in rows if r[1]]
+
+
+_ARTICLE_COLUMNS = "v.article_id, v.title, v.source, v.published, v.url, v.n_chunks, v.version_id"
+
+
+def _article(row: sqlite3.Row | tuple) -> StoredArticle:
+    return StoredArticle(row[0], row[1], row[2], int_to_iso(row[3]), row[4], row[5], row[6])
