@@ -13,6 +13,8 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
 from prompts.loader import load_prompt
+from rag.articles import parse_date
+from rag.chunking import date_to_int
 from rag.errors import QuestionError
 from rag.models import NOT_SURE, OFFLINE_LABEL, STUB_MODEL_NAME, model_name
 from rag.schema import Answer, Citation, Passage
@@ -31,13 +33,20 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Query:
-    """A question with its optional filters (dates as YYYYMMDD ints)."""
+    """A question with its optional filters (dates as YYYYMMDD ints, see `query_day`) and the libraries it may
+    read (empty: the store's default scope)."""
 
     question: str
     since: int | None = None
     until: int | None = None
     source: str | None = None
     k: int | None = None
+    libraries: tuple[str, ...] = ()
+
+
+def query_day(value: str) -> int:
+    """A date filter as `Query` wants it (ISO `2025-09-30` and the other forms articles use); ValueError if none."""
+    return date_to_int(parse_date(value))
 
 
 def validate_question(question: str, max_chars: int) -> str:
@@ -72,6 +81,7 @@ def build_answer_chain(retriever: BaseRetriever, llm: Runnable, prompt_name: str
     system = system_text(prompt)
 
     def retrieve(query: Query) -> list[Passage]:
+        # libraries: store work (#12) scopes this (query.libraries, inside the search)
         updates: dict[str, Any] = {k: v for k, v in (("since", query.since), ("until", query.until),
                                                       ("source", query.source), ("k", query.k)) if v}
         bound = retriever.model_copy(update=updates) if updates else retriever
