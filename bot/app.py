@@ -102,14 +102,11 @@ class NewsBot(commands.Bot):
     async def on_message(self, message: discord.Message) -> None:
         """No prefix commands: questions in messages are handled by the ask cog's listener."""
 
-    async def on_ready(self) -> None:
-        for guild in list(self.guilds):  # servers that added the bot while it was off
-            await self.leave_if_unserved(guild)
-
-    async def on_guild_join(self, guild: discord.Guild) -> None:
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        """Each server the bot is in, at startup (those that added it while it was off too) and after an outage."""
         await self.leave_if_unserved(guild)
 
-    async def on_guild_available(self, guild: discord.Guild) -> None:
+    async def on_guild_join(self, guild: discord.Guild) -> None:
         await self.leave_if_unserved(guild)
 
     async def leave_if_unserved(self, guild: discord.Guild) -> None:

@@ -315,6 +315,7 @@ class InteractionRecord:
     ephemeral: bool = False
     deferred_pending: bool = False  # a type-5 defer whose loading message is not filled yet
     callback_attempts: List[int] = field(default_factory=list)  # statuses of callback POSTs
+    choices: Optional[List[Json]] = None  # an autocomplete interaction's answer (callback type 8)
     _double: Optional["DiscordDouble"] = field(default=None, repr=False)
 
     @property
@@ -1639,6 +1640,7 @@ class DiscordDouble:
         guild: bool = True,
         guild_id: Optional[int] = None,
         ack_deadline: Optional[float] = None,
+        autocomplete: Optional[str] = None,
     ) -> InteractionRecord:
         """Invoke a slash command as ``user`` (default: ``member``); dispatches INTERACTION_CREATE type 2.
 
@@ -1648,7 +1650,9 @@ class DiscordDouble:
         ``permissions`` overrides the member's computed permissions (e.g. to
         simulate a non-admin); with ``guild=False`` the command runs in the
         user's DM with the bot. The guild is ``guild_id``, else that of
-        ``channel_id``, else the test guild.
+        ``channel_id``, else the test guild. With ``autocomplete="option"``
+        the user is typing that option: an autocomplete interaction (type 4),
+        answered with choices (see ``InteractionRecord.choices``).
         """
         user = user or self.member
         path = name.split()
@@ -1677,6 +1681,9 @@ class DiscordDouble:
             chain.append((sub, sub_def["type"] if sub_def else 1))
             defs = sub_def.get("options", []) if sub_def else None
         opts = self._build_options(defs, options or {}, resolved, guild_id)
+        for opt in opts:
+            if opt["name"] == autocomplete:
+                opt["focused"] = True
         for sub, sub_type in reversed(chain):
             opts = [{"name": sub, "type": sub_type, "options": opts}]
         data: Json = {
@@ -1695,7 +1702,7 @@ class DiscordDouble:
         payload: Json = {
             "id": str(interaction_id),
             "application_id": str(self.application_id),
-            "type": 2,
+            "type": 4 if autocomplete else 2,
             "data": data,
             "channel_id": str(channel_id),
             "channel": channel,
@@ -2234,7 +2241,11 @@ class DiscordDouble:
             cb_type = body.get("type")
             data = body.get("data") or {}
             message: Optional[Json] = None
-            if cb_type == 4:
+            if record.payload["type"] == 4:  # autocomplete: only choices may answer it
+                if cb_type != 8 or not isinstance(data.get("choices"), list) or len(data["choices"]) > 25:
+                    raise InvalidFormBody({"type": _err("INTERACTION_CALLBACK_TYPE_INVALID", "Invalid callback")})
+                record.choices = data["choices"]
+            elif cb_type == 4:
                 validate_message_payload(data, file_count=len(rec.files))
                 record.ephemeral = bool(int(data.get("flags") or 0) & MESSAGE_FLAG_EPHEMERAL)
                 message = self._bot_message(record.channel_id, data, rec.files, webhook=True, interaction=record)
