@@ -2,8 +2,9 @@
 
 The double is an :mod:`aiohttp` server on ``127.0.0.1`` (random free port) that
 the *real* discord.py client talks to.  It models one bot application with one
-test guild (more with :meth:`DiscordDouble.add_guild`) and lets a test act as Discord users (messages, DMs, slash-command
-invocations) while recording everything the bot puts on the wire.
+test guild (more with :meth:`DiscordDouble.add_guild`) and lets a test act as
+Discord users (messages, DMs, slash-command invocations) while recording
+everything the bot puts on the wire.
 
 Typical use::
 
