@@ -92,6 +92,11 @@ def latest_due_day(schedule: Schedule, now: datetime) -> date:
     return today if now >= post_moment(schedule, today) else today - timedelta(days=1)
 
 
+def next_post(schedule: Schedule, now: datetime) -> datetime:
+    """The first post time after `now`."""
+    return post_moment(schedule, latest_due_day(schedule, now) + timedelta(days=1))
+
+
 def due(schedule: Schedule, now: datetime) -> list[Due]:
     """The briefings to post at `now`, oldest first; empty when nothing is due."""
     if now.tzinfo is None:

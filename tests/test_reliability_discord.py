@@ -382,6 +382,9 @@ async def test_a_briefing_that_cannot_be_sent_at_all_is_posted_once_at_the_next_
         double.inject_server_error(route, count=2, status=503)  # the heading, and the cog's one more try
         assert await cog.post_due() == 0
         assert briefing_posts(double) == ([], []) and state.load(double.guild_id).last_posted == "2024-11-12"
+        sends = len(double.requests_to(route))
+        clock["t"] = datetime(2024, 11, 13, 8, 1, tzinfo=UTC)  # the loop's next tick, a minute later
+        assert await cog.post_due() == 0 and len(double.requests_to(route)) == sends, "no new try before its time"
         clock["t"] = datetime(2024, 11, 14, 8, 0, tzinfo=UTC)
         assert await cog.post_due() == 2  # the missed day late, then the day's own
         headings, _ = briefing_posts(double)

@@ -6,7 +6,7 @@ import asyncio
 import functools
 import logging
 from dataclasses import replace
-from datetime import UTC, date as ddate, timedelta
+from datetime import UTC, date as ddate, datetime, timedelta
 from datetime import time as dtime
 
 import discord
@@ -17,9 +17,10 @@ from bot.app import NO_PINGS, AnswerTimeout, NewsBot, apology, send_with_retry
 from bot.audit import audit
 from bot.briefing_render import briefing_messages
 from rag.briefing import Briefing, resolve_range
-from rag.errors import ConfigError, NewsbotError
+from rag.errors import ConfigError
 from rag import schedule as clock
-from rag.schedule import Schedule, ScheduleStore, due, from_settings, parse_timezone, post_moment, start
+from rag.schedule import (Schedule, ScheduleStore, due, from_settings, next_post, parse_timezone, post_moment,
+                          start)
 
 logger = logging.getLogger(__name__)
 # The loop wakes at every minute (UTC) and `rag.schedule.due` decides which servers' posts are due. One loop with
@@ -34,6 +35,7 @@ class BriefingCog(commands.Cog):
         self.bot = bot
         self.store = ScheduleStore(bot.settings.data_dir)
         self._posting = asyncio.Lock()
+        self._held: dict[int, datetime] = {}  # server -> no new try before this (its post failed)
 
     async def cog_load(self) -> None:
         self.daily.start()
@@ -98,9 +100,12 @@ class BriefingCog(commands.Cog):
         """Post one server's due briefings, oldest first; returns how many were posted.
 
         Each send is tried once more after a Discord 5xx. A briefing whose first message cannot be sent is retried
-        at the next post time; one cut off after its first message counts as posted, so it is never doubled."""
-        posted = 0
-        for item in due(schedule, clock.utcnow()):
+        at the next post time (or startup), not at every tick; one cut off after its first message counts as
+        posted, so it is never doubled."""
+        posted, now = 0, clock.utcnow()
+        if now < self._held.get(schedule.guild_id, now):
+            return 0
+        for item in due(schedule, now):
             sent, messages = 0, []
             try:
                 channel = self.bot.get_channel(schedule.channel_id) or await self.bot.fetch_channel(
@@ -113,10 +118,11 @@ class BriefingCog(commands.Cog):
                     await send_with_retry(functools.partial(channel.send, **message.kwargs()),
                                           f"the daily briefing for {item.post_day} in server {schedule.guild_id}")
                     sent += 1
-            except (discord.HTTPException, NewsbotError):
+            except Exception:  # noqa: BLE001 - one server's failure, whatever it is, never stops the others
                 if not sent:
                     logger.exception("daily briefing for %s in server %s not posted; will retry at the next post "
                                      "time", item.post_day, schedule.guild_id)
+                    self._held[schedule.guild_id] = next_post(schedule, now)
                     break
                 logger.exception("daily briefing for %s in server %s cut off: %d of %d messages posted; the rest "
                                  "are dropped rather than posting the briefing twice", item.post_day,
