@@ -17,6 +17,7 @@ from discord.ext import commands
 
 from pydantic import ValidationError
 
+from bot.audit import audit
 from bot.limits import Cooldowns, FairSlots
 from bot.scope import Scope, scope_of, serves
 from rag.config import Settings
@@ -155,6 +156,8 @@ class NewsBot(commands.Bot):
         original = getattr(error, "original", error)
         if isinstance(error, (app_commands.MissingPermissions, app_commands.NoPrivateMessage)):
             text = "Sorry, this command is for server admins (Manage Server permission), in a server."
+            if interaction.command is not None:
+                audit(interaction, f"/{interaction.command.name}", "refused: not a server admin here")
         elif isinstance(error, app_commands.CommandOnCooldown):
             text = f"You're going quickly: please wait {max(1, round(error.retry_after))} s."
         elif isinstance(original, (QuestionError, AnswerTimeout)):

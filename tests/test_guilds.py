@@ -214,7 +214,9 @@ async def test_b_admin_changing_b_schedule_leaves_a_schedule_alone_and_cannot_ch
         assert state.load(a) == a_schedule == Schedule(double.news_id, "08:00", "Europe/Paris", "2024-11-12", a)
         assert state.load(b.id) == Schedule(b.general_id, "10:15", "UTC", "2024-11-12", b.id)
     lines = audit_lines(caplog)
-    assert len(lines) == 3 and sum(f"in server {b.id}" in line for line in lines) == 2
+    assert len(lines) == 4 and sum(f"in server {b.id}" in line for line in lines) == 2
+    assert lines[-1] == (f"/briefing-schedule by user {b.admin.id} ('admin-B') in server {a} ('Test Guild'): "
+                         "refused: not a server admin here")
 
 
 async def test_the_schedule_in_settings_serves_its_channels_server_unless_that_server_set_its_own(
