@@ -211,6 +211,12 @@ async def _serve(bot: NewsBot, token: str) -> None:
         await bot.start(token)
 
 
+def configured_token(settings: Settings | None = None) -> str:
+    """DISCORD_TOKEN (environment or .env) without surrounding blanks; "" when unset. `make run` asks this too."""
+    settings = settings or Settings()
+    return settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
+
+
 def main(settings: Settings | None = None) -> int:
     """Run the bot until stopped; a missing or rejected token is one line on stderr and exit code 2."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -221,7 +227,7 @@ def main(settings: Settings | None = None) -> int:
                              for e in exc.errors())
         print(f"error: {problems}", file=sys.stderr)
         return 2
-    token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
+    token = configured_token(settings)
     if not token:
         print("error: DISCORD_TOKEN is not set; put the bot token from the Discord developer portal in the "
               "environment or .env", file=sys.stderr)

@@ -22,11 +22,9 @@ from rag.text import coverage, idf_table, split_sentences, terms
 
 _MARKERS = re.compile(r"\s?\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _MARKER_RUN = re.compile(r"(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+")
-_CLAIM_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
 MIN_SUPPORT = 0.2  # share of a claim's weighted terms a quoted sentence must contain to count as support
 MIN_ATTRIBUTION = 0.5  # stricter, for unmarked sentences we attribute ourselves
 LEAK_WORDS = 6  # a reply sentence sharing this many consecutive words with the system prompt repeats it
-_SENTENCE_BREAK = re.compile(r"((?<=[.!?])\s+|\n+)")
 
 logger = logging.getLogger(__name__)
 
@@ -118,13 +116,15 @@ def system_text(prompt) -> str:
 def strip_prompt_leaks(reply: str, system: str, n: int = LEAK_WORDS) -> str:
     """Drop each reply sentence that repeats `n` consecutive words of the system prompt (an obeyed injection)."""
     spans, whole = _word_ngrams(system, n), f" {' '.join(_words(system))} "
-    parts = _SENTENCE_BREAK.split(reply)
-    leaks = [i for i in range(0, len(parts), 2) if _word_ngrams(parts[i], n) & spans
-             or (len(_words(parts[i])) >= 4 and f" {' '.join(_words(parts[i]))} " in whole)]  # a short rule whole
+    sentences = split_sentences(reply)
+    leaks = {i for i, (s, e) in enumerate(sentences) if _word_ngrams(reply[s:e], n) & spans
+             or (len(_words(reply[s:e])) >= 4 and f" {' '.join(_words(reply[s:e]))} " in whole)}  # a short rule
     if not leaks:
         return reply
     logger.warning("dropped %d reply sentence(s) that repeated the system prompt", len(leaks))
-    return "".join(p for i, p in enumerate(parts) if i not in leaks and (i - 1) not in leaks).strip()
+    ends = [s for s, _ in sentences[1:]] + [len(reply)]  # each sentence with the space after it
+    kept = "".join(reply[s:end] for i, ((s, _), end) in enumerate(zip(sentences, ends)) if i not in leaks)
+    return (reply[:sentences[0][0]] + kept).strip()
 
 
 def _words(text: str) -> list[str]:
@@ -198,9 +198,10 @@ def split_claims(body: str) -> list[tuple[str, list[int]]]:
             claims.append((text, numbers))
         elif claims:  # "[1] [2]" split by a space: both belong to the claim before
             claims[-1][1].extend(numbers)
-    for sentence in _CLAIM_SPLIT.split(body[cursor:]):
-        if sentence.strip().lstrip(".,;:!?").strip():
-            claims.append((sentence.strip(), []))
+    rest = body[cursor:]
+    for start, end in split_sentences(rest):
+        if rest[start:end].strip().lstrip(".,;:!?").strip():
+            claims.append((rest[start:end].strip(), []))
     return claims
 
 

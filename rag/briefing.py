@@ -28,7 +28,7 @@ from rag.chunking import date_to_int
 from rag.index import NewsIndex, StoredArticle
 from rag.models import NOT_SURE, OFFLINE_LABEL, STUB_MODEL_NAME, model_name
 from rag.schema import Citation, Passage
-from rag.text import STOPWORDS, coverage, idf_table, split_sentences, terms
+from rag.text import CALENDAR_WORDS, STOPWORDS, TITLES, coverage, idf_table, split_sentences, terms
 
 logger = logging.getLogger(__name__)
 
@@ -41,10 +41,7 @@ MAP_SENTENCES = 3  # key sentences each article contributes to the reduce prompt
 MAP_CHARS = 700  # and at most this many characters of them
 REDUCE_ARTICLES = 8  # articles per story whose extracts reach the model (the rest are still listed as sources)
 _NAME = re.compile(r"[A-Z][\w’'&.-]*(?:\s+(?:of|de|la|del|von|van|the|and|for)?\s*[A-Z][\w’'&.-]*)*")
-_NOT_NAMES = frozenset("""
-monday tuesday wednesday thursday friday saturday sunday january february march april may june july august september
-october november december mr mrs ms dr it this that these those he she they we i in on at for but and or the a an
-""".split())
+_NOT_NAMES = STOPWORDS | CALENDAR_WORDS | TITLES  # capitalised words that are not names
 
 
 @dataclass(frozen=True)
@@ -144,13 +141,13 @@ def _reassemble(chunks) -> str:
 
 def lead_vectors(index: NewsIndex, docs: list[_Doc]) -> np.ndarray:
     """Unit vectors for each article's lead: its first chunks' stored vectors averaged (re-embedded if absent)."""
-    ids = [f"{d.meta.article_id}:{i:04d}" for d in docs for i in range(LEAD_CHUNKS)]
-    got = index.vectors.get(ids=ids, include=["embeddings"])
+    leads = index.lead_chunk_ids([d.meta.article_id for d in docs], LEAD_CHUNKS)
+    got = index.vectors.get(ids=[i for ids in leads.values() for i in ids], include=["embeddings"])
     stored = {cid: np.asarray(v, dtype=np.float32) for cid, v in zip(got["ids"], got["embeddings"])}
     rows = []
     missing = []
     for row, d in enumerate(docs):
-        vecs = [stored[i] for i in (f"{d.meta.article_id}:{k:04d}" for k in range(LEAD_CHUNKS)) if i in stored]
+        vecs = [stored[i] for i in leads.get(d.meta.article_id, []) if i in stored]
         if vecs:
             rows.append(np.mean(vecs, axis=0))
         else:
@@ -179,7 +176,7 @@ def named_entities(text: str) -> set[str]:
             continue
         while words and words[0].lower() in _NOT_NAMES:
             words = words[1:]
-        if words and not (len(words) == 1 and words[0].lower() in STOPWORDS | _NOT_NAMES):
+        if words and not (len(words) == 1 and words[0].lower() in _NOT_NAMES):
             names.add(" ".join(words).lower())
             if len(words) > 1 and words[-1].lower() not in STOPWORDS:
                 names.add(words[-1].lower())  # "Vladimir Putin" also matches a later "Putin"

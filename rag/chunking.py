@@ -55,6 +55,12 @@ def make_splitter(chunk_tokens: int = 256, overlap: int = 32) -> RecursiveCharac
     )
 
 
+def chunk_id(article: Article, index: int) -> str:
+    """`article:version:index`: the version (a prefix of the content hash) keeps an update's new vectors apart from
+    the old ones until the registry switches versions. Stores written before versions keep `article:index` ids."""
+    return f"{article.article_id}:{article.content_hash[:12]}:{index:04d}"
+
+
 def chunk_article(article: Article, chunk_tokens: int = 256, overlap: int = 32) -> list[Chunk]:
     """Split one article; offsets point into `article.body` so quotes stay verbatim."""
     splitter = make_splitter(chunk_tokens, overlap)
@@ -81,6 +87,5 @@ def chunk_article(article: Article, chunk_tokens: int = 256, overlap: int = 32) 
             meta["source"] = article.source
         if article.url:
             meta["url"] = article.url
-        chunks.append(Chunk(f"{article.article_id}:{i:04d}", article.article_id, i, text, start,
-                            start + len(text), meta))
+        chunks.append(Chunk(chunk_id(article, i), article.article_id, i, text, start, start + len(text), meta))
     return chunks

@@ -1,4 +1,4 @@
-"""`newsbot …`: ingest, ask, brief, sources, remove, stats, eval."""
+"""`newsbot …`: ingest, ask, demo, brief, sources, remove, stats, eval."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="newsbot: cited answers and daily briefings from news articles.")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+SAMPLES = Path(__file__).parent / "samples" / "articles"  # the two seed articles (origin: rag/samples/README.md)
+SAMPLE_QUESTION = "What did Trump warn Putin about?"
 
 
 def _services():
@@ -107,6 +109,15 @@ def ask(
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
     else:
         print_answer(answer)
+
+
+@app.command()
+def demo() -> None:
+    """Ingest the bundled sample articles (unchanged ones are skipped) and answer a sample question: `make run`."""
+    err.print(f"$ newsbot ingest {SAMPLES}", highlight=False, markup=False)
+    ingest([SAMPLES])
+    err.print(f'$ newsbot ask "{SAMPLE_QUESTION}"', highlight=False, markup=False)
+    ask(SAMPLE_QUESTION)
 
 
 def print_answer(answer: Answer) -> None:

@@ -1,7 +1,9 @@
 """The store: chunk vectors in Chroma, and beside them a SQLite registry of articles with an FTS5 keyword index.
 
-An article becomes visible only when its registry row commits, which happens after its vectors are written,
-so a crash mid-ingest leaves nothing half-visible, and the next ingest sweeps the orphaned vectors away.
+An article version becomes visible only when its registry rows commit, which happens after its vectors are written;
+an update swaps the old version's rows for the new one's in that same transaction, and chunk ids name the version,
+so a crash leaves each article in its old or its new version, never neither and never a mix. Vectors no committed
+chunk names (a killed write's) are swept by the next ingest. docs/reliability.md, "Write protocol", has each step.
 
 Chroma's PersistentClient is not process-safe: a process that reads while another writes gets "Error finding id",
 and a client that another process wrote behind stays stale. So every Chroma call holds data_dir/chroma.lock
@@ -30,6 +32,7 @@ from rag.chunking import Chunk, chunk_article, date_to_int, int_to_date
 from rag.embeddings import embedding_model_id
 from rag.errors import StoreError
 from rag.keyword import FTS_TOKENIZE, KeywordIndex, df_limit, fts_stemmer
+from rag.store.faults import point
 
 logger = logging.getLogger(__name__)
 
@@ -112,9 +115,10 @@ def fts_query(text: str) -> str | None:
 
 def selective_words(text: str) -> list[str]:
     """A selective keyword query's candidate words: distinct, lower-case, not stopwords, 2+ characters."""
-    from rag.query_parse import STOP, WORD_RE
+    from rag.query_parse import WORD_RE
+    from rag.text import FUNCTION_WORDS
 
-    return [w for w in dict.fromkeys(WORD_RE.findall(text.lower())) if w not in STOP and len(w) >= 2]
+    return [w for w in dict.fromkeys(WORD_RE.findall(text.lower())) if w not in FUNCTION_WORDS and len(w) >= 2]
 
 
 class NewsIndex:
@@ -175,10 +179,11 @@ class NewsIndex:
             fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             try:
                 self._refresh_if_stale()
+                if exclusive:  # before any write: other processes reopen even if this one dies mid-write
+                    self._bump_generation()
+                    point("vectors.generation_bumped")
                 yield
             finally:
-                if exclusive:
-                    self._bump_generation()
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _current_generation(self) -> str:
@@ -233,23 +238,41 @@ class NewsIndex:
 
     def _write(self, batch: list[tuple[Article, list[Chunk]]],
                on_progress: Callable[[int], None] | None) -> int:
+        """One batch: new vectors first, then the registry swaps old rows for new in one transaction, then the old
+        versions' vectors go. A crash between any two steps leaves every article in its old or new version."""
         ids = [a.article_id for a, _ in batch]
         chunks = [c for _, cs in batch for c in cs]
         vectors = self.embeddings.embed_documents([c.text for c in chunks]) if chunks else []
-        with self.db:  # the old versions disappear first, so a crash never shows a mix of two versions
-            self._delete_rows(ids)
-        with self.chroma_access(exclusive=True):  # embedded above, so readers wait only for the write itself
-            self._delete_vectors(ids)
-            if chunks:
+        point("ingest.embedded")
+        old_chunks = self._chunk_ids_of(ids)
+        if chunks:
+            with self.chroma_access(exclusive=True):  # embedded above, so readers wait only for the write itself
                 self.vectors._collection.upsert(
                     ids=[c.chunk_id for c in chunks], embeddings=vectors,
                     metadatas=[c.metadata for c in chunks], documents=[c.text for c in chunks])
-        with self.db:
+                point("ingest.vectors_upserted")
+        with self.db:  # the old version disappears in the transaction that shows the new one
+            self._delete_rows(ids)
+            point("ingest.old_rows_deleted")
             for article, cs in batch:
                 self._insert_rows(article, cs)
+            point("ingest.before_commit")
+        point("ingest.committed")
+        new = {c.chunk_id for c in chunks}
+        stale = [cid for cid in old_chunks if cid not in new]
+        if stale:  # chunk ids name their version, so these are the old versions' vectors only
+            with self.chroma_access(exclusive=True):
+                self._delete_vectors(stale)
+                point("ingest.old_vectors_deleted")
         if on_progress:
             on_progress(len(batch))
         return len(chunks)
+
+    def _chunk_ids_of(self, article_ids: list[str]) -> list[str]:
+        """The committed chunk ids of these articles."""
+        marks = ",".join("?" * len(article_ids))
+        return [r[0] for r in self.db.execute(
+            f"SELECT chunk_id FROM chunks WHERE article_id IN ({marks})", article_ids)]
 
     def _insert_rows(self, article: Article, chunks: list[Chunk]) -> None:
         self.db.execute(
@@ -276,18 +299,17 @@ class NewsIndex:
         self.db.execute(f"DELETE FROM chunks WHERE article_id IN ({marks})", article_ids)
         self.db.execute(f"DELETE FROM articles WHERE article_id IN ({marks})", article_ids)
 
-    def _delete_vectors(self, article_ids: list[str]) -> None:
-        found = self.vectors.get(where={"article_id": {"$in": article_ids}}, include=[])
-        if found["ids"]:
-            self.vectors.delete(ids=found["ids"])
+    def _delete_vectors(self, chunk_ids: list[str]) -> None:
+        for lo in range(0, len(chunk_ids), 5000):
+            self.vectors.delete(ids=chunk_ids[lo:lo + 5000])
 
     def sweep_orphans(self) -> int:
         """Delete vectors whose article never committed (an ingest that was killed)."""
         known = {r[0] for r in self.db.execute("SELECT chunk_id FROM chunks")}
         stored = self.vectors.get(include=[])["ids"]
         orphans = [i for i in stored if i not in known]
-        for lo in range(0, len(orphans), 5000):
-            self.vectors.delete(ids=orphans[lo:lo + 5000])
+        self._delete_vectors(orphans)
+        point("sweep.deleted")
         if orphans:
             logger.info("swept %d orphaned vectors from an interrupted ingest", len(orphans))
         return len(orphans)
@@ -297,10 +319,14 @@ class NewsIndex:
         with self.write_lock():
             if self._hash_of(article_id) is None:
                 return False
-            with self.db:
+            chunk_ids = self._chunk_ids_of([article_id])
+            with self.db:  # gone from every search once this commits; its vectors are only orphans after it
                 self._delete_rows([article_id])
+                point("remove.before_commit")
+            point("remove.committed")
             with self.chroma_access(exclusive=True):
-                self._delete_vectors([article_id])
+                self._delete_vectors(chunk_ids)
+                point("remove.vectors_deleted")
         return True
 
     # ---- reading -------------------------------------------------------------------------------
@@ -377,6 +403,18 @@ class NewsIndex:
             "SELECT chunk_id FROM chunks WHERE article_id=? ORDER BY chunk_index", (article_id,))]
         found = self.get_chunks(ids)
         return [found[i] for i in ids if i in found]
+
+    def lead_chunk_ids(self, article_ids: list[str], n: int) -> dict[str, list[str]]:
+        """The ids of each article's first `n` committed chunks, in order."""
+        if not article_ids:
+            return {}
+        marks = ",".join("?" * len(article_ids))
+        leads: dict[str, list[str]] = {}
+        for article_id, chunk in self._reader().execute(
+                f"SELECT article_id, chunk_id FROM chunks WHERE article_id IN ({marks}) AND chunk_index < ? "
+                "ORDER BY article_id, chunk_index", [*article_ids, n]):
+            leads.setdefault(article_id, []).append(chunk)
+        return leads
 
     def articles_between(self, since: int, until: int, source: str | None = None) -> list[StoredArticle]:
         """Articles dated in [since, until] (YYYYMMDD ints), newest first."""
@@ -463,6 +501,7 @@ class NewsIndex:
         try:
             conn = sqlite3.connect(self.data_dir / "newsbot.sqlite3", timeout=30)
             try:
+                point("keyword.building")
                 built = KeywordIndex.build(conn, *config)
             finally:
                 conn.close()

@@ -15,12 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from rapidfuzz.distance import Levenshtein
 
-STOP = set("""a about above after again against all also am an and any are aren't as at be because been before
-being below between both but by can could did do does doing down during each few for from further had has have
-having he her here hers herself him himself his how i if in into is it its itself just me more most my myself no
-nor not now of off on once only or other our ours ourselves out over own same she should so some such than that the
-their theirs them themselves then there these they this those through to too under until up very was we were what
-when where which while who whom why will with would you your yours yourself yourselves yes""".split())
+from rag.text import FUNCTION_WORDS
+
 
 MONTHS = {m: i + 1 for i, m in enumerate(
     "january february march april may june july august september october november december".split())}
@@ -75,7 +71,7 @@ class OutletMatcher:
         for a, ss in self.alias.items():
             words = [w.lower() for w in WORD_RE.findall(a) if w.lower() != "the"]
             bare = [w for w in words]
-            ordinary = all(w in lower_vocab or w in STOP for w in bare)
+            ordinary = all(w in lower_vocab or w in FUNCTION_WORDS for w in bare)
             # a bare alias of one short ordinary word is too risky without its 'The'
             if ordinary and len(bare) == 1 and len(bare[0]) <= 3 and not a.lower().startswith("the "):
                 continue
@@ -283,16 +279,3 @@ def lower_vocabulary(texts) -> set[str]:
     for text in texts:
         vocab.update(w for w in WORD_RE.findall(text) if w.islower())
     return vocab
-
-
-def porter_stem(word: str) -> str:
-    """The Porter stem FTS5's 'porter' tokenizer would index (close enough for document-frequency look-ups)."""
-    return _STEMMER.stemWord(word)
-
-
-def stem_words(words: list[str]) -> list[str]:
-    """porter_stem of each word, in one call."""
-    return _STEMMER.stemWords(words)
-
-
-_STEMMER = __import__("Stemmer").Stemmer("porter")

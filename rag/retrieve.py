@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -16,8 +15,8 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
 from rag.index import selective_words
-from rag.query_parse import (WORD_RE, DateRef, OutletMatcher, parse_question, porter_stem, stem_words,
-                              strip_meta, strip_meta_in)
+from rag.query_parse import WORD_RE, DateRef, OutletMatcher, parse_question, strip_meta, strip_meta_in
+from rag.text import split_sentences, stem, stem_words
 
 logger = logging.getLogger(__name__)
 
@@ -213,8 +212,8 @@ class SentenceScorer:
         n = max(index.chunk_count(), 1)
         self.idf: dict[str, float] = {}
         for word, freq in df.items():
-            stem = porter_stem(word)
-            self.idf[stem] = max(self.idf.get(stem, 0.0), math.log(1 + (n - freq + 0.5) / (freq + 0.5)))
+            stemmed = stem(word)
+            self.idf[stemmed] = max(self.idf.get(stemmed, 0.0), math.log(1 + (n - freq + 0.5) / (freq + 0.5)))
         self.total = sum(self.idf.values())
 
     def scores(self, chunks: dict, title_discount: float = 1.0) -> dict[str, float]:
@@ -240,13 +239,10 @@ class SentenceScorer:
                 for scores, ids in zip(lists, leaders)]
 
 
-SENTENCE_RE = re.compile(r"(?<=[.!?])\s+|\n+")
-
-
 @lru_cache(maxsize=4096)
 def _sentence_stems(text: str) -> tuple[frozenset[str], ...]:
     """The set of Porter stems of each sentence of a chunk (memoised: the same chunks lead many questions)."""
-    sentences = [WORD_RE.findall(s.lower()) for s in SENTENCE_RE.split(text)]
+    sentences = [WORD_RE.findall(text[s:e].lower()) for s, e in split_sentences(text)]
     stems = iter(stem_words([w for words in sentences for w in words]))
     return tuple(frozenset(next(stems) for _ in words) for words in sentences)
 

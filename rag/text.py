@@ -1,4 +1,29 @@
-"""Small text helpers shared by the stub model, the citation checker and the briefings."""
+"""The project's one text toolkit: sentence spans, stems, stopwords, content terms and their weights.
+
+Used by the retriever's sentence scoring, the stub model, the citation checker, follow-up rewriting and the
+briefings, so a fix lands in one place. (`rag.keyword.FtsStemmer` is deliberately separate: it asks SQLite for
+FTS5's own stems so document-frequency look-ups match the FTS5 index exactly.)
+
+**Sentences: a small rule set, not pysbd.** pysbd 0.3.4 (last released 2021) splits the hard cases right ("U.S.
+Senate" / "the U.S. He", "Jan. 5", "J. R. R.", "a.m.") and can return character spans, but over the dev corpus
+(609 articles, 6.3M characters) it took 94 s against 0.7 s here (15 µs against 0.11 µs a character): 18 ms for
+one 256-token chunk, where the retriever scores the sentences of dozens of chunks per question in about 20 ms all
+told, and a 609-article briefing would spend over a minute splitting. It also keeps a multi-sentence quotation
+whole, which makes citation quotes long. The two agree on 54,419 boundaries; see docs/text.md for where they
+differ (`benchmarks/sentences.py`).
+
+The rules: a sentence ends at `.`, `!` or `?` (with any closing quotes or brackets after it) followed by space
+and a capital letter, a digit or an opening quote/bracket; a line break always ends one. A stop after an
+abbreviation ("Nov.", "Dr.", "No."), an initial ("J.") or a dotted acronym ("U.S.", "a.m.") ends a sentence only
+when the next word is one that starts sentences (a capitalised function word: "The", "He", "But"): "the U.S.
+Senate" stays whole, "in the U.S. He said" splits. Titles ("Mr.", "Dr.") never end one.
+
+**Stems:** PyStemmer's Porter (the Snowball C implementation), the stemmer FTS5's `porter` tokenizer follows.
+**Stopwords:** one list, `STOPWORDS` = English function words (`FUNCTION_WORDS`) + words every news report uses
+(`REPORTING_WORDS`: "said", "according", "report"). Keyword retrieval drops only `FUNCTION_WORDS`, as it did
+before the merge (query_parse.STOP), so its rankings keep the words it was tuned with; dev-set figures before and
+after are in docs/benchmarks.md.
+"""
 
 from __future__ import annotations
 
@@ -7,50 +32,99 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-STOPWORDS = frozenset("""
-a about above after again against all am an and any are as at be because been before being below between both but
-by can could did do does doing down during each few for from further had has have having he her here hers herself
-him himself his how i if in into is it its itself just me more most my myself no nor not now of off on once only or
-other our ours ourselves out over own same she should so some such than that the their theirs them themselves then
-there these they this those through to too under until up very was we were what when where which while who whom why
-will with would you your yours yourself yourselves said says say according also told tell did does news article
-articles report reported reports reporting which whose whom what's who's
-""".split())
+import Stemmer
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’)\]]*\s+(?=[\"“‘(\[]?[A-Z0-9])")
+FUNCTION_WORDS = frozenset("""
+a about above after again against all also am an and any are aren't as at be because been before being below
+between both but by can could did do does doing down during each few for from further had has have having he her
+here hers herself him himself his how i if in into is it its itself just me more most my myself no nor not now of
+off on once only or other our ours ourselves out over own same she should so some such than that the their theirs
+them themselves then there these they this those through to too under until up very was we were what when where
+which while who whom whose why will with would yes you your yours yourself yourselves what's who's
+""".split())
+REPORTING_WORDS = frozenset("""
+said says say according told tell news article articles report reported reports reporting
+""".split())
+STOPWORDS = FUNCTION_WORDS | REPORTING_WORDS
+CALENDAR_WORDS = frozenset("""
+monday tuesday wednesday thursday friday saturday sunday january february march april may june july august september
+october november december
+""".split())  # capitalised, yet not names
+
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*")
+_STEMMER = Stemmer.Stemmer("porter")
+
+# ---- sentences ----------------------------------------------------------------------------------
+
+_CLOSERS = "\"”’')]"
+_CANDIDATE = re.compile(r"[.!?]+[\"”’')\]]*(?=\s+[\"“‘'(\[]?[A-Z0-9$£€])")  # a stop, then space and a capital
+_NEXT_WORD = re.compile(r"\s+[\"“‘'(\[]?([A-Za-z]+|[0-9])")
+_SPACE = re.compile(r"\s*")
+_ACRONYM = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]")  # U.S, a.m, e.g (the last dot is the stop)
+TITLES = frozenset("mr mrs ms mx dr prof gen sen rep gov lt col capt sgt rev hon messrs mme mlle".split())
+ABBREVIATIONS = frozenset("""
+jan feb mar apr jun jul aug sep sept oct nov dec tue tues thu thur thurs fri
+st ave blvd rd mt ft jr sr inc corp co ltd plc bros dept approx vs
+""".split())
+NUMBER_ABBREVIATIONS = frozenset("no nos vol fig ch pp art sec".split())  # abbreviations only before a number
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Sentence spans (start, end) in `text`, so quotes can be cut verbatim; abbreviation-safe (see above)."""
+    spans = []
+    for block in re.finditer(r"[^\n]+", text):
+        line, start = block.group(), 0
+        for match in _CANDIDATE.finditer(line):
+            if _ends_sentence(line, match):
+                spans.append((block.start() + start, block.start() + match.end()))
+                start = _SPACE.match(line, match.end()).end()
+        spans.append((block.start() + start, block.end()))
+    return [(s, e) for s, e in spans if text[s:e].strip()]
+
+
+def _ends_sentence(line: str, stop: re.Match) -> bool:
+    """Whether this stop ends a sentence: always after a plain word, after an abbreviation only before a starter."""
+    if stop.group().rstrip(_CLOSERS) != ".":
+        return True  # "!", "?" and "..." are not abbreviation dots
+    before = line[max(0, stop.start() - 40):stop.start()].split()
+    word = before[-1].lstrip("\"“‘'([").rstrip(_CLOSERS) if before else ""
+    bare = word.lower()
+    following = _NEXT_WORD.match(line, stop.end())
+    nxt = following.group(1) if following else ""
+    if bare in TITLES or (bare in NUMBER_ABBREVIATIONS and nxt.isdigit()):
+        return False
+    if not (bare in ABBREVIATIONS or (len(word) == 1 and word.isalpha()) or _ACRONYM.fullmatch(word)):
+        return True
+    return nxt[:1].isupper() and nxt.lower() in FUNCTION_WORDS
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of `text`, stripped."""
+    return [text[s:e].strip() for s, e in split_sentences(text)]
+
+
+# ---- words --------------------------------------------------------------------------------------
 
 
 def stem(word: str) -> str:
-    """A crude suffix stripper: enough to match warn/warned/warning and drone/drones."""
-    for suffix in ("ings", "ing", "edly", "ed", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word
+    """The Porter stem of a lower-case word (warned/warning → warn, drones → drone)."""
+    return _STEMMER.stemWord(word)
+
+
+def stem_words(words: list[str]) -> list[str]:
+    """`stem` of each word, in one call."""
+    return _STEMMER.stemWords(words)
 
 
 def terms(text: str) -> list[str]:
     """Content terms: lower-cased, stemmed, stopwords dropped."""
-    out = []
+    words = []
     for raw in _WORD.findall(text):
         word = raw.lower().replace("’", "'").removesuffix("'s")
         if word in STOPWORDS or (len(word) < 2 and not word.isdigit()):
             continue
-        out.append(stem(word))
-    return out
-
-
-def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Sentence spans (start, end) in `text`, so quotes can be cut verbatim."""
-    spans = []
-    for block in re.finditer(r"[^\n]+", text):
-        start = block.start()
-        for match in _SENTENCE_END.finditer(block.group()):
-            end = block.start() + match.start()
-            spans.append((start, end))
-            start = block.start() + match.end()
-        spans.append((start, block.end()))
-    return [(s, e) for s, e in spans if text[s:e].strip()]
+        words.append(word)
+    return stem_words(words)
 
 
 def idf_table(documents: Iterable[Iterable[str]]) -> dict[str, float]:
@@ -69,3 +143,12 @@ def coverage(query_terms: list[str], sentence_terms: set[str], idf: dict[str, fl
     default = idf.get("", 1.0)
     total = sum(idf.get(t, default) for t in unique)
     return sum(idf.get(t, default) for t in unique if t in sentence_terms) / total
+
+
+def plural(count: int, noun: str, plural_form: str | None = None) -> str:
+    """'1 story', '2 stories', '1 article', '3 articles'."""
+    if count == 1:
+        return f"{count} {noun}"
+    if plural_form is None:
+        plural_form = noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else noun + "s"
+    return f"{count} {plural_form}"

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from rag.cli import SAMPLES
 from rag.config import Settings
 
 TESTS = Path(__file__).parent
-SEEDS = TESTS / "data" / "seeds"
+SEEDS = SAMPLES  # the two seed articles, shipped in rag/samples/ for `newsbot demo`
 SHARED = TESTS.parent.parent / "shared"
 MULTIHOP = SHARED / "eval" / "multihop-rag"
 

@@ -126,3 +126,26 @@ def test_a_store_refuses_a_different_embedding_model(tmp_path):
     other = FakeEmbeddings(size=384)
     with pytest.raises(StoreError, match="built with embedding model"):
         NewsIndex(open_vectors(settings, other), other, settings.data_dir)
+
+
+def test_an_article_stored_before_versioned_chunk_ids_updates_cleanly(services, seeds_copy, monkeypatch):
+    """Stores written before chunk ids named their version hold `article:index` ids; updating such an article
+    replaces them (registry, keyword rows and vectors) with the new version's."""
+    import rag.chunking
+
+    monkeypatch.setattr(rag.chunking, "chunk_id", lambda article, i: f"{article.article_id}:{i:04d}")
+    services.index.ingest(load_paths([seeds_copy]))
+    old = _ids(services)
+    assert all(i.count(":") == 1 for i in old)
+    monkeypatch.undo()
+    path = seeds_copy / "002_dd306845dcd00731.txt"
+    path.write_text(path.read_text(encoding="utf-8").replace("Washington", "Zanzibar"), encoding="utf-8")
+
+    assert len(services.index.ingest(load_paths([seeds_copy])).updated) == 1
+
+    ids = _ids(services)
+    stored = set(services.index.vectors.get(include=[])["ids"])
+    assert stored == set(ids) and len(ids) == services.index.stats()["chunks"]
+    updated = {i for i in ids if i.count(":") == 2}  # the new version's ids; the unchanged article keeps its own
+    assert updated and set(ids) - updated == {i for i in old if not i.startswith(next(iter(updated)).split(":")[0])}
+    assert any("Zanzibar" in r[0] for r in services.index.db.execute("SELECT body FROM chunks_fts"))

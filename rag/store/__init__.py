@@ -1,0 +1,1 @@
+"""The store: Chroma vectors, the SQLite registry and keyword index, and the write path that keeps them agreeing."""
