@@ -209,13 +209,15 @@ def bench_ask(services: Services, questions: list[str]) -> dict:
 # ---- 4 + 5. the bot under load ----------------------------------------------------------------------------
 
 
-async def bench_bot(data_dir: Path, questions: list[str], concurrent: int, log) -> dict:
-    """50 concurrent /ask from distinct users through the Discord double, the bot in its own process."""
+async def bench_bot(data_dir: Path, questions: list[str], concurrent: int, servers: int, log) -> dict:
+    """50 concurrent /ask from distinct users spread over `servers` servers through the Discord double, the bot in
+    its own process."""
     from tests.discord_double import MESSAGE_FLAG_EPHEMERAL, DiscordDouble
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSBOT_", "OPENAI_", "DISCORD_"))}
     env.update(NEWSBOT_DATA_DIR=str(data_dir), NEWSBOT_LLM="stub", PYTHONPATH=str(ROOT))
     async with DiscordDouble() as double:
+        guild_ids = [double.guild_id] + [double.add_guild(f"server{i}").id for i in range(1, servers)]
         child = await asyncio.create_subprocess_exec(
             sys.executable, str(ROOT / "benchmarks" / "bot_child.py"), double.api_base, double.gateway_url + "/",
             double.token, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env, cwd=tempfile.gettempdir())
@@ -231,12 +233,13 @@ async def bench_bot(data_dir: Path, questions: list[str], concurrent: int, log) 
             await double._wait_until(lambda: double._find_command("ask", True)[0], 30, "/ask registered")
             await asyncio.sleep(3)  # let startup settle before reading the idle figures
             idle_rss = rss_mb(child.pid)
-            users = [double.create_user(f"load{i}") for i in range(concurrent)]
+            users = [double.create_user(f"load{i}", guild_id=guild_ids[i % servers]) for i in range(concurrent)]
             await call("reset")
 
             async def one(i: int) -> tuple[float, bool]:
                 start = time.perf_counter()
-                record = await double.invoke_slash("ask", {"question": questions[i % len(questions)]}, user=users[i])
+                record = await double.invoke_slash("ask", {"question": questions[i % len(questions)]}, user=users[i],
+                                                   guild_id=guild_ids[i % servers])
                 reply = await record.wait_for_reply(timeout=300)
                 return time.perf_counter() - start, not reply["flags"] & MESSAGE_FLAG_EPHEMERAL
 
@@ -259,7 +262,7 @@ async def bench_bot(data_dir: Path, questions: list[str], concurrent: int, log) 
             "rss_mb": round(after_rss, 1), "_idle_rss_mb": round(idle_rss, 1), "_p50_s": round(
                 statistics.median(latencies), 2), "_wall_s": round(wall, 2), "_lag_p99_ms": round(lag["p99_ms"], 1),
             "_failed_requests": len(failed), "_ask_concurrency": ready["concurrency"],
-            "_cooldown": ready["cooldown"]}
+            "_cooldown": ready["cooldown"], "_servers": servers}
 
 
 # ---- the run ----------------------------------------------------------------------------------------------
@@ -299,8 +302,8 @@ def run(args: argparse.Namespace, log) -> dict:
     details["ask"] = bench_ask(services, load_questions(args.queries, args.ask_queries))
     services.index.db.close()
     if not args.skip_bot:
-        log(f"the bot: {args.concurrent} concurrent /ask through the Discord double")
-        details["bot"] = asyncio.run(bench_bot(data_dir, retrieval_q, args.concurrent, log))
+        log(f"the bot: {args.concurrent} concurrent /ask over {args.servers} servers through the Discord double")
+        details["bot"] = asyncio.run(bench_bot(data_dir, retrieval_q, args.concurrent, args.servers, log))
     details["machine"]["load_avg_end"] = os.getloadavg()
     details["default_mode"] = DEFAULT_MODE
     return details
@@ -362,8 +365,8 @@ def table(details: dict) -> str:
                  f"({ask['_model']}, {ask['_abstained']} abstained)")
     bot = details.get("bot")
     if bot:
-        lines.append(f"bot      {bot['answered']}/{bot['concurrent']} answered; p50 {bot['_p50_s']} s, p95 "
-                     f"{bot['p95_s']} s, all in {bot['_wall_s']} s; max loop lag {bot['max_loop_lag_ms']} ms "
+        lines.append(f"bot      {bot['answered']}/{bot['concurrent']} answered over {bot.get('_servers', 1)} servers; "
+                     f"p50 {bot['_p50_s']} s, p95 {bot['p95_s']} s, all in {bot['_wall_s']} s; max loop lag {bot['max_loop_lag_ms']} ms "
                      f"(p99 {bot['_lag_p99_ms']} ms); RSS idle {bot['_idle_rss_mb']} MB, after {bot['rss_mb']} MB; "
                      f"ask_concurrency {bot['_ask_concurrency']}; failed requests {bot['_failed_requests']}")
     load = details["machine"]
@@ -387,6 +390,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--retrieval-queries", type=int, default=200)
     p.add_argument("--ask-queries", type=int, default=50)
     p.add_argument("--concurrent", type=int, default=50)
+    p.add_argument("--servers", type=int, default=5, help="servers the bot load's users are spread over")
     p.add_argument("--large-chunks", type=int, default=90_000)
     return p.parse_args(argv)
 

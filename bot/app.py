@@ -15,6 +15,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from pydantic import ValidationError
+
+from bot.audit import audit
+from bot.limits import Cooldowns, FairSlots
+from bot.scope import Scope, scope_of, serves
 from rag.config import Settings
 from rag.errors import NewsbotError, QuestionError
 
@@ -30,26 +35,20 @@ class AnswerTimeout(NewsbotError):
     """A question took longer than NEWSBOT_ASK_TIMEOUT_S."""
 
 
-class Cooldowns:
-    """Per-user rate limit shared by /ask, mentions and DMs: `rate` questions per `per` seconds."""
-
-    def __init__(self, rate: int, per: float) -> None:
-        self.rate, self.per = rate, per
-        self._buckets: dict[int, app_commands.Cooldown] = {}
-
-    def retry_after(self, user_id: int) -> float | None:
-        """Take one token for `user_id`; the seconds to wait if none is left, else None."""
-        if self.per <= 0:
-            return None
-        bucket = self._buckets.setdefault(user_id, app_commands.Cooldown(self.rate, self.per))
-        if len(self._buckets) > 10_000:  # forget idle users now and then
-            self._buckets = {k: v for k, v in self._buckets.items() if v.get_tokens() < v.rate}
-        return bucket.update_rate_limit()
-
-
 def intents() -> discord.Intents:
     """Default intents only: no privileged MESSAGE_CONTENT (mentions, replies to the bot and DMs still carry text)."""
     return discord.Intents.default()
+
+
+class ServedTree(app_commands.CommandTree):
+    """Slash commands (and their autocomplete) in a server off NEWSBOT_ALLOWED_GUILDS get no answer at all."""
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        if self.client.serves(interaction.guild_id):
+            return True
+        logger.warning("ignoring /%s in server %s: not in NEWSBOT_ALLOWED_GUILDS",
+                       interaction.command.name if interaction.command else "?", interaction.guild_id)
+        return False
 
 
 class NewsBot(commands.Bot):
@@ -58,12 +57,20 @@ class NewsBot(commands.Bot):
     def __init__(self, settings: Settings, services: Any = None, **options: Any) -> None:
         options.setdefault("guild_ready_timeout", 2.0)
         super().__init__(command_prefix=commands.when_mentioned, intents=intents(), allowed_mentions=NO_PINGS,
-                         help_command=None, **options)
+                         help_command=None, tree_cls=ServedTree, **options)
         self.settings = settings
         self.services = services
         self.cooldowns = Cooldowns(settings.ask_cooldown_rate, settings.ask_cooldown_s)
-        self._rag_slots = asyncio.Semaphore(settings.ask_concurrency)
+        self.rag_slots = FairSlots(settings.ask_concurrency)
         self.tree.on_error = self.on_app_command_error
+
+    def scope(self, guild_id: int | None) -> Scope:
+        """The libraries a server (None: DMs) reads and writes; every Services call from a cog passes it on."""
+        return scope_of(guild_id, self.settings.shared_libraries)
+
+    def serves(self, guild_id: int | None) -> bool:
+        """Whether the bot answers in this server (NEWSBOT_ALLOWED_GUILDS); DMs are always served."""
+        return serves(guild_id, self.settings.allowed_guilds)
 
     async def setup_hook(self) -> None:
         whole_process = self.services is None  # `newsbot bot`: the process is the bot's alone
@@ -96,12 +103,30 @@ class NewsBot(commands.Bot):
     async def on_message(self, message: discord.Message) -> None:
         """No prefix commands: questions in messages are handled by the ask cog's listener."""
 
-    async def run_rag(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run blocking rag work in a thread, at most NEWSBOT_ASK_CONCURRENCY at once, within the timeout."""
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        """Each server the bot is in, at startup (those that added it while it was off too) and after an outage."""
+        await self.leave_if_unserved(guild)
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        await self.leave_if_unserved(guild)
+
+    async def leave_if_unserved(self, guild: discord.Guild) -> None:
+        """Leave a server that is not on NEWSBOT_ALLOWED_GUILDS (anyone can add a public bot to their server)."""
+        if self.serves(guild.id):
+            return
+        logger.warning("leaving server %s (%r): not in NEWSBOT_ALLOWED_GUILDS", guild.id, guild.name)
+        try:
+            await guild.leave()
+        except discord.HTTPException:
+            logger.exception("could not leave server %s; it still gets no answers", guild.id)
+
+    async def run_rag(self, fn: Callable[..., T], *args: Any, guild: int | None, **kwargs: Any) -> T:
+        """Run blocking rag work for server `guild` (None: a DM) in a thread, within the timeout. At most
+        NEWSBOT_ASK_CONCURRENCY run at once, and a freed slot goes first to the server running the fewest."""
 
         async def guarded() -> T:
-            async with self._rag_slots:  # held until the thread ends, even after a timeout
-                return await asyncio.to_thread(fn, *args)
+            async with self.rag_slots.slot(guild):  # held until the thread ends, even after a timeout
+                return await asyncio.to_thread(fn, *args, **kwargs)
 
         task = asyncio.ensure_future(guarded())
         try:
@@ -111,15 +136,16 @@ class NewsBot(commands.Bot):
             raise AnswerTimeout(f"Sorry, that took longer than {self.settings.ask_timeout_s:g} s. "
                                 "Please try again in a moment.") from None
 
-    def refusal(self, user_id: int, question: str) -> str | None:
-        """Why a question is refused before any work (too long, empty, or the user is asking too fast)."""
+    def refusal(self, guild_id: int | None, user_id: int, question: str) -> str | None:
+        """Why a question is refused before any work (too long, empty, or the user is asking too fast in this
+        server, or in DMs)."""
         question = question.strip()
         limit = self.settings.max_question_chars
         if not question:
             return "Please ask a question, e.g. `/ask question: What happened in Helsinki?`"
         if len(question) > limit:
             return f"Sorry, questions can be at most {limit} characters; yours has {len(question)}. Please shorten it."
-        wait = self.cooldowns.retry_after(user_id)
+        wait = self.cooldowns.retry_after(guild_id, user_id)
         if wait is not None:
             return f"You're asking quickly: please wait {max(1, round(wait))} s before the next question."
         return None
@@ -130,6 +156,8 @@ class NewsBot(commands.Bot):
         original = getattr(error, "original", error)
         if isinstance(error, (app_commands.MissingPermissions, app_commands.NoPrivateMessage)):
             text = "Sorry, this command is for server admins (Manage Server permission), in a server."
+            if interaction.command is not None:
+                audit(interaction, f"/{interaction.command.name}", "refused: not a server admin here")
         elif isinstance(error, app_commands.CommandOnCooldown):
             text = f"You're going quickly: please wait {max(1, round(error.retry_after))} s."
         elif isinstance(original, (QuestionError, AnswerTimeout)):
@@ -192,7 +220,13 @@ def configured_token(settings: Settings | None = None) -> str:
 def main(settings: Settings | None = None) -> int:
     """Run the bot until stopped; a missing or rejected token is one line on stderr and exit code 2."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = settings or Settings()
+    try:
+        settings = settings or Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"NEWSBOT_{str(e['loc'][0]).upper() if e['loc'] else '?'}: {e['msg']}"
+                             for e in exc.errors())
+        print(f"error: {problems}", file=sys.stderr)
+        return 2
     token = configured_token(settings)
     if not token:
         print("error: DISCORD_TOKEN is not set; put the bot token from the Discord developer portal in the "

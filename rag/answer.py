@@ -13,9 +13,11 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
 from prompts.loader import load_prompt
+from rag.articles import parse_date
 from rag.errors import QuestionError
 from rag.models import NOT_SURE, OFFLINE_LABEL, STUB_MODEL_NAME, model_name
 from rag.schema import Answer, Citation, Passage
+from rag.store.dates import date_to_int
 from rag.text import coverage, idf_table, split_sentences, terms
 
 _MARKERS = re.compile(r"\s?\[(\d+(?:\s*[,;]\s*\d+)*)\]")
@@ -29,7 +31,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Query:
-    """A question with its optional filters (dates as YYYYMMDD ints) and the libraries it may read."""
+    """A question with its optional filters (dates as YYYYMMDD ints, see `query_day`) and the libraries it may
+    read (empty: the store's default scope)."""
 
     question: str
     since: int | None = None
@@ -37,6 +40,11 @@ class Query:
     source: str | None = None
     k: int | None = None
     libraries: tuple[str, ...] = ()
+
+
+def query_day(value: str) -> int:
+    """A date filter as `Query` wants it (ISO `2025-09-30` and the other forms articles use); ValueError if none."""
+    return date_to_int(parse_date(value))
 
 
 def validate_question(question: str, max_chars: int) -> str:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def default_data_dir() -> Path:
@@ -61,10 +61,36 @@ class Settings(BaseSettings):
     ask_concurrency: int = Field(default=4, ge=1)
     ask_cooldown_s: float = Field(default=10.0, ge=0)
     ask_cooldown_rate: int = Field(default=3, ge=1)
+    # comma-separated in the environment (NoDecode: not JSON)
+    shared_libraries: Annotated[tuple[str, ...], NoDecode] = ("default",)
+    allowed_guilds: Annotated[frozenset[int] | None, NoDecode] = None
 
     briefing_channel_id: int | None = None
     briefing_time: str = "08:00"
     briefing_timezone: str = "UTC"
+
+    @field_validator("shared_libraries", mode="before")
+    @classmethod
+    def _library_list(cls, value: object) -> object:
+        """`default, world-news` -> ("default", "world-news"): stripped, each once, in order."""
+        if not isinstance(value, str):
+            return value
+        names = tuple(dict.fromkeys(name.strip() for name in value.split(",") if name.strip()))
+        if not names:
+            raise ValueError("names no library; leave it unset for `default`")
+        return names
+
+    @field_validator("allowed_guilds", mode="before")
+    @classmethod
+    def _guild_ids(cls, value: object) -> object:
+        """`123, 456` -> {123, 456}; blank means no allow-list."""
+        if not isinstance(value, str):
+            return value
+        ids = [part.strip() for part in value.split(",") if part.strip()]
+        bad = [part for part in ids if not part.isdigit()]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a server id (comma-separated numbers, e.g. 123456789012345678)")
+        return frozenset(int(part) for part in ids) or None
 
     @property
     def use_openai_llm(self) -> bool:

@@ -1,6 +1,7 @@
 """When the daily briefing is due: a small state machine with no Discord in it, driven by an explicit `now`.
 
-The post made on local day D covers the articles dated D-1 (a complete day). The last posted day is kept in
+Each server (guild) has at most one schedule: its own channel, time and time zone. The post made on local day D
+covers the articles dated D-1 (a complete day). Each schedule's last posted day is kept in
 `<data_dir>/briefing_schedule.json`, written atomically, so a restart neither posts twice nor skips a day:
 - restart before today's post time: nothing is due until the time comes;
 - restart after it, already posted: nothing is due;
@@ -37,6 +38,7 @@ class Schedule:
     time: str = "08:00"
     timezone: str = "UTC"
     last_posted: str | None = None
+    guild_id: int | None = None  # the server whose schedule this is; None: not known yet (an old state file)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -90,6 +92,11 @@ def latest_due_day(schedule: Schedule, now: datetime) -> date:
     return today if now >= post_moment(schedule, today) else today - timedelta(days=1)
 
 
+def next_post(schedule: Schedule, now: datetime) -> datetime:
+    """The first post time after `now`."""
+    return post_moment(schedule, latest_due_day(schedule, now) + timedelta(days=1))
+
+
 def due(schedule: Schedule, now: datetime) -> list[Due]:
     """The briefings to post at `now`, oldest first; empty when nothing is due."""
     if now.tzinfo is None:
@@ -121,28 +128,47 @@ def mark_posted(schedule: Schedule, post_day: date) -> Schedule:
 
 
 class ScheduleStore:
-    """The schedule in `<data_dir>/briefing_schedule.json`; each save replaces the file atomically."""
+    """Every server's schedule in `<data_dir>/briefing_schedule.json`; each save replaces the file atomically.
+
+    The file is `{"schedules": [{"guild_id", "channel_id", "time", "timezone", "last_posted"}, ...]}`. A file
+    written before schedules were per server holds one schedule's fields at the top level: it loads as one
+    schedule with `guild_id` None, which the bot gives to the server of its channel at startup."""
 
     def __init__(self, data_dir: Path) -> None:
         self.path = Path(data_dir) / STATE_FILE
 
-    def load(self) -> Schedule | None:
+    def load_all(self) -> list[Schedule]:
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
-            return Schedule(channel_id=int(raw["channel_id"]), time=str(raw["time"]),
-                            timezone=str(raw["timezone"]), last_posted=raw.get("last_posted"))
+            entries = raw["schedules"] if isinstance(raw, dict) and "schedules" in raw else [raw]
+            return [_schedule(entry) for entry in entries]
         except FileNotFoundError:
-            return None
+            return []
         except (OSError, ValueError, KeyError, TypeError) as exc:
             logger.warning("ignoring unreadable %s: %s", self.path, exc)
-            return None
+            return []
+
+    def load(self, guild_id: int | None = None) -> Schedule | None:
+        """The schedule of one server (None: the one whose server is not known yet)."""
+        return next((s for s in self.load_all() if s.guild_id == guild_id), None)
 
     def save(self, schedule: Schedule) -> None:
+        """Store `schedule` in place of its server's; the other servers' schedules are kept."""
+        others = [s for s in self.load_all() if s.guild_id != schedule.guild_id]
+        self.save_all([*others, schedule])
+
+    def record_post(self, guild_id: int | None, post_day: date) -> None:
+        """Mark `post_day` posted on the server's schedule as it is now (an admin may have changed it meanwhile)."""
+        current = self.load(guild_id)
+        if current is not None:
+            self.save(mark_posted(current, post_day))
+
+    def save_all(self, schedules: list[Schedule]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".schedule-", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(asdict(schedule), handle)
+                json.dump({"schedules": [asdict(s) for s in schedules]}, handle)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, self.path)
@@ -151,10 +177,15 @@ class ScheduleStore:
             raise
 
 
-def from_settings(settings, stored: Schedule | None) -> Schedule | None:
-    """The stored schedule (set by an admin) wins; else the one in settings, if a channel is set."""
-    if stored is not None:
-        return stored
+def _schedule(raw: dict) -> Schedule:
+    guild = raw.get("guild_id")
+    return Schedule(channel_id=int(raw["channel_id"]), time=str(raw["time"]), timezone=str(raw["timezone"]),
+                    last_posted=raw.get("last_posted"), guild_id=int(guild) if guild is not None else None)
+
+
+def from_settings(settings) -> Schedule | None:
+    """The schedule set by NEWSBOT_BRIEFING_CHANNEL_ID/_TIME/_TIMEZONE, if a channel is set (ConfigError if the
+    time or zone is wrong). It serves the server of that channel unless an admin has set that server's own."""
     if not settings.briefing_channel_id:
         return None
     schedule = Schedule(settings.briefing_channel_id, settings.briefing_time, settings.briefing_timezone)

@@ -2,8 +2,9 @@
 
 The double is an :mod:`aiohttp` server on ``127.0.0.1`` (random free port) that
 the *real* discord.py client talks to.  It models one bot application with one
-test guild and lets a test act as Discord users (messages, DMs, slash-command
-invocations) while recording everything the bot puts on the wire.
+test guild (more with :meth:`DiscordDouble.add_guild`) and lets a test act as
+Discord users (messages, DMs, slash-command invocations) while recording
+everything the bot puts on the wire.
 
 Typical use::
 
@@ -23,7 +24,9 @@ Pointing discord.py at the double is done by :meth:`DiscordDouble.patch_discord`
 Behaviour modelled on the real Discord (documented deviations are marked
 "Simplification" in the docstrings):
 
-* gateway: HELLO, IDENTIFY -> READY + GUILD_CREATE, heartbeat ACK, RESUME with
+* gateway: HELLO, IDENTIFY -> READY + GUILD_CREATE (one per guild the bot is
+  in), GUILD_CREATE when the bot is added to a guild, GUILD_DELETE when it
+  leaves one (``DELETE /users/@me/guilds/{id}``), heartbeat ACK, RESUME with
   replay of missed events -> RESUMED, INVALID_SESSION for unknown sessions,
   REQUEST_GUILD_MEMBERS -> GUILD_MEMBERS_CHUNK, ``zlib-stream`` and
   ``zstd-stream`` transport compression (as requested in the URL query),
@@ -217,6 +220,20 @@ class FakeUser:
         return f"<@{self.id}>"
 
 
+@dataclass
+class FakeGuild:
+    """A guild: its roles and members, its ``general`` channel and its ``admin`` (Admin role)."""
+
+    id: int
+    name: str
+    owner_id: int
+    admin_role_id: int
+    general_id: int
+    admin: Optional[FakeUser] = None
+    roles: Dict[int, Json] = field(default_factory=dict)
+    members: Dict[int, Json] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class UploadedAttachment:
     """A file hosted by the double's fake CDN (``GET /attachments/{id}/{filename}``)."""
@@ -299,6 +316,7 @@ class InteractionRecord:
     ephemeral: bool = False
     deferred_pending: bool = False  # a type-5 defer whose loading message is not filled yet
     callback_attempts: List[int] = field(default_factory=list)  # statuses of callback POSTs
+    choices: Optional[List[Json]] = None  # an autocomplete interaction's answer (callback type 8)
     _double: Optional["DiscordDouble"] = field(default=None, repr=False)
 
     @property
@@ -648,6 +666,11 @@ class DiscordDouble:
             self.admin_role_id: self._role_payload(self.admin_role_id, "Admin", Permissions.ADMINISTRATOR, 1),
         }
         self.members: Dict[int, Json] = {}
+        self.guilds: Dict[int, FakeGuild] = {
+            self.guild_id: FakeGuild(self.guild_id, "Test Guild", self.owner.id, self.admin_role_id, self.general_id,
+                                     self.admin, self.roles, self.members)
+        }
+        self.joined: List[int] = [self.guild_id]  # guilds the bot is in, in joining order
         self.channels: Dict[int, Json] = {}
         self._dm_by_user: Dict[int, int] = {}
         self.messages: Dict[int, Json] = {}
@@ -663,20 +686,24 @@ class DiscordDouble:
         for user in (self.bot_user, self.owner, self.admin, self.member):
             self.add_user(user, roles=[self.admin_role_id] if user is self.admin else [])
         for cid, name, pos in ((self.general_id, "general", 0), (self.news_id, "news", 1)):
-            self.channels[cid] = {
-                "id": str(cid),
-                "type": GUILD_TEXT,
-                "guild_id": str(self.guild_id),
-                "name": name,
-                "position": pos,
-                "permission_overwrites": [],
-                "topic": None,
-                "nsfw": False,
-                "last_message_id": None,
-                "rate_limit_per_user": 0,
-                "parent_id": None,
-                "flags": 0,
-            }
+            self.channels[cid] = self._text_channel(cid, self.guild_id, name, pos)
+
+    @staticmethod
+    def _text_channel(channel_id: int, guild_id: int, name: str, position: int) -> Json:
+        return {
+            "id": str(channel_id),
+            "type": GUILD_TEXT,
+            "guild_id": str(guild_id),
+            "name": name,
+            "position": position,
+            "permission_overwrites": [],
+            "topic": None,
+            "nsfw": False,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "parent_id": None,
+            "flags": 0,
+        }
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -801,11 +828,14 @@ class DiscordDouble:
             "flags": 0,
         }
 
-    def add_user(self, user: FakeUser, *, roles: Sequence[int] = (), guild_member: bool = True) -> FakeUser:
-        """Register ``user`` (and make it a guild member unless ``guild_member=False``)."""
+    def add_user(
+        self, user: FakeUser, *, roles: Sequence[int] = (), guild_member: bool = True, guild_id: Optional[int] = None
+    ) -> FakeUser:
+        """Register ``user`` (and make it a member of ``guild_id``, default the test guild, unless
+        ``guild_member=False``)."""
         self.users[user.id] = user
         if guild_member:
-            self.members[user.id] = {
+            self.guilds[guild_id or self.guild_id].members[user.id] = {
                 "user": user.payload(),
                 "roles": [str(r) for r in roles],
                 "joined_at": _iso(),
@@ -822,19 +852,55 @@ class DiscordDouble:
         return user
 
     def create_user(
-        self, username: str, *, admin: bool = False, bot: bool = False, guild_member: bool = True
+        self, username: str, *, admin: bool = False, bot: bool = False, guild_member: bool = True,
+        guild_id: Optional[int] = None,
     ) -> FakeUser:
-        """Create and register a new user (``admin=True`` gives the Admin role)."""
+        """Create and register a new user (``admin=True`` gives the Admin role of ``guild_id``)."""
         user = FakeUser(self._new_id(), username, bot=bot)
-        return self.add_user(user, roles=[self.admin_role_id] if admin else [], guild_member=guild_member)
+        guild = self.guilds[guild_id or self.guild_id]
+        return self.add_user(user, roles=[guild.admin_role_id] if admin else [], guild_member=guild_member,
+                             guild_id=guild.id)
 
-    def member_permissions(self, user_id: int) -> int:
+    def add_guild(self, name: str, *, joined: bool = True) -> FakeGuild:
+        """Another guild with a ``general`` channel, an Admin role and an admin of its own (a member of no other
+        guild). With ``joined`` the bot is in it from the next IDENTIFY (use :meth:`add_bot_to_guild` for a live
+        join)."""
+        gid, role_id, channel_id = self._new_id(), self._new_id(), self._new_id()
+        guild = FakeGuild(gid, name, self.owner.id, role_id, channel_id, roles={
+            gid: self._role_payload(gid, "@everyone", Permissions.EVERYONE_DEFAULT, 0),
+            role_id: self._role_payload(role_id, "Admin", Permissions.ADMINISTRATOR, 1)})
+        self.guilds[gid] = guild
+        self.channels[channel_id] = self._text_channel(channel_id, gid, "general", 0)
+        for user in (self.bot_user, self.owner):
+            self.add_user(user, guild_id=gid)
+        guild.admin = self.create_user(f"admin-{name}", admin=True, guild_id=gid)
+        if joined:
+            self.joined.append(gid)
+        return guild
+
+    async def add_bot_to_guild(self, guild_id: int) -> None:
+        """The bot is added to a guild while connected: GUILD_CREATE (discord.py's ``on_guild_join``)."""
+        if guild_id not in self.joined:
+            self.joined.append(guild_id)
+        for session in list(self.sessions.values()):
+            if session.resumable:
+                payload = self.guild_payload(session.intents, guild_id)
+                del payload["unavailable"]  # a join, not an outage ending (discord.py: on_guild_join)
+                await self._dispatch_to(session, "GUILD_CREATE", payload)
+
+    def guild_of(self, channel_id: int) -> Optional[int]:
+        """The guild a channel or thread belongs to (None for DMs)."""
+        gid = self.channels.get(channel_id, {}).get("guild_id")
+        return int(gid) if gid is not None else None
+
+    def member_permissions(self, user_id: int, guild_id: Optional[int] = None) -> int:
         """Guild-level permissions of a member (all bits for administrators and the owner)."""
-        if user_id == self.owner.id:
+        guild = self.guilds[guild_id or self.guild_id]
+        if user_id == guild.owner_id:
             return Permissions.ALL
-        perms = int(self.roles[self.guild_id]["permissions"])
-        for role_id in self.members.get(user_id, {}).get("roles", []):
-            perms |= int(self.roles[int(role_id)]["permissions"])
+        perms = int(guild.roles[guild.id]["permissions"])
+        for role_id in guild.members.get(user_id, {}).get("roles", []):
+            perms |= int(guild.roles[int(role_id)]["permissions"])
         return Permissions.ALL if perms & Permissions.ADMINISTRATOR else perms
 
     def add_attachment(
@@ -1170,7 +1236,7 @@ class DiscordDouble:
         ready: Json = {
             "v": 10,
             "user": {**self.bot_user.payload(), "verified": True, "mfa_enabled": False, "email": None},
-            "guilds": [{"id": str(self.guild_id), "unavailable": True}],
+            "guilds": [{"id": str(gid), "unavailable": True} for gid in self.joined],
             "session_id": session.session_id,
             "resume_gateway_url": self.resume_gateway_url,
             "session_type": "normal",
@@ -1186,7 +1252,8 @@ class DiscordDouble:
         if session.shard is not None:
             ready["shard"] = session.shard
         await self._dispatch_to(session, "READY", ready)
-        await self._dispatch_to(session, "GUILD_CREATE", self.guild_payload(session.intents))
+        for gid in list(self.joined):
+            await self._dispatch_to(session, "GUILD_CREATE", self.guild_payload(session.intents, gid))
 
     async def _resume(self, conn: _GatewayConnection, data: Json) -> None:
         session = self.sessions.get(str(data.get("session_id")))
@@ -1210,9 +1277,10 @@ class DiscordDouble:
         session = conn.session
         if session is None:
             return
+        guild = self.guilds.get(int(data.get("guild_id") or self.guild_id)) or self.guilds[self.guild_id]
         chunk: Json = {
-            "guild_id": str(self.guild_id),
-            "members": list(copy.deepcopy(self.members).values()),
+            "guild_id": str(guild.id),
+            "members": list(copy.deepcopy(guild.members).values()),
             "chunk_index": 0,
             "chunk_count": 1,
             "not_found": [],
@@ -1221,31 +1289,35 @@ class DiscordDouble:
             chunk["nonce"] = data["nonce"]
         await self._dispatch_to(session, "GUILD_MEMBERS_CHUNK", chunk)
 
-    def guild_payload(self, intents: int = Intents.GUILDS | Intents.GUILD_MEMBERS) -> Json:
-        """The GUILD_CREATE body.
+    def guild_payload(
+        self, intents: int = Intents.GUILDS | Intents.GUILD_MEMBERS, guild_id: Optional[int] = None
+    ) -> Json:
+        """The GUILD_CREATE body of ``guild_id`` (default: the test guild).
 
         Without the GUILD_MEMBERS intent only the bot's own member is included
         (Simplification: Discord may also include members in voice).
         """
-        members = list(self.members.values())
+        guild = self.guilds[guild_id or self.guild_id]
+        members = list(guild.members.values())
         if not intents & Intents.GUILD_MEMBERS:
             members = [m for m in members if int(m["user"]["id"]) == self.bot_user.id]
         channels = [
             {k: v for k, v in c.items() if k != "guild_id"}
             for c in self.channels.values()
-            if c.get("guild_id") == str(self.guild_id) and c["type"] == GUILD_TEXT
+            if c.get("guild_id") == str(guild.id) and c["type"] == GUILD_TEXT
         ]
-        threads = [c for c in self.channels.values() if c["type"] in (PUBLIC_THREAD, PRIVATE_THREAD)]
+        threads = [c for c in self.channels.values()
+                   if c["type"] in (PUBLIC_THREAD, PRIVATE_THREAD) and c.get("guild_id") == str(guild.id)]
         return copy.deepcopy(
             {
-                "id": str(self.guild_id),
-                "name": "Test Guild",
+                "id": str(guild.id),
+                "name": guild.name,
                 "icon": None,
                 "splash": None,
                 "discovery_splash": None,
                 "banner": None,
                 "description": None,
-                "owner_id": str(self.owner.id),
+                "owner_id": str(guild.owner_id),
                 "region": "us-east",
                 "afk_channel_id": None,
                 "afk_timeout": 300,
@@ -1257,7 +1329,7 @@ class DiscordDouble:
                 "premium_tier": 0,
                 "premium_subscription_count": 0,
                 "preferred_locale": "en-US",
-                "system_channel_id": str(self.general_id),
+                "system_channel_id": str(guild.general_id),
                 "system_channel_flags": 0,
                 "rules_channel_id": None,
                 "public_updates_channel_id": None,
@@ -1265,13 +1337,13 @@ class DiscordDouble:
                 "application_id": None,
                 "max_members": 500000,
                 "features": [],
-                "roles": list(self.roles.values()),
+                "roles": list(guild.roles.values()),
                 "emojis": [],
                 "stickers": [],
                 "joined_at": _iso(),
                 "large": False,
                 "unavailable": False,
-                "member_count": len(self.members),
+                "member_count": len(guild.members),
                 "members": members,
                 "channels": channels,
                 "threads": threads,
@@ -1367,11 +1439,12 @@ class DiscordDouble:
         """A stored message as carried by MESSAGE_CREATE/UPDATE (adds member data in guilds)."""
         data = copy.deepcopy(msg)
         if "guild_id" in data:
-            author_member = self.members.get(int(data["author"]["id"]))
+            members = self.guilds[int(data["guild_id"])].members
+            author_member = members.get(int(data["author"]["id"]))
             if author_member is not None and not data.get("webhook_id"):
                 data["member"] = {k: v for k, v in author_member.items() if k != "user"}
             for mention in data.get("mentions", []):
-                member = self.members.get(int(mention["id"]))
+                member = members.get(int(mention["id"]))
                 if member is not None:
                     mention["member"] = {k: v for k, v in member.items() if k != "user"}
         return data
@@ -1406,7 +1479,8 @@ class DiscordDouble:
                 users[user.id] = user.payload()
         for user in extra:
             users[user.id] = user.payload()
-        roles = [m.group(1) for m in re.finditer(r"<@&(\d+)>", content) if int(m.group(1)) in self.roles]
+        roles = [m.group(1) for m in re.finditer(r"<@&(\d+)>", content)
+                 if any(int(m.group(1)) in g.roles for g in self.guilds.values())]
         return list(users.values()), roles, "@everyone" in content or "@here" in content
 
     def _base_message(self, channel_id: int, author: FakeUser, content: str) -> Json:
@@ -1483,8 +1557,9 @@ class DiscordDouble:
             raise KeyError(f"unknown channel {channel_id}")
         if guild is not None and guild != self.is_guild_channel(channel_id):
             raise ValueError(f"channel {channel_id} is {'not ' if guild else ''}a guild channel")
-        if self.is_guild_channel(channel_id) and author.id not in self.members:
-            self.add_user(author)
+        gid = self.guild_of(channel_id)
+        if gid is not None and author.id not in self.guilds[gid].members:
+            self.add_user(author, guild_id=gid)
         self.users.setdefault(author.id, author)
         msg = self._base_message(channel_id, author, content)
         extra = list(mentions)
@@ -1508,16 +1583,18 @@ class DiscordDouble:
         """Shortcut for a DM from ``author`` to the bot."""
         return await self.send_message(None, author, content, guild=False, **kwargs)
 
-    def _find_command(self, name: str, guild: bool) -> Tuple[Optional[Json], bool]:
-        """Find a registered command by top-level name -> (definition, is_guild_command)."""
+    def _find_command(self, name: str, guild: Union[bool, int]) -> Tuple[Optional[Json], bool]:
+        """Find a registered command by top-level name -> (definition, is_guild_command); ``guild`` is a guild
+        id, True for the test guild or False for DMs."""
         if guild:
-            cmd = self.guild_commands.get(self.guild_id, {}).get(name)
+            cmd = self.guild_commands.get(self.guild_id if guild is True else guild, {}).get(name)
             if cmd is not None:
                 return cmd, True
         return self.global_commands.get(name), False
 
     def _build_options(
-        self, definitions: Optional[List[Json]], values: Mapping[str, Any], resolved: Json
+        self, definitions: Optional[List[Json]], values: Mapping[str, Any], resolved: Json,
+        guild_id: Optional[int] = None,
     ) -> List[Json]:
         """Encode option values like a Discord client (types from the registered definition if known)."""
         by_name = {d["name"]: d for d in definitions or []}
@@ -1536,11 +1613,11 @@ class DiscordDouble:
                 out.append({"name": name, "type": opt_type or 11, "value": str(value.id)})
             elif isinstance(value, FakeUser):
                 resolved.setdefault("users", {})[str(value.id)] = value.payload()
-                member = self.members.get(value.id)
+                member = self.guilds[guild_id].members.get(value.id) if guild_id else None
                 if member is not None:
                     resolved.setdefault("members", {})[str(value.id)] = {
                         **{k: v for k, v in member.items() if k != "user"},
-                        "permissions": str(self.member_permissions(value.id)),
+                        "permissions": str(self.member_permissions(value.id, guild_id)),
                     }
                 out.append({"name": name, "type": opt_type or 6, "value": str(value.id)})
             elif isinstance(value, bool):
@@ -1562,7 +1639,9 @@ class DiscordDouble:
         channel_id: Optional[int] = None,
         permissions: Optional[int] = None,
         guild: bool = True,
+        guild_id: Optional[int] = None,
         ack_deadline: Optional[float] = None,
+        autocomplete: Optional[str] = None,
     ) -> InteractionRecord:
         """Invoke a slash command as ``user`` (default: ``member``); dispatches INTERACTION_CREATE type 2.
 
@@ -1571,21 +1650,27 @@ class DiscordDouble:
         :class:`UploadedAttachment` (attachment option, ``resolved.attachments``).
         ``permissions`` overrides the member's computed permissions (e.g. to
         simulate a non-admin); with ``guild=False`` the command runs in the
-        user's DM with the bot.
+        user's DM with the bot. The guild is ``guild_id``, else that of
+        ``channel_id``, else the test guild. With ``autocomplete="option"``
+        the user is typing that option: an autocomplete interaction (type 4),
+        answered with choices (see ``InteractionRecord.choices``).
         """
         user = user or self.member
         path = name.split()
-        definition, is_guild_cmd = self._find_command(path[0], guild)
+        if guild:
+            guild_id = guild_id or (self.guild_of(channel_id) if channel_id else None) or self.guild_id
+        members = self.guilds[guild_id].members if guild_id else {}
+        definition, is_guild_cmd = self._find_command(path[0], guild_id or False)
         if definition is None and self.require_registered_commands:
             raise LookupError(
                 f"slash command {path[0]!r} is not registered (did the bot sync its tree?); "
                 "pass require_registered_commands=False to DiscordDouble to skip this check"
             )
-        if guild and user.id not in self.members:
-            self.add_user(user)
+        if guild_id and user.id not in members:
+            self.add_user(user, guild_id=guild_id)
         self.users.setdefault(user.id, user)
         if channel_id is None:
-            channel_id = self.general_id if guild else self.dm_channel_for(user)
+            channel_id = self.guilds[guild_id].general_id if guild_id else self.dm_channel_for(user)
         resolved: Json = {}
         # walk subcommand groups / subcommands
         defs: Optional[List[Json]] = definition.get("options", []) if definition else None
@@ -1596,7 +1681,10 @@ class DiscordDouble:
                 raise ValueError(f"unknown subcommand {sub!r} of {name!r}")
             chain.append((sub, sub_def["type"] if sub_def else 1))
             defs = sub_def.get("options", []) if sub_def else None
-        opts = self._build_options(defs, options or {}, resolved)
+        opts = self._build_options(defs, options or {}, resolved, guild_id)
+        for opt in opts:
+            if opt["name"] == autocomplete:
+                opt["focused"] = True
         for sub, sub_type in reversed(chain):
             opts = [{"name": sub, "type": sub_type, "options": opts}]
         data: Json = {
@@ -1608,14 +1696,14 @@ class DiscordDouble:
         if resolved:
             data["resolved"] = resolved
         if is_guild_cmd:
-            data["guild_id"] = str(self.guild_id)
+            data["guild_id"] = str(guild_id)
         interaction_id = self._new_id()
         token = "aW50ZXJhY3Rpb24" + secrets.token_urlsafe(48)
         channel = copy.deepcopy(self.channels[channel_id])
         payload: Json = {
             "id": str(interaction_id),
             "application_id": str(self.application_id),
-            "type": 2,
+            "type": 4 if autocomplete else 2,
             "data": data,
             "channel_id": str(channel_id),
             "channel": channel,
@@ -1626,15 +1714,15 @@ class DiscordDouble:
             "entitlements": [],
             "attachment_size_limit": Limits.UPLOAD_BYTES,
         }
-        if guild:
-            perms = self.member_permissions(user.id) if permissions is None else permissions
+        if guild_id:
+            perms = self.member_permissions(user.id, guild_id) if permissions is None else permissions
             payload.update(
-                guild_id=str(self.guild_id),
-                guild={"id": str(self.guild_id), "locale": "en-US", "features": []},
+                guild_id=str(guild_id),
+                guild={"id": str(guild_id), "locale": "en-US", "features": []},
                 guild_locale="en-US",
-                member={**copy.deepcopy(self.members[user.id]), "permissions": str(perms)},
+                member={**copy.deepcopy(members[user.id]), "permissions": str(perms)},
                 context=0,
-                authorizing_integration_owners={"0": str(self.guild_id)},
+                authorizing_integration_owners={"0": str(guild_id)},
             )
         else:
             payload.update(user=user.payload(), context=1, authorizing_integration_owners={"0": str(self.guild_id)})
@@ -1947,9 +2035,9 @@ class DiscordDouble:
         if p["application_id"] != str(self.application_id):
             raise ApiError(403, 50001, "Missing Access")
         if "guild_id" in p:
-            if p["guild_id"] != str(self.guild_id):
+            if not p["guild_id"].isdigit() or int(p["guild_id"]) not in self.joined:
                 raise ApiError(403, 50001, "Missing Access")
-            return self.guild_commands.setdefault(self.guild_id, {})
+            return self.guild_commands.setdefault(int(p["guild_id"]), {})
         return self.global_commands
 
     def _command_out(self, body: Json, p: Dict[str, str], existing: Optional[Json]) -> Json:
@@ -1991,10 +2079,14 @@ class DiscordDouble:
                 return None
         raise ApiError(404, 10063, "Unknown application command")
 
-    async def _h_guild(self, request: web.Request, p: Dict[str, str], rec: RecordedRequest) -> Json:
-        if p["guild_id"] != str(self.guild_id):
+    def _joined_guild(self, guild_id: str) -> FakeGuild:
+        """A guild the bot is in (others are "Unknown Guild" to it, as on Discord)."""
+        if not guild_id.isdigit() or int(guild_id) not in self.joined:
             raise ApiError(404, 10004, "Unknown Guild")
-        data = self.guild_payload()
+        return self.guilds[int(guild_id)]
+
+    async def _h_guild(self, request: web.Request, p: Dict[str, str], rec: RecordedRequest) -> Json:
+        data = self.guild_payload(guild_id=self._joined_guild(p["guild_id"]).id)
         for key in (
             "members",
             "channels",
@@ -2017,15 +2109,20 @@ class DiscordDouble:
         ]
 
     async def _h_guild_member(self, request: web.Request, p: Dict[str, str], rec: RecordedRequest) -> Json:
-        await self._h_guild(request, p, rec)
-        member = self.members.get(int(p["user_id"])) if p["user_id"].isdigit() else None
+        members = self._joined_guild(p["guild_id"]).members
+        member = members.get(int(p["user_id"])) if p["user_id"].isdigit() else None
         if member is None:
             raise ApiError(404, 10007, "Unknown Member")
         return copy.deepcopy(member)
 
     async def _h_guild_roles(self, request: web.Request, p: Dict[str, str], rec: RecordedRequest) -> List[Json]:
-        await self._h_guild(request, p, rec)
-        return copy.deepcopy(list(self.roles.values()))
+        return copy.deepcopy(list(self._joined_guild(p["guild_id"]).roles.values()))
+
+    async def _h_guild_leave(self, request: web.Request, p: Dict[str, str], rec: RecordedRequest) -> None:
+        """The bot leaves a guild: it is gone from the bot's guilds and GUILD_DELETE is dispatched."""
+        guild = self._joined_guild(p["guild_id"])
+        self.joined.remove(guild.id)
+        await self.dispatch("GUILD_DELETE", {"id": str(guild.id)}, intent=Intents.GUILDS)
 
     async def _h_channel(self, request: web.Request, p: Dict[str, str], rec: RecordedRequest) -> Json:
         return copy.deepcopy(self._channel(p["channel_id"]))
@@ -2145,7 +2242,11 @@ class DiscordDouble:
             cb_type = body.get("type")
             data = body.get("data") or {}
             message: Optional[Json] = None
-            if cb_type == 4:
+            if record.payload["type"] == 4:  # autocomplete: only choices may answer it
+                if cb_type != 8 or not isinstance(data.get("choices"), list) or len(data["choices"]) > 25:
+                    raise InvalidFormBody({"type": _err("INTERACTION_CALLBACK_TYPE_INVALID", "Invalid callback")})
+                record.choices = data["choices"]
+            elif cb_type == 4:
                 validate_message_payload(data, file_count=len(rec.files))
                 record.ephemeral = bool(int(data.get("flags") or 0) & MESSAGE_FLAG_EPHEMERAL)
                 message = self._bot_message(record.channel_id, data, rec.files, webhook=True, interaction=record)
@@ -2294,6 +2395,7 @@ _ROUTES = _compile_routes(
             _D._h_command_delete,
             True,
         ),
+        ("DELETE", "/users/@me/guilds/{guild_id}", _D._h_guild_leave, True),
         ("GET", "/guilds/{guild_id}", _D._h_guild, True),
         ("GET", "/guilds/{guild_id}/channels", _D._h_guild_channels, True),
         ("GET", "/guilds/{guild_id}/members/{user_id}", _D._h_guild_member, True),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -31,6 +32,19 @@ async def running(services, double=None):
         bot = create_bot(settings, services, guild_ready_timeout=0.05)
         await stack.enter_async_context(double.running_bot(bot))
         yield double, bot
+
+
+async def started(bot) -> None:
+    """Wait for the briefing loop's startup work (settling schedules, the catch-up), then stop its minute ticks:
+    the test fires the schedule itself with its fake clock."""
+    cog = bot.get_cog("BriefingCog")
+    await asyncio.wait_for(_until(lambda: cog.daily.next_iteration is not None), 30)
+    cog.daily.cancel()
+
+
+async def _until(check) -> None:
+    while not check():
+        await asyncio.sleep(0.02)
 
 
 def failed(double) -> list:
@@ -84,10 +98,10 @@ async def test_schedule_is_admin_only_and_persisted(store, clock, tmp_path):
             "briefing-schedule", {"time": "08:00", "timezone": "Europe/Paris"}, user=double.admin,
             channel_id=double.news_id)).wait_for_reply()
         assert "08:00 Europe/Paris" in ok["content"] and ok["flags"] & MESSAGE_FLAG_EPHEMERAL
-        saved = ScheduleStore(store.settings.data_dir).load()
-        assert saved == Schedule(double.news_id, "08:00", "Europe/Paris", "2024-11-13")  # 10:00 Paris: done today
-        cog = bot.get_cog("BriefingCog")
-        assert cog.daily.is_running() and cog.daily.time[0].tzinfo.key == "Europe/Paris"
+        saved = ScheduleStore(store.settings.data_dir).load(double.guild_id)
+        assert saved == Schedule(double.news_id, "08:00", "Europe/Paris", "2024-11-13",  # 10:00 Paris: done today
+                                 guild_id=double.guild_id)
+        assert bot.get_cog("BriefingCog").daily.is_running()
         assert double.messages_in(double.news_id) == []  # setting a schedule never posts at once
     ScheduleStore(store.settings.data_dir).path.unlink()
 
@@ -95,12 +109,16 @@ async def test_schedule_is_admin_only_and_persisted(store, clock, tmp_path):
 async def test_a_missed_day_posts_once_late_at_startup_and_a_restart_does_not_repeat_it(store, clock):
     state = ScheduleStore(store.settings.data_dir)
     async with DiscordDouble() as double:
-        state.save(Schedule(double.news_id, "08:00", "UTC", last_posted="2024-11-12"))
-        async with running(store, double):  # 09:00 on the 13th: the 08:00 post was missed
+        # the state file as the bot wrote it before schedules were per server: it is the server of #news's now
+        state.path.parent.mkdir(parents=True, exist_ok=True)
+        state.path.write_text(json.dumps({"channel_id": double.news_id, "time": "08:00", "timezone": "UTC",
+                                          "last_posted": "2024-11-12"}))
+        async with running(store, double) as (_, bot):  # 09:00 on the 13th: the 08:00 post was missed
             await double._wait_until(lambda: len(double.bot_messages(double.news_id)) >= 2 or None, 60, "late post")
-            await asyncio.sleep(0.2)
+            await started(bot)
+        assert state.load_all() == [Schedule(double.news_id, "08:00", "UTC", "2024-11-13", double.guild_id)]
         async with running(store, double) as (_, bot):  # a restart the same morning
-            await asyncio.sleep(0.5)
+            await started(bot)
             clock["t"] = datetime(2024, 11, 13, 23, 0, tzinfo=UTC)
             assert await bot.get_cog("BriefingCog").post_due() == 0
             clock["t"] = datetime(2024, 11, 14, 8, 0, tzinfo=UTC)  # the loop's next firing
@@ -110,5 +128,5 @@ async def test_a_missed_day_posts_once_late_at_startup_and_a_restart_does_not_re
         assert headings[0].startswith("**Late briefing for 2024-11-12**")
         assert headings[1].startswith("**Briefing for 2024-11-13**") and "No articles for 2024-11-13" in headings[1]
         assert len(headings) == 2 and not failed(double)
-        assert state.load().last_posted == "2024-11-14"
+        assert state.load(double.guild_id).last_posted == "2024-11-14"
     state.path.unlink()

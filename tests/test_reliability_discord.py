@@ -312,10 +312,11 @@ async def no_wait(shard_id, *, initial=False) -> None:
 async def scheduled(store, state, clock):
     """A bot whose daily briefing (08:00 UTC, in #news) last posted on the 12th; started at 07:59 on the 13th."""
     async with DiscordDouble() as double:
-        state.save(Schedule(double.news_id, "08:00", "UTC", last_posted="2024-11-12"))
+        state.save(Schedule(double.news_id, "08:00", "UTC", last_posted="2024-11-12", guild_id=double.guild_id))
         async with running(store, double) as (_, bot):
             cog = bot.get_cog("BriefingCog")
             await wait_until(lambda: cog.daily.next_iteration is not None)  # its startup catch-up found nothing
+            cog.daily.cancel()  # the test fires the schedule itself (the real loop wakes every minute)
             assert double.bot_messages(double.news_id) == []
             clock["t"] = datetime(2024, 11, 13, 8, 0, tzinfo=UTC)  # the post time
             yield double, cog
@@ -332,7 +333,7 @@ def assert_one_briefing_for_the_day(double: DiscordDouble, state: ScheduleStore)
     headings, stories = briefing_posts(double)
     assert len(headings) == 1 and headings[0].startswith("**Briefing for 2024-11-12**"), headings
     assert len(stories) == 1 and stories[0].startswith("1. Trump Warns Putin"), stories
-    assert state.load().last_posted == "2024-11-13"
+    assert state.load(double.guild_id).last_posted == "2024-11-13"
 
 
 async def test_the_daily_briefing_rides_out_a_429_storm_once(store, state, clock):
@@ -371,7 +372,7 @@ async def test_a_briefing_whose_story_cannot_be_sent_is_not_posted_again_in_full
         assert await cog.post_due() == 1
         headings, _ = briefing_posts(double)
         assert [h.split("**")[1] for h in headings] == ["Briefing for 2024-11-12", "Briefing for 2024-11-13"]
-        assert state.load().last_posted == "2024-11-14"
+        assert state.load(double.guild_id).last_posted == "2024-11-14"
         assert any("2024-11-13" in r.getMessage() and r.levelno == logging.ERROR for r in caplog.records)
 
 
@@ -380,13 +381,16 @@ async def test_a_briefing_that_cannot_be_sent_at_all_is_posted_once_at_the_next_
         route = f"POST /channels/{double.news_id}/messages"
         double.inject_server_error(route, count=2, status=503)  # the heading, and the cog's one more try
         assert await cog.post_due() == 0
-        assert briefing_posts(double) == ([], []) and state.load().last_posted == "2024-11-12"
+        assert briefing_posts(double) == ([], []) and state.load(double.guild_id).last_posted == "2024-11-12"
+        sends = len(double.requests_to(route))
+        clock["t"] = datetime(2024, 11, 13, 8, 1, tzinfo=UTC)  # the loop's next tick, a minute later
+        assert await cog.post_due() == 0 and len(double.requests_to(route)) == sends, "no new try before its time"
         clock["t"] = datetime(2024, 11, 14, 8, 0, tzinfo=UTC)
         assert await cog.post_due() == 2  # the missed day late, then the day's own
         headings, _ = briefing_posts(double)
         assert headings[0].startswith("**Late briefing for 2024-11-12**")
         assert headings[1].startswith("**Briefing for 2024-11-13**") and len(headings) == 2
-        assert state.load().last_posted == "2024-11-14"
+        assert state.load(double.guild_id).last_posted == "2024-11-14"
 
 
 async def test_the_daily_briefing_is_posted_once_across_a_gateway_drop_at_its_time(store, state, clock):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -92,10 +93,30 @@ def test_the_post_follows_local_time_across_a_dst_change(bot):
 
 def test_the_state_file_is_replaced_whole_and_survives_a_new_process(tmp_path):
     store = ScheduleStore(tmp_path)
-    store.save(Schedule(channel_id=42, time="19:30", timezone="America/New_York", last_posted="2025-03-01"))
-    assert json.loads((tmp_path / "briefing_schedule.json").read_text())["last_posted"] == "2025-03-01"
-    assert ScheduleStore(tmp_path).load() == Schedule(42, "19:30", "America/New_York", "2025-03-01")
+    store.save(Schedule(channel_id=42, time="19:30", timezone="America/New_York", last_posted="2025-03-01",
+                        guild_id=7))
+    [saved] = json.loads((tmp_path / "briefing_schedule.json").read_text())["schedules"]
+    assert saved["last_posted"] == "2025-03-01" and saved["guild_id"] == 7
+    assert ScheduleStore(tmp_path).load(7) == Schedule(42, "19:30", "America/New_York", "2025-03-01", 7)
     assert [p.name for p in tmp_path.iterdir()] == ["briefing_schedule.json"]  # no temp files left
+
+
+def test_each_server_keeps_its_own_schedule_and_a_save_leaves_the_others_alone(tmp_path):
+    store = ScheduleStore(tmp_path)
+    a, b = Schedule(1, "08:00", "UTC", "2025-03-01", guild_id=10), Schedule(2, "18:30", "Asia/Tokyo", None, 20)
+    store.save(a)
+    store.save(b)
+    store.save(replace(b, time="07:15"))  # B's admin changes B's time
+    store.record_post(10, date(2025, 3, 2))  # A posts
+    assert ScheduleStore(tmp_path).load(10) == replace(a, last_posted="2025-03-02")
+    assert ScheduleStore(tmp_path).load(20) == replace(b, time="07:15")
+    assert len(store.load_all()) == 2
+
+
+def test_a_state_file_from_before_per_server_schedules_loads_as_one_schedule_without_a_server(tmp_path):
+    (tmp_path / "briefing_schedule.json").write_text(json.dumps(
+        {"channel_id": 42, "time": "08:00", "timezone": "UTC", "last_posted": "2025-03-01"}))  # as main wrote it
+    assert ScheduleStore(tmp_path).load_all() == [Schedule(42, "08:00", "UTC", "2025-03-01", guild_id=None)]
 
 
 def test_a_corrupt_state_file_is_ignored_not_fatal(tmp_path):

@@ -1,4 +1,5 @@
-"""/ingest and /forget: admin only (hidden by default_member_permissions and checked again here)."""
+"""/ingest and /forget: admin only (hidden by default_member_permissions and checked again here), and only ever
+on the server's own library; each run is in the audit log."""
 
 from __future__ import annotations
 
@@ -6,14 +7,19 @@ import logging
 import re
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.app import NO_PINGS, NewsBot
+from bot.audit import audit
 from bot.render import clip, escape, split_text
 from rag.articles import SUPPORTED, Article, load_paths
+
+if TYPE_CHECKING:
+    from rag.services import IngestResult
 
 logger = logging.getLogger(__name__)
 ADMIN = discord.Permissions(manage_guild=True)
@@ -23,6 +29,22 @@ def safe_name(filename: str) -> str:
     """A filename that is safe to write in a temporary folder (the suffix, which picks the loader, is kept)."""
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(filename).name).lstrip(".")
     return name[-100:] or "upload.txt"
+
+
+def result_lines(shown: str, result: IngestResult, titles: dict[str, str], reasons: list[str]) -> tuple[str, str]:
+    """The user's line for one file's ingest, and the audit log's (the ids and titles it added or updated)."""
+    parts = [f"{label} {len(ids)}" for label, ids in (("added", result.added), ("updated", result.updated),
+                                                        ("unchanged", result.unchanged)) if ids]
+    changed = result.added + result.updated
+    logged = "; ".join([", ".join(parts) or "nothing to add", *(f"{i} {titles.get(i, '')!r}" for i in changed),
+                        *([f"skipped {len(reasons)}"] if reasons else [])])
+    if reasons and not parts:
+        return f"❌ {shown}: {escape(clip('; '.join(reasons), 300))}", f"skipped: {clip('; '.join(reasons), 300)}"
+    named = ", ".join(escape(clip(titles.get(i, i), 80)) for i in changed)
+    line = f"✅ {shown}: {', '.join(parts) or 'nothing to add'}" + (f" — {named}" if named else "")
+    if reasons:
+        line += f" (skipped {len(reasons)}: {escape(clip('; '.join(reasons), 200))})"
+    return clip(line, 1000), logged
 
 
 class AdminCog(commands.Cog):
@@ -40,29 +62,37 @@ class AdminCog(commands.Cog):
     async def ingest(self, interaction: discord.Interaction, file: discord.Attachment,
                      file2: discord.Attachment | None = None, file3: discord.Attachment | None = None,
                      source: str | None = None) -> None:
-        """Add attached article files to the store (admins only)."""
+        """Add attached article files to this server's library (admins only)."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        lines = [await self.ingest_one(a, source) for a in (file, file2, file3) if a is not None]
+        library = self.bot.scope(interaction.guild_id).writes
+        lines = []
+        for attachment in (a for a in (file, file2, file3) if a is not None):
+            line, outcome = await self.ingest_one(interaction, attachment, source, library)
+            audit(interaction, "/ingest", f"file {attachment.filename!r} into {library}: {outcome}")
+            lines.append(line)
         for piece in split_text("\n".join(lines)):
             await interaction.followup.send(piece, ephemeral=True, allowed_mentions=NO_PINGS)
 
-    async def ingest_one(self, attachment: discord.Attachment, source: str | None) -> str:
-        """One result line for one attached file."""
+    async def ingest_one(self, interaction: discord.Interaction, attachment: discord.Attachment,
+                         source: str | None, library: str | None) -> tuple[str, str]:
+        """One result line for one attached file, and what happened, for the audit log."""
         name = escape(clip(attachment.filename, 80))
         limit = self.bot.settings.max_file_bytes
         if Path(attachment.filename).suffix.lower() not in SUPPORTED:
-            return f"❌ {name}: not an article file (use .txt, .md, .html, .json or .jsonl)"
+            return f"❌ {name}: not an article file (use .txt, .md, .html, .json or .jsonl)", "refused: file type"
         if attachment.size > limit:
-            return f"❌ {name}: {attachment.size:,} bytes is over the {limit:,}-byte limit"
+            return (f"❌ {name}: {attachment.size:,} bytes is over the {limit:,}-byte limit",
+                    f"refused: {attachment.size} bytes")
         try:
             data = await attachment.read()
         except discord.HTTPException:
             logger.warning("could not download attachment %s", attachment.filename, exc_info=True)
-            return f"❌ {name}: could not download the file from Discord; try again"
-        return await self.bot.run_rag(self.store_file, attachment.filename, data, source)
+            return f"❌ {name}: could not download the file from Discord; try again", "download failed"
+        return await self.bot.run_rag(self.store_file, attachment.filename, data, source, library,
+                                      guild=interaction.guild_id)
 
-    def store_file(self, filename: str, data: bytes, source: str | None) -> str:
-        """Load and ingest one file's bytes (blocking; runs in a thread)."""
+    def store_file(self, filename: str, data: bytes, source: str | None, library: str | None) -> tuple[str, str]:
+        """Load and ingest one file's bytes into `library` (blocking; runs in a thread)."""
         services = self.bot.services
         shown = escape(clip(filename, 80))
         with tempfile.TemporaryDirectory(prefix="newsbot-upload-") as folder:
@@ -70,18 +100,10 @@ class AdminCog(commands.Cog):
             path.write_bytes(data)
             items = list(load_paths([path], source=(source or "").strip() or None,
                                     max_bytes=services.settings.max_file_bytes))
-            result = services.index.ingest(items)
+            result = services.ingest(items, library=library)
             titles = {i.article_id: i.title for i in items if isinstance(i, Article)}
             reasons = [f.reason.replace(str(path), shown) for f in result.failed]
-        parts = [f"{label} {len(ids)}" for label, ids in (("added", result.added), ("updated", result.updated),
-                                                            ("unchanged", result.unchanged)) if ids]
-        named = ", ".join(escape(clip(titles.get(i, i), 80)) for i in result.added + result.updated)
-        if reasons and not parts:
-            return f"❌ {shown}: {escape(clip('; '.join(reasons), 300))}"
-        line = f"✅ {shown}: {', '.join(parts) or 'nothing to add'}" + (f" — {named}" if named else "")
-        if reasons:
-            line += f" (skipped {len(reasons)}: {escape(clip('; '.join(reasons), 200))})"
-        return clip(line, 1000)
+        return result_lines(shown, result, titles, reasons)
 
     @app_commands.command(name="forget")
     @app_commands.guild_only()
@@ -89,9 +111,13 @@ class AdminCog(commands.Cog):
     @app_commands.checks.has_permissions(manage_guild=True)
     @app_commands.describe(article="The article's id (start typing its title)")
     async def forget(self, interaction: discord.Interaction, article: str) -> None:
-        """Remove one article and its passages from the store (admins only)."""
+        """Remove one article from this server's library (admins only)."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        removed = await self.bot.run_rag(self.bot.services.index.remove, article.strip())
+        library = self.bot.scope(interaction.guild_id).writes
+        removed = await self.bot.run_rag(self.bot.services.remove, article.strip(), library=library,
+                                         guild=interaction.guild_id)
+        audit(interaction, "/forget", f"article {clip(article.strip(), 100)!r} from {library}: "
+              f"{'removed' if removed else 'not there'}")
         text = (f"Removed article `{escape(clip(article, 80))}`." if removed else
                 f"No article has the id `{escape(clip(article, 80))}`; see `/sources`.")
         await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
@@ -100,7 +126,12 @@ class AdminCog(commands.Cog):
     async def article_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         if not interaction.permissions.manage_guild:
             return []
-        articles = await self.bot.run_rag(self.bot.services.index.list_articles, current or None, 25)
+        # the server's own articles: the only ones /forget can take out (shared libraries are read-only here)
+        own = self.bot.scope(interaction.guild_id).writes
+        if own is None:
+            return []
+        articles = await self.bot.run_rag(self.bot.services.list_articles, current or None, 25, libraries=(own,),
+                                          guild=interaction.guild_id)
         return [app_commands.Choice(name=clip(f"{a.title} ({a.source or '?'}, {a.published or 'undated'})", 100),
                                     value=a.article_id) for a in articles if len(a.article_id) <= 100]
 

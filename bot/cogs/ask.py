@@ -15,11 +15,9 @@ from discord.ext import commands
 
 from bot.app import NO_PINGS, AnswerTimeout, NewsBot, apology, send_with_retry
 from bot.render import MessagePayload, answer_messages, clip, escape, list_messages
-from rag.answer import Query
-from rag.articles import parse_date
+from rag.answer import Query, query_day
 from rag.errors import QuestionError
 from rag.schema import Answer
-from rag.store.dates import date_to_int
 
 logger = logging.getLogger(__name__)
 THREAD_NAME_LIMIT = 100
@@ -64,7 +62,7 @@ def parse_day(value: str | None, option: str) -> int | None:
     if not value:
         return None
     try:
-        return date_to_int(parse_date(value))
+        return query_day(value)
     except ValueError:
         raise ValueError(f"`{option}` must be a date like 2025-09-30, not {clip(value, 40)!r}.") from None
 
@@ -84,17 +82,17 @@ class AskCog(commands.Cog):
     async def ask(self, interaction: discord.Interaction, question: str, since: str | None = None,
                   until: str | None = None, source: str | None = None) -> None:
         """Ask a question about the ingested news; the answer cites its sources."""
-        refusal = self.bot.refusal(interaction.user.id, question)
+        refusal = self.bot.refusal(interaction.guild_id, interaction.user.id, question)
         try:
             query = Query(question.strip(), since=parse_day(since, "since"), until=parse_day(until, "until"),
-                          source=(source or "").strip() or None)
+                          source=(source or "").strip() or None, libraries=self.bot.scope(interaction.guild_id).reads)
         except ValueError as exc:
             refusal = refusal or str(exc)
         if refusal:
             await interaction.response.send_message(refusal, ephemeral=True, allowed_mentions=NO_PINGS)
             return
         await interaction.response.defer(thinking=True)
-        answer = await self.bot.run_rag(self.bot.services.ask, query)
+        answer = await self.bot.run_rag(self.bot.services.ask, query, guild=interaction.guild_id)
         sent = [await interaction.followup.send(wait=True, **m.kwargs()) for m in answer_messages(answer)]
         await self.remember(Conversation(), interaction.channel, sent, query.question, query.question, answer)
 
@@ -103,7 +101,9 @@ class AskCog(commands.Cog):
     async def sources(self, interaction: discord.Interaction, query: str | None = None) -> None:
         """List the ingested articles, newest first."""
         await interaction.response.defer(thinking=True)
-        articles = await self.bot.run_rag(self.bot.services.index.list_articles, query, SOURCES_SHOWN + 1)
+        articles = await self.bot.run_rag(self.bot.services.list_articles, query, SOURCES_SHOWN + 1,
+                                          libraries=self.bot.scope(interaction.guild_id).reads,
+                                          guild=interaction.guild_id)
         lines = [f"`{a.article_id}` {a.published or 'undated'} · {escape(a.source or 'unknown outlet')} — "
                  f"{escape(clip(a.title, 150))}" for a in articles[:SOURCES_SHOWN]]
         if len(articles) > SOURCES_SHOWN:
@@ -116,7 +116,8 @@ class AskCog(commands.Cog):
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
-        if message.author.bot or self.bot.user is None:
+        guild_id = message.guild.id if message.guild else None
+        if message.author.bot or self.bot.user is None or not self.bot.serves(guild_id):
             return
         conversation = self.conversation_of(message)
         mentioned = self.bot.user in message.mentions
@@ -142,7 +143,8 @@ class AskCog(commands.Cog):
         return found
 
     async def answer_message(self, message: discord.Message, question: str, conversation: Conversation | None) -> None:
-        refusal = self.bot.refusal(message.author.id, question)
+        guild_id = message.guild.id if message.guild else None
+        refusal = self.bot.refusal(guild_id, message.author.id, question)
         if refusal:
             await _reply_quietly(message, refusal)
             return
@@ -150,8 +152,10 @@ class AskCog(commands.Cog):
             async with typing_if_possible(message.channel):
                 standalone = question
                 if conversation is not None:
-                    standalone = await self.bot.run_rag(self.bot.services.condense, conversation.turns, question)
-                answer = await self.bot.run_rag(self.bot.services.ask, Query(standalone))
+                    standalone = await self.bot.run_rag(self.bot.services.condense, conversation.turns, question,
+                                                        guild=guild_id)
+                query = Query(standalone, libraries=self.bot.scope(guild_id).reads)
+                answer = await self.bot.run_rag(self.bot.services.ask, query, guild=guild_id)
         except (QuestionError, AnswerTimeout) as exc:
             await _reply_quietly(message, str(exc))
             return

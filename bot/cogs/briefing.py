@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from dataclasses import replace
 from datetime import UTC, date as ddate, datetime, timedelta
 from datetime import time as dtime
 
@@ -13,94 +14,130 @@ from discord import app_commands
 from discord.ext import commands, tasks
 
 from bot.app import NO_PINGS, AnswerTimeout, NewsBot, apology, send_with_retry
+from bot.audit import audit
 from bot.briefing_render import briefing_messages
 from rag.briefing import Briefing, resolve_range
-from rag.errors import ConfigError, NewsbotError
+from rag.errors import ConfigError
 from rag import schedule as clock
-from rag.schedule import Schedule, ScheduleStore, due, from_settings, mark_posted, parse_timezone, post_moment, start
+from rag.schedule import (Schedule, ScheduleStore, due, from_settings, next_post, parse_timezone, post_moment,
+                          start)
 
 logger = logging.getLogger(__name__)
+# The loop wakes at every minute (UTC) and `rag.schedule.due` decides which servers' posts are due. One loop with
+# one time per schedule can't be used: discord.py sorts a loop's times as if they shared one zone.
+EVERY_MINUTE = [dtime(hour, minute, tzinfo=UTC) for hour in range(24) for minute in range(60)]
 
 
 class BriefingCog(commands.Cog):
-    """Briefings on demand, and one scheduled post a day (late posts at startup if the bot was down)."""
+    """Briefings on demand, and each server's scheduled post (late posts at startup if the bot was down)."""
 
     def __init__(self, bot: NewsBot) -> None:
         self.bot = bot
         self.store = ScheduleStore(bot.settings.data_dir)
         self._posting = asyncio.Lock()
+        self._held: dict[int, datetime] = {}  # server -> no new try before this (its post failed)
 
     async def cog_load(self) -> None:
-        try:
-            schedule = from_settings(self.bot.settings, self.store.load())
-        except ConfigError as exc:
-            logger.error("daily briefing is off: %s", exc)
-            return
-        if schedule is not None:
-            self.use(schedule)
+        self.daily.start()
 
     async def cog_unload(self) -> None:
         self.daily.cancel()
 
-    def use(self, schedule: Schedule) -> Schedule:
-        """Save the schedule (a new one starts with its next post time) and (re)start the loop at its time."""
-        schedule = start(schedule, clock.utcnow())
-        self.store.save(schedule)
-        self.daily.change_interval(time=schedule.local_time)
-        if not self.daily.is_running():
-            self.daily.start()
-        return schedule
-
-    @tasks.loop(time=dtime(8, 0, tzinfo=UTC))
+    @tasks.loop(time=EVERY_MINUTE)
     async def daily(self) -> None:
         await self.post_due()
 
     @daily.before_loop
     async def before_daily(self) -> None:
         await self.bot.wait_until_ready()
-        await self.post_due()  # startup catch-up: a briefing missed while the bot was down, marked late
+        await self.settle_schedules()
+        await self.post_due()  # startup catch-up: briefings missed while the bot was down, marked late
+
+    async def settle_schedules(self) -> None:
+        """At startup, give each schedule its server: an old state file's one schedule goes to the server of its
+        channel, and so does the one in settings (NEWSBOT_BRIEFING_CHANNEL_ID), unless that server has its own."""
+        async with self._posting:
+            schedules = self.store.load_all()
+            placed = [s for s in schedules if s.guild_id is not None]
+            unplaced = [s for s in schedules if s.guild_id is None]
+            kept = []
+            for schedule in unplaced + self.configured():
+                guild_id = await self.guild_of(schedule.channel_id)
+                if guild_id is None:
+                    logger.warning("the briefing schedule for channel %s is not posted: that channel is in no "
+                                   "server the bot is in", schedule.channel_id)
+                    kept += [schedule] if schedule in unplaced else []  # an old file's: try again next start
+                elif not any(s.guild_id == guild_id for s in placed):  # a server's own schedule wins
+                    placed.append(replace(start(schedule, clock.utcnow()), guild_id=guild_id))
+                    logger.info("the briefing schedule for channel %s is server %s's", schedule.channel_id, guild_id)
+            if placed + kept != schedules:
+                self.store.save_all(placed + kept)
+
+    def configured(self) -> list[Schedule]:
+        """The schedule in settings, if any (a wrong time or zone is logged and leaves it off)."""
+        try:
+            schedule = from_settings(self.bot.settings)
+        except ConfigError as exc:
+            logger.error("the briefing schedule in settings is off: %s", exc)
+            return []
+        return [schedule] if schedule else []
+
+    async def guild_of(self, channel_id: int) -> int | None:
+        try:
+            channel = self.bot.get_channel(channel_id) or await self.bot.fetch_channel(channel_id)
+        except discord.HTTPException:
+            return None
+        guild = getattr(channel, "guild", None)
+        return guild.id if guild is not None else None
 
     async def post_due(self) -> int:
-        """Post every briefing that is due now, each once; returns how many were posted.
+        """Post every server's briefings that are due now, each once; returns how many were posted."""
+        async with self._posting:
+            schedules = [s for s in self.store.load_all() if s.guild_id is not None and self.bot.serves(s.guild_id)]
+            return sum(await asyncio.gather(*(self.post_schedule(s) for s in schedules)))
+
+    async def post_schedule(self, schedule: Schedule) -> int:
+        """Post one server's due briefings, oldest first; returns how many were posted.
 
         Each send is tried once more after a Discord 5xx. A briefing whose first message cannot be sent is retried
-        at the next post time; one cut off after its first message counts as posted, so it is never doubled."""
-        posted = 0
-        async with self._posting:
-            schedule = self.store.load()
-            if schedule is None:
-                return 0
-            for item in due(schedule, clock.utcnow()):
-                sent, messages = 0, []
-                try:
-                    channel = self.bot.get_channel(schedule.channel_id) or await self.bot.fetch_channel(
-                        schedule.channel_id)
-                    briefing = await self.bot.run_rag(self.bot.services.briefing, item.covers)
-                    messages = briefing_messages(briefing, late=item.late)
-                    for message in messages:
-                        await send_with_retry(functools.partial(channel.send, **message.kwargs()),
-                                              f"the daily briefing for {item.post_day}")
-                        sent += 1
-                except (discord.HTTPException, NewsbotError):
-                    if not sent:
-                        logger.exception("daily briefing for %s not posted; will retry at the next post time",
-                                         item.post_day)
-                        break
-                    logger.exception("daily briefing for %s cut off: %d of %d messages posted; the rest are "
-                                     "dropped rather than posting the briefing twice", item.post_day, sent,
-                                     len(messages))
-                schedule = mark_posted(schedule, item.post_day)
-                self.store.save(schedule)
-                posted += 1
-                if sent < len(messages):
+        at the next post time (or startup), not at every tick; one cut off after its first message counts as
+        posted, so it is never doubled."""
+        posted, now = 0, clock.utcnow()
+        if now < self._held.get(schedule.guild_id, now):
+            return 0
+        for item in due(schedule, now):
+            sent, messages = 0, []
+            try:
+                channel = self.bot.get_channel(schedule.channel_id) or await self.bot.fetch_channel(
+                    schedule.channel_id)
+                briefing = await self.bot.run_rag(self.bot.services.briefing, item.covers,
+                                                  libraries=self.bot.scope(schedule.guild_id).reads,
+                                                  guild=schedule.guild_id)
+                messages = briefing_messages(briefing, late=item.late)
+                for message in messages:
+                    await send_with_retry(functools.partial(channel.send, **message.kwargs()),
+                                          f"the daily briefing for {item.post_day} in server {schedule.guild_id}")
+                    sent += 1
+            except Exception:  # noqa: BLE001 - one server's failure, whatever it is, never stops the others
+                if not sent:
+                    logger.exception("daily briefing for %s in server %s not posted; will retry at the next post "
+                                     "time", item.post_day, schedule.guild_id)
+                    self._held[schedule.guild_id] = next_post(schedule, now)
                     break
+                logger.exception("daily briefing for %s in server %s cut off: %d of %d messages posted; the rest "
+                                 "are dropped rather than posting the briefing twice", item.post_day,
+                                 schedule.guild_id, sent, len(messages))
+            self.store.record_post(schedule.guild_id, item.post_day)
+            posted += 1
+            if sent < len(messages):
+                break
         return posted
 
     @app_commands.command(name="briefing")
     @app_commands.describe(date="A day: YYYY-MM-DD, today or yesterday (default: yesterday and today)")
     async def briefing(self, interaction: discord.Interaction, date: str | None = None) -> None:
         """The day's stories, grouped across outlets, each with a cited summary."""
-        today = clock.utcnow().astimezone(self._zone()).date()
+        today = clock.utcnow().astimezone(self._zone(interaction.guild_id)).date()
         try:
             since, until = resolve_range(day=date, today=today)
         except ValueError as exc:
@@ -109,7 +146,9 @@ class BriefingCog(commands.Cog):
             return
         await interaction.response.defer(thinking=True)
         try:
-            result: Briefing = await self.bot.run_rag(self.bot.services.briefing, since, until)
+            result: Briefing = await self.bot.run_rag(self.bot.services.briefing, since, until,
+                                                      libraries=self.bot.scope(interaction.guild_id).reads,
+                                                      guild=interaction.guild_id)
         except AnswerTimeout as exc:
             await interaction.followup.send(str(exc), allowed_mentions=NO_PINGS)
             return
@@ -127,25 +166,29 @@ class BriefingCog(commands.Cog):
                            timezone="IANA time zone, e.g. UTC or Europe/Paris")
     async def briefing_schedule(self, interaction: discord.Interaction, time: str, timezone: str = "UTC",
                                 channel: discord.TextChannel | None = None) -> None:
-        """Post a briefing of the previous day every day at this time (admins only)."""
+        """Post a briefing of the previous day every day at this time in this server (admins only)."""
         channel = channel or interaction.channel
-        old = self.store.load()
-        wanted = Schedule(channel.id, time.strip(), timezone.strip(), old.last_posted if old else None)
+        old = self.store.load(interaction.guild_id)
+        wanted = Schedule(channel.id, time.strip(), timezone.strip(), old.last_posted if old else None,
+                          interaction.guild_id)
         try:
             wanted.local_time  # noqa: B018 - validates the time and the zone
         except ConfigError as exc:
             await interaction.response.send_message(f"Not scheduled: {exc}.", ephemeral=True,
                                                     allowed_mentions=NO_PINGS)
             return
-        schedule = self.use(wanted)
+        schedule = start(wanted, clock.utcnow())  # a new schedule's first post is the next time to come
+        self.store.save(schedule)
+        audit(interaction, "/briefing-schedule", f"channel {channel.id} ({channel.name!r}) at {schedule.time} "
+              f"{schedule.timezone}")
         upcoming = post_moment(schedule, ddate.fromisoformat(schedule.last_posted) + timedelta(days=1))
         await interaction.response.send_message(
             f"The daily briefing will be posted in {channel.mention} at {schedule.time} {schedule.timezone} "
             f"(next: <t:{int(upcoming.timestamp())}:F>), covering the day before.", ephemeral=True,
             allowed_mentions=NO_PINGS)
 
-    def _zone(self):
-        schedule = self.store.load()
+    def _zone(self, guild_id: int | None):
+        schedule = self.store.load(guild_id) if guild_id else None
         try:
             return parse_timezone(schedule.timezone if schedule else self.bot.settings.briefing_timezone)
         except ConfigError:
