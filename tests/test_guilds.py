@@ -386,7 +386,7 @@ async def test_ingest_and_forget_are_in_the_audit_log_with_ids_and_titles_but_no
         upload = double.add_attachment("oulu.txt", text.encode(), "text/plain")
         record = await double.invoke_slash("ingest", {"file": upload}, user=b.admin, guild_id=b.id)
         assert "added 1" in (await record.wait_for_reply(60))["content"]
-        [stored] = services.list_articles()
+        [stored] = services.list_articles(libraries=(f"guild-{b.id}",))
         for article in ("nope", stored.article_id):
             record = await double.invoke_slash("forget", {"article": article}, user=b.admin, guild_id=b.id)
             await record.wait_for_reply(30)
