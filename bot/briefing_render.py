@@ -15,6 +15,8 @@ from bot.render import (
     source_block,
 )
 from rag.briefing import Briefing, Story
+from rag.briefing_text import claim_line, story_dates
+from rag.text import plural
 
 SUMMARY_CHARS = 1500  # the summary's share of a story's embed; the sources get the rest
 SOURCES_NAMED = 5  # outlets named in the "reported by" line
@@ -27,11 +29,10 @@ def heading(briefing: Briefing, late: bool = False) -> str:
         when = f"**Late briefing for {briefing.label}** (posted late: the bot was offline at its time)"
     if not briefing.stories:
         return f"{when}\nNo articles for {briefing.label}."
-    parts = [f"{when}: {len(briefing.stories)} {'story' if len(briefing.stories) == 1 else 'stories'} "
-             f"from {briefing.articles} {'article' if briefing.articles == 1 else 'articles'}, most covered first."]
+    parts = [f"{when}: {plural(len(briefing.stories), 'story')} from {plural(briefing.articles, 'article')}, "
+             "most covered first."]
     if briefing.omitted:
-        parts.append(f"{briefing.omitted} smaller {'story is' if briefing.omitted == 1 else 'stories are'} "
-                     "left out.")
+        parts.append(f"{plural(briefing.omitted, 'smaller story is', 'smaller stories are')} left out.")
     if briefing.offline:
         parts.append("Offline extractive summaries: sentences quoted from the articles, no language model.")
     return clip(" ".join(parts), 2000)
@@ -40,9 +41,24 @@ def heading(briefing: Briefing, late: bool = False) -> str:
 def reported_by(story: Story) -> str:
     """`Reported by 2 outlets: A, B` (an article whose outlet is unknown counts as its own outlet)."""
     names = list(dict.fromkeys(s.source for s in story.sources if s.source))
-    noun = "outlet" if story.outlets == 1 else "outlets"
     shown = ", ".join(names[:SOURCES_NAMED]) + (", …" if len(names) > SOURCES_NAMED else "")
-    return f"Reported by {story.outlets} {noun}" + (f": {shown}" if shown else "")
+    days = story_dates(story)
+    return f"Reported by {plural(story.outlets, 'outlet')}" + (f": {shown}" if shown else "") + (
+        f" ({days})" if days else "")
+
+
+def summary_text(story: Story) -> str:
+    """One line per claim, with "reported by N outlets" where N ≥ 2; the plain summary if it has no claims."""
+    if not story.claims:
+        return escape(clip(story.summary, SUMMARY_CHARS))
+    lines, size = [], 0
+    for claim in story.claims:
+        line = escape(clip(claim_line(claim), SUMMARY_CHARS))
+        if size + len(line) + 1 > SUMMARY_CHARS and lines:
+            break
+        lines.append(line)
+        size += len(line) + 1
+    return "\n".join(lines)
 
 
 def story_embed(n: int, story: Story, footer: str) -> discord.Embed:
@@ -50,7 +66,7 @@ def story_embed(n: int, story: Story, footer: str) -> discord.Embed:
     title = clip(f"{n}. {story.headline}", TITLE_LIMIT)
     footer = clip(footer, 200)
     budget = min(DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT - len(title) - len(footer) - 10)
-    head = f"{escape(clip(story.summary, SUMMARY_CHARS))}\n\n*{escape(clip(reported_by(story), 300))}*"
+    head = f"{summary_text(story)}\n\n*{escape(clip(reported_by(story), 300))}*"
     blocks = [head]
     cited = {c.article_id for c in story.citations}
     extra = [f"• {escape(clip(s.title, 150))} ({escape(s.source or 'unknown outlet')})"

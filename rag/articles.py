@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from rag.errors import IngestError
+from rag.headlines import is_byline, lede_headline
 
 logger = logging.getLogger(__name__)
 
@@ -38,12 +39,14 @@ class Article:
     published: date | None = None
     url: str | None = None
     origin: str = ""  # the file (and line or record) it came from, for messages only
+    original_title: str | None = None  # the title as given, when it was a byline replaced by a lede headline
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def article_id(self) -> str:
         """Stable across edits of the body: the url if known, else outlet, title and date."""
-        key = self.url or f"{self.source or ''}|{self.title.strip().lower()}|{self.published or ''}"
+        title = self.original_title or self.title  # the id an earlier ingest gave it, before any headline fix
+        key = self.url or f"{self.source or ''}|{title.strip().lower()}|{self.published or ''}"
         return hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
 
     @property
@@ -106,12 +109,16 @@ def make_article(
     if not title:
         title = body.splitlines()[0].strip()[:120]
         warnings.append("no title: used the first line of the body")
+    original = None
+    if is_byline(title):
+        original, title = title, lede_headline(body)
+        warnings.append("the title is a byline or date line: used a headline from the first sentence")
     day, warning = _checked_date(published, today or date.today())
     if warning:
         warnings.append(warning)
     return Article(
         title=title, body=body, source=(source or "").strip() or None, published=day,
-        url=(url or "").strip() or None, origin=origin, warnings=tuple(warnings),
+        url=(url or "").strip() or None, origin=origin, warnings=tuple(warnings), original_title=original,
     )
 
 

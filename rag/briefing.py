@@ -1,8 +1,6 @@
 """The day's articles → stories (grouped across outlets) → cited summaries → a `Briefing`.
 
-Grouping: each article's lead (its first chunks' stored vectors, averaged) is compared by cosine similarity,
-plus a bonus for named entities the two leads share (weighted by how rare the name is that day); average-linkage
-clustering with a threshold then puts every article in exactly one story.
+Grouping is rag/stories.py's: lead vectors, shared rare names and days apart, average-linkage clustering.
 
 Summaries are map-reduce: *map* picks each article's key sentences locally (verbatim, so quotes stay checkable
 and a busy day's prompt stays small); *reduce* asks the chat model for 2–4 cited sentences from those extracts,
@@ -24,24 +22,20 @@ from langchain_core.runnables import Runnable
 from prompts.loader import load_prompt
 from rag.answer import check_citations, format_passages
 from rag.articles import parse_date
+from rag.corroborate import Article, Claim, corroborate, outlet_key
 from rag.index import NewsIndex, StoredArticle
 from rag.models import NOT_SURE, OFFLINE_LABEL, STUB_MODEL_NAME, model_name
 from rag.schema import Citation, Passage
 from rag.store.dates import date_to_int
-from rag.text import CALENDAR_WORDS, STOPWORDS, TITLES, coverage, idf_table, split_sentences, terms
+from rag.stories import DEFAULT_GROUPING, LEAD_CHARS, LEAD_CHUNKS, Grouping, StoryItem, group as group_stories
+from rag.text import coverage, idf_table, split_sentences, terms
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_STORIES = 10
-SAME_STORY = 0.64  # average-linkage score above which two groups are one story (tuned on the seeds + MultiHop)
-ENTITY_WEIGHT = 0.25  # how much shared rare names add to the leads' cosine similarity
-LEAD_CHUNKS = 2  # chunks of an article whose vectors stand for its lead
-LEAD_CHARS = 1500  # characters of the lead searched for named entities
 MAP_SENTENCES = 3  # key sentences each article contributes to the reduce prompt
 MAP_CHARS = 700  # and at most this many characters of them
 REDUCE_ARTICLES = 8  # articles per story whose extracts reach the model (the rest are still listed as sources)
-_NAME = re.compile(r"[A-Z][\w’'&.-]*(?:\s+(?:of|de|la|del|von|van|the|and|for)?\s*[A-Z][\w’'&.-]*)*")
-_NOT_NAMES = STOPWORDS | CALENDAR_WORDS | TITLES  # capitalised words that are not names
 
 
 @dataclass(frozen=True)
@@ -67,20 +61,27 @@ class Story:
     summary: str
     sources: list[SourceRef]
     citations: list[Citation] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)  # the summary's sentences, each with who reports it
 
     @property
     def outlets(self) -> int:
         """Distinct outlets; an article whose outlet is unknown counts as one of its own."""
-        return len({s.source.lower() if s.source else f"\0{s.article_id}" for s in self.sources})
+        return len({outlet_key(s.source, s.article_id) for s in self.sources})
 
     @property
     def latest(self) -> str:
         return max((s.published or "" for s in self.sources), default="")
 
+    @property
+    def first(self) -> str:
+        return min((s.published for s in self.sources if s.published), default="")
+
     def to_dict(self) -> dict:
         return {"headline": self.headline, "summary": self.summary,
+                "dates": {"since": self.first or None, "until": self.latest or None},
                 "sources": [s.to_dict() for s in self.sources],
-                "citations": [c.to_dict() for c in self.citations]}
+                "citations": [c.to_dict() for c in self.citations],
+                "claims": [c.to_dict() for c in self.claims]}
 
 
 @dataclass
@@ -160,77 +161,22 @@ def lead_vectors(index: NewsIndex, docs: list[_Doc]) -> np.ndarray:
     return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
 
 
-# ---- grouping -----------------------------------------------------------------------------------
-
-
-def named_entities(text: str) -> set[str]:
-    """Capitalised names (multi-word, or single words that don't just start a sentence), lower-cased."""
-    names = set()
-    for match in _NAME.finditer(text):
-        name = match.group().strip(" .’'-&")
-        words = name.split()
-        sentence_start = match.start() == 0 or re.search(r"[.!?\"“:\n]\s*$", text[max(0, match.start() - 3):
-                                                                                   match.start()])
-        if len(words) == 1 and (sentence_start or len(name) < 3):
-            continue
-        while words and words[0].lower() in _NOT_NAMES:
-            words = words[1:]
-        if words and not (len(words) == 1 and words[0].lower() in _NOT_NAMES):
-            names.add(" ".join(words).lower())
-            if len(words) > 1 and words[-1].lower() not in STOPWORDS:
-                names.add(words[-1].lower())  # "Vladimir Putin" also matches a later "Putin"
-    return names
-
-
-def similarity(vectors: np.ndarray, entity_sets: list[set[str]]) -> np.ndarray:
-    """Pairwise lead cosine plus ENTITY_WEIGHT × the idf-weighted share of names two articles have in common."""
-    sims = vectors @ vectors.T
-    idf = idf_table(entity_sets)
-    weight = {e: idf[e] for e in idf if e}
-    n = len(entity_sets)
-    shared = np.zeros((n, n), dtype=np.float32)
-    for i in range(n):
-        for j in range(i + 1, n):
-            a, b = entity_sets[i], entity_sets[j]
-            if not a or not b:
-                continue
-            common = sum(weight[e] for e in a & b)
-            smaller = min(sum(weight[e] for e in a), sum(weight[e] for e in b))
-            shared[i, j] = shared[j, i] = common / smaller if smaller else 0.0
-    return sims + ENTITY_WEIGHT * shared
-
-
-def cluster(scores: np.ndarray, threshold: float = SAME_STORY) -> list[list[int]]:
-    """Average-linkage agglomerative clustering: merge the closest groups while their mean score ≥ threshold."""
-    groups = [[i] for i in range(len(scores))]
-    while len(groups) > 1:
-        best, pair = threshold, None
-        for a in range(len(groups)):
-            for b in range(a + 1, len(groups)):
-                score = float(scores[np.ix_(groups[a], groups[b])].mean())
-                if score >= best:
-                    best, pair = score, (a, b)
-        if pair is None:
-            break
-        a, b = pair
-        groups[a] = groups[a] + groups.pop(b)
-    return groups
-
-
 # ---- summarising --------------------------------------------------------------------------------
 
 
 def pick_headline(docs: list[_Doc]) -> str:
-    """The title that best matches what the story's articles say (so a byline-like title never wins)."""
+    """The written title that best matches what the story's articles say (a title made at ingest from an
+    article's first sentence, in place of a byline, wins only if no other article has a written one)."""
     if len(docs) == 1:
         return docs[0].meta.title
     leads = [set(terms(d.meta.title + " " + d.lead)) for d in docs]
     idf = idf_table(leads)
 
-    def score(i: int) -> tuple[float, str]:
+    def score(i: int) -> tuple[bool, float, str]:
         title = terms(docs[i].meta.title)
         others = [coverage(title, leads[j], idf) for j in range(len(docs)) if j != i]
-        return (sum(others) / len(others) if len(title) >= 3 else 0.0, docs[i].meta.published or "")
+        written = not docs[i].lead.lstrip().startswith(docs[i].meta.title.rstrip("…"))  # not made from the lede
+        return written, sum(others) / len(others) if len(title) >= 3 else 0.0, docs[i].meta.published or ""
 
     return docs[max(range(len(docs)), key=score)].meta.title
 
@@ -254,8 +200,17 @@ def key_sentences(doc: _Doc, topic: list[str], idf: dict[str, float]) -> str:
     return "\n".join(sentence for _, sentence in sorted(picked))
 
 
-def summarise(docs: list[_Doc], headline: str, llm: Runnable) -> tuple[str, list[Citation], str]:
-    """Reduce step: the model writes 2–4 cited sentences from the extracts; citations are checked."""
+@dataclass
+class Summary:
+    text: str = ""
+    citations: list[Citation] = field(default_factory=list)
+    model: str = "none"
+    claims: list[Claim] = field(default_factory=list)
+
+
+def summarise(docs: list[_Doc], headline: str, llm: Runnable) -> Summary:
+    """Reduce step: the model writes 2–4 cited sentences from the extracts; citations are checked, and each
+    sentence is checked against every article of the story for the outlets that report it."""
     topic = terms(headline) + [t for t, _ in Counter(t for d in docs for t in set(terms(d.lead))).most_common(12)]
     idf = idf_table(set(terms(d.body)) for d in docs)
     passages = []
@@ -266,7 +221,7 @@ def summarise(docs: list[_Doc], headline: str, llm: Runnable) -> tuple[str, list
             passages.append(Passage(n=len(passages) + 1, chunk_id=f"{m.article_id}:lead", article_id=m.article_id,
                                     title=m.title, source=m.source, published=m.published, url=m.url, text=text))
     if not passages:
-        return "", [], "none"
+        return Summary()
     reply = (load_prompt("briefing") | llm).invoke(
         {"headline": headline, "passages": format_passages(passages), "not_sure": NOT_SURE})
     content, model = str(reply.content), model_name(reply)
@@ -277,9 +232,12 @@ def summarise(docs: list[_Doc], headline: str, llm: Runnable) -> tuple[str, list
         model = STUB_MODEL_NAME
         checked = check_citations(_extractive_reply(passages, content), passages, model)
     if checked.abstained:
-        return "", [], checked.model
+        return Summary(model=checked.model)
     text = " ".join(line.strip() for line in checked.answer.replace(OFFLINE_LABEL, "").splitlines() if line.strip())
-    return text, checked.citations, checked.model
+    articles = [Article(d.meta.article_id, d.meta.title, d.meta.source, d.meta.published, d.meta.url, d.body)
+                for d in docs]
+    return Summary(text, checked.citations, checked.model,
+                   corroborate(checked.answer, checked.citations, articles, checked.model))
 
 
 def _claims(answer: str) -> int:
@@ -306,6 +264,7 @@ def _extractive_reply(passages: list[Passage], earlier: str, limit: int = 3) -> 
 def build_briefing(index: NewsIndex, llm: Runnable, since: date, until: date, source: str | None = None,
                    max_stories: int | None = DEFAULT_MAX_STORIES,
                    on_story: Callable[[int, int], None] | None = None,
+                   grouping: Grouping = DEFAULT_GROUPING,
                    libraries: Sequence[str] | None = None) -> Briefing:
     """Group the range's articles (those the libraries hold; None: all) into stories, order them (most outlets,
     then newest) and summarise each."""
@@ -314,8 +273,8 @@ def build_briefing(index: NewsIndex, llm: Runnable, since: date, until: date, so
     briefing = Briefing(since=since, until=until, articles=len(docs))
     if not docs:
         return briefing
-    scores = similarity(lead_vectors(index, docs), [named_entities(d.meta.title + ".\n" + d.lead) for d in docs])
-    groups = [[docs[i] for i in g] for g in cluster(scores)]
+    items = [StoryItem(d.meta.title, d.lead, _day(d.meta.published)) for d in docs]
+    groups = [[docs[i] for i in g] for g in group_stories(lead_vectors(index, docs), items, grouping)]
     stories = [_story_stub(g) for g in groups]
     order = sorted(range(len(stories)), key=lambda i: (stories[i].outlets, len(stories[i].sources),
                                                       stories[i].latest), reverse=True)
@@ -324,10 +283,11 @@ def build_briefing(index: NewsIndex, llm: Runnable, since: date, until: date, so
     models = set()
     for done, i in enumerate(keep, start=1):
         story, group = stories[i], sorted(groups[i], key=lambda d: d.meta.published or "", reverse=True)
-        story.summary, story.citations, used = summarise(group, story.headline, llm)
+        summary = summarise(group, story.headline, llm)
+        story.summary, story.citations, story.claims = summary.text, summary.citations, summary.claims
         if not story.summary:
             story.summary = "No summary could be checked against the articles; see the sources."
-        models.add(used)
+        models.add(summary.model)
         briefing.stories.append(story)
         if on_story:
             on_story(done, len(keep))
@@ -335,6 +295,10 @@ def build_briefing(index: NewsIndex, llm: Runnable, since: date, until: date, so
     briefing.model = ", ".join(sorted(models)) or "none"
     briefing.offline = models == {STUB_MODEL_NAME}
     return briefing
+
+
+def _day(published: str | None) -> date | None:
+    return date.fromisoformat(published) if published else None
 
 
 def _story_stub(group: list[_Doc]) -> Story:

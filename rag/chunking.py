@@ -76,5 +76,7 @@ def chunk_article(article: Article, chunk_tokens: int = 256, overlap: int = 32) 
             meta["source"] = article.source
         if article.url:
             meta["url"] = article.url
+        if article.original_title:
+            meta["original_title"] = article.original_title
         chunks.append(Chunk(chunk_id(article, i), article.article_id, i, text, start, start + len(text), meta))
     return chunks

@@ -182,29 +182,11 @@ def brief(
 
 
 def print_briefing(briefing: Briefing) -> None:
-    """A heading, then each story: headline, outlets, summary and its numbered quotes."""
-    if not briefing.stories:
-        out.print(f"No articles for {briefing.label}.", highlight=False, markup=False)
-        return
-    note = " (offline extractive summaries: sentences quoted from the articles)" if briefing.offline else ""
-    out.print(f"Briefing for {briefing.label}: {len(briefing.stories)} stories from {briefing.articles} "
-              f"articles{note}", highlight=False, markup=False)
-    for i, story in enumerate(briefing.stories, start=1):
-        outlets = "outlet" if story.outlets == 1 else "outlets"
-        out.print(f"\n{i}. {story.headline} (reported by {story.outlets} {outlets})", highlight=False,
-                  markup=False)
-        out.print(story.summary, highlight=False, markup=False)
-        for c in story.citations:
-            meta = ", ".join(x for x in (c.source, c.published) if x)
-            out.print(f"  [{c.n}] {c.title}" + (f" ({meta})" if meta else "") + (f" {c.url}" if c.url else ""),
-                      highlight=False, markup=False)
-        cited = {c.article_id for c in story.citations}
-        for s in story.sources:
-            if s.article_id not in cited:
-                out.print(f"  also: {s.title} ({s.source or 'unknown outlet'}, {s.published or 'undated'})",
-                          highlight=False, markup=False)
-    if briefing.omitted:
-        out.print(f"\n…and {briefing.omitted} more stories (--max-stories).", highlight=False, markup=False)
+    """A heading, then each story: headline, outlets, one line per claim and its numbered sources."""
+    from rag.briefing_text import briefing_lines
+
+    for line in briefing_lines(briefing):
+        out.print(line, highlight=False, markup=False)
 
 
 @app.command()
@@ -300,6 +282,30 @@ def eval_multihop(
     out.print("type".ljust(22) + "".join(m.rjust(9) for m in METRICS) + "n".rjust(6), highlight=False)
     for name, row in [("all", {**result.overall, "n": result.n}), *result.by_type.items()]:
         out.print(name.ljust(22) + "".join(f"{row[m]:9.3f}" for m in METRICS) + f"{row['n']:6d}", highlight=False)
+
+
+@eval_app.command("stories")
+def eval_stories(
+    labels: Annotated[Path, typer.Option(help="Story labels (tests/data/story_labels.json).", exists=True,
+                                         dir_okay=False)],
+    corpus: Annotated[Path | None, typer.Option(help="Use this corpus's eval store (built as by eval "
+                                                     "multihop-rag) instead of the main store.", exists=True,
+                                                dir_okay=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object.")] = False,
+) -> None:
+    """B-cubed and pairwise precision/recall/F1 of the briefings' story grouping against hand-made labels."""
+    from rag.story_eval import run_story_eval, table
+
+    try:
+        result = run_story_eval(Settings(), labels, corpus)
+    except NewsbotError as exc:
+        logger.exception("eval stories failed")
+        raise _fail(str(exc)) from None
+    if as_json:
+        print(json.dumps(result.to_dict()))
+        return
+    for line in table(result):
+        out.print(line, highlight=False, markup=False)
 
 
 @app.command()

@@ -96,16 +96,13 @@ class EvalResult:
                 "by_type": self.by_type}
 
 
-def run_eval(settings: Settings, corpus: Path, queries: Path, chunk_tokens: int = 256, retriever: str = "hybrid",
-             limit: int | None = None, recipe=None, on_ingest: Callable[[int, int], None] | None = None,
-             on_query: Callable[[int, int], None] | None = None) -> EvalResult:
-    """Ingest the corpus into its eval store (once), retrieve the top 10 for each query and score them."""
+def open_eval_store(settings: Settings, corpus: Path, chunk_tokens: int = 256,
+                    on_ingest: Callable[[int, int], None] | None = None):
+    """The corpus's own store (data_dir/eval-<hash>), ingesting what it does not hold yet."""
     from rag.articles import LoadFailure, load_paths
     from rag.embeddings import embedding_model_id, make_embeddings
     from rag.index import NewsIndex, open_chroma
-    from rag.retrieve import NewsRetriever
 
-    rows = load_queries(queries, limit)  # both inputs are checked before any store is made or filled
     items = list(load_paths([Path(corpus)], max_bytes=max(settings.max_file_bytes, Path(corpus).stat().st_size)))
     failures = [i for i in items if isinstance(i, LoadFailure)]
     if len(failures) == len(items):
@@ -125,6 +122,17 @@ def run_eval(settings: Settings, corpus: Path, queries: Path, chunk_tokens: int 
             on_ingest(done, len(items))
 
     index.ingest(items, batch_chunks=settings.ingest_batch_chunks, on_progress=ingested)
+    return index
+
+
+def run_eval(settings: Settings, corpus: Path, queries: Path, chunk_tokens: int = 256, retriever: str = "hybrid",
+             limit: int | None = None, recipe=None, on_ingest: Callable[[int, int], None] | None = None,
+             on_query: Callable[[int, int], None] | None = None) -> EvalResult:
+    """Ingest the corpus into its eval store (once), retrieve the top 10 for each query and score them."""
+    from rag.retrieve import NewsRetriever
+
+    rows = load_queries(queries, limit)  # both inputs are checked before any store is made or filled
+    index = open_eval_store(settings, corpus, chunk_tokens, on_ingest)
     search = NewsRetriever(index=index, mode=retriever, k=10, recipe=recipe)
     search.warm(wait=True)  # the same rankings as FTS5's, faster over hundreds of queries
     scored: list[tuple[str, dict[str, float]]] = []

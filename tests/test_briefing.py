@@ -12,6 +12,8 @@ import pytest
 from bot.briefing_render import briefing_messages
 from rag.articles import load_paths, record_to_article
 from rag.briefing import Briefing, SourceRef, Story, lead_vectors, _load_docs, build_briefing, resolve_range
+from rag.briefing_text import briefing_lines, claim_line
+from rag.corroborate import Article as CorroboratedArticle, corroborate
 from rag.store.dates import date_to_int
 from rag.models import make_chat_model
 from rag.schema import Citation
@@ -62,6 +64,48 @@ def test_the_seeds_are_one_story_reported_by_two_outlets_with_both_cited(two_out
     assert_fits_discord(briefing)
 
 
+def test_a_claim_both_seeds_support_names_both_outlets_everywhere(two_outlets):
+    briefing = two_outlets.briefing(*SEEDS_RANGE)
+    [story] = briefing.stories
+    [warned] = [c for c in story.claims if "warned Putin not to escalate the war in Ukraine" in c.text]
+    assert sorted(warned.outlets) == ["Outlet A", "Outlet B"] and len(warned.citations) == 1
+    assert f"{warned.text} [{warned.citations[0]}] (reported by 2 outlets: " in "\n".join(briefing_lines(briefing))
+    [embed] = briefing_messages(briefing)[1].embeds
+    assert "(reported by 2 outlets: Outlet" in embed.description
+
+
+def test_a_claim_is_credited_to_the_outlets_whose_articles_support_it_and_no_others():
+    game = CorroboratedArticle("a", "A", "Outlet A", "2024-11-11", None, (
+        "The Lakers beat the Celtics in overtime on Sunday night. LeBron James scored 40 points."))
+    call = CorroboratedArticle("b", "B", "Outlet B", "2024-11-12", None, (
+        "Trump warned Putin not to escalate the war in Ukraine, The Washington Post reported."))
+    recap = CorroboratedArticle("c", "C", "Outlet C", "2024-11-12", None, (
+        "Los Angeles needed overtime: the Lakers beat the Celtics 110-105. James finished with 40."))
+    cited = [Citation(1, "b", "B", "Outlet B", "2024-11-12", None, "Trump warned Putin"),
+             Citation(2, "a", "A", "Outlet A", "2024-11-11", None, "The Lakers beat the Celtics")]
+    claims = corroborate("Trump warned Putin not to escalate the war in Ukraine. [1]\n"
+                         "The Lakers beat the Celtics in overtime. [2]", cited, [game, call, recap], "m")
+    assert [(c.citations, c.outlets) for c in claims] == [([1], ["Outlet B"]), ([2], ["Outlet A", "Outlet C"])]
+    assert "reported by" not in claim_line(claims[0]) and "(reported by 2 outlets: Outlet A, Outlet C)" in (
+        claim_line(claims[1]))
+
+
+def test_a_seven_day_window_keeps_an_event_reported_on_two_days_as_one_story(two_outlets):
+    briefing = two_outlets.briefing(date(2024, 11, 6), date(2024, 11, 12))
+    [story] = briefing.stories
+    assert sorted(s.published for s in story.sources) == ["2024-11-11", "2024-11-12"]
+    assert story.to_dict()["dates"] == {"since": "2024-11-11", "until": "2024-11-12"}
+    assert "(reported by 2 outlets; 2024-11-11 to 2024-11-12)" in "\n".join(briefing_lines(briefing))
+
+
+def test_plurals_in_the_cli_and_discord_headings(two_outlets):
+    briefing = two_outlets.briefing(*SEEDS_RANGE)
+    assert briefing_lines(briefing)[0].startswith("Briefing for 2024-11-11 to 2024-11-12: 1 story from 2 articles")
+    assert ": 1 story from 2 articles," in briefing_messages(briefing)[0].content
+    one = two_outlets.briefing(date(2024, 11, 12))
+    assert "1 story from 1 article" in briefing_lines(one)[0]
+
+
 def test_one_day_holds_one_seed_and_a_day_without_articles_is_empty(two_outlets):
     assert [len(s.sources) for s in two_outlets.briefing(date(2024, 11, 12)).stories] == [1]
     empty = two_outlets.briefing(date(2024, 1, 1))
@@ -74,7 +118,10 @@ def test_json_follows_the_contract(two_outlets):
     data = json.loads(json.dumps(two_outlets.briefing(*SEEDS_RANGE).to_dict()))
     assert data["date"] == {"since": "2024-11-11", "until": "2024-11-12"}
     [story] = data["stories"]
-    assert set(story) == {"headline", "summary", "sources", "citations"}
+    assert set(story) == {"headline", "summary", "dates", "sources", "citations", "claims"}
+    assert story["dates"] == {"since": "2024-11-11", "until": "2024-11-12"}
+    assert story["claims"] and all(set(c) == {"text", "citations", "outlets"} for c in story["claims"])
+    assert {n for c in story["claims"] for n in c["citations"]} == {c["n"] for c in story["citations"]}
     for source in story["sources"]:
         assert set(source) == {"article_id", "title", "source", "published", "url"}
     for c in story["citations"]:
