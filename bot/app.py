@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from bot.audit import audit
 from bot.limits import Cooldowns, FairSlots
 from bot.scope import Scope, scope_of, serves
-from rag.config import Settings
+from rag.config import Settings, settings_problems
 from rag.errors import NewsbotError, QuestionError
 
 logger = logging.getLogger(__name__)
@@ -223,9 +223,7 @@ def main(settings: Settings | None = None) -> int:
     try:
         settings = settings or Settings()
     except ValidationError as exc:
-        problems = "; ".join(f"NEWSBOT_{str(e['loc'][0]).upper() if e['loc'] else '?'}: {e['msg']}"
-                             for e in exc.errors())
-        print(f"error: {problems}", file=sys.stderr)
+        print(f"error: {settings_problems(exc)}", file=sys.stderr)
         return 2
     token = configured_token(settings)
     if not token:

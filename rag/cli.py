@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rag.answer import Query
 from rag.articles import Article, load_paths, parse_date
-from rag.config import Settings
+from rag.config import Settings, settings_problems
 from rag.errors import LibraryError, NewsbotError, QuestionError
 from rag.schema import Answer
 from rag.store.dates import date_to_int
@@ -325,6 +326,9 @@ def main() -> None:
     except NewsbotError as exc:
         err.print(f"error: {exc}", highlight=False, markup=False)
         sys.exit(1)
+    except ValidationError as exc:  # a bad NEWSBOT_* setting
+        err.print(f"error: {settings_problems(exc)}", highlight=False, markup=False)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

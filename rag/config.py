@@ -6,8 +6,11 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from rag.errors import LibraryError
+from rag.store.registry import check_library
 
 
 def default_data_dir() -> Path:
@@ -72,12 +75,20 @@ class Settings(BaseSettings):
     @field_validator("shared_libraries", mode="before")
     @classmethod
     def _library_list(cls, value: object) -> object:
-        """`default, world-news` -> ("default", "world-news"): stripped, each once, in order."""
-        if not isinstance(value, str):
+        """`default, world-news` -> ("default", "world-news"): stripped, each once, in order, each a valid
+        library name (a bad one stops the bot at startup, not at the first question)."""
+        if isinstance(value, str):
+            value = [name.strip() for name in value.split(",") if name.strip()]
+        if not isinstance(value, (list, tuple)):
             return value
-        names = tuple(dict.fromkeys(name.strip() for name in value.split(",") if name.strip()))
+        names = tuple(dict.fromkeys(value))
         if not names:
             raise ValueError("names no library; leave it unset for `default`")
+        for name in names:
+            try:
+                check_library(name)
+            except LibraryError as exc:
+                raise ValueError(str(exc)) from None
         return names
 
     @field_validator("allowed_guilds", mode="before")
@@ -98,3 +109,9 @@ class Settings(BaseSettings):
         if self.llm == "openai":
             return True
         return self.llm == "auto" and self.openai_api_key is not None
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """A bad setting as one line for stderr, naming each variable: `NEWSBOT_X: what is wrong; …`."""
+    return "; ".join(f"NEWSBOT_{str(e['loc'][0]).upper() if e['loc'] else '?'}: "
+                     f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors())

@@ -117,6 +117,10 @@ class NewsIndex:
         """`[{"library", "articles", "chunks"}]` for every library that holds an article."""
         return self.registry.libraries()
 
+    def holders(self, article_id: str, libraries: Sequence[str]) -> list[str]:
+        """Those of `libraries` that hold the article."""
+        return self.registry.holders(article_id, libraries)
+
     def sources(self) -> list[str]:
         """The distinct outlets in the store, for parsing them out of questions."""
         return self.registry.sources()

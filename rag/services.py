@@ -73,6 +73,10 @@ class Services:
         """Take the article out of the library (its chunks go when no library holds it); False if not there."""
         return self.index.remove(article_id, self._write(library))
 
+    def holders(self, article_id: str, libraries: Sequence[str]) -> list[str]:
+        """Those of `libraries` that hold the article (e.g. why it can't be removed from the one written to)."""
+        return self.index.holders(article_id, tuple(check_library(name) for name in libraries))
+
     def list_articles(self, query: str | None = None, limit: int | None = None,
                       libraries: Sequence[str] = ()) -> list[StoredArticle]:
         """The libraries' articles, newest first, optionally those whose title or source contains `query`."""

@@ -289,6 +289,28 @@ def test_a_bad_allow_list_stops_the_bot_with_one_line(monkeypatch, capsys):
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize("value", ["default, World News", "default,-wire"])
+def test_a_bad_shared_library_name_stops_the_bot_and_the_cli_with_one_line(monkeypatch, capsys, value):
+    monkeypatch.setenv("DISCORD_TOKEN", "x")
+    monkeypatch.setenv("NEWSBOT_SHARED_LIBRARIES", value)
+    bad = value.split(",")[1].strip()
+    assert main() == 2
+    for err in (capsys.readouterr().err, cli_stderr(monkeypatch, capsys, ["stats"])):
+        assert err.startswith(f"error: NEWSBOT_SHARED_LIBRARIES: library name {bad!r} is not valid"), err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def cli_stderr(monkeypatch, capsys, argv: list[str]) -> str:
+    """`newsbot ARGV` through the console script's entry point, which must exit 2; its stderr."""
+    from rag.cli import main as cli_main
+
+    monkeypatch.setattr("sys.argv", ["newsbot", *argv])
+    with pytest.raises(SystemExit) as exited:
+        cli_main()
+    assert exited.value.code == 2
+    return capsys.readouterr().err
+
+
 # ---- fairness and cooldowns ------------------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from discord.ext import commands
 
 from bot.app import NO_PINGS, NewsBot
 from bot.audit import audit
+from bot.scope import Scope
 from bot.render import clip, escape, split_text
 from rag.articles import SUPPORTED, Article, load_paths
 
@@ -45,6 +46,19 @@ def result_lines(shown: str, result: IngestResult, titles: dict[str, str], reaso
     if reasons:
         line += f" (skipped {len(reasons)}: {escape(clip('; '.join(reasons), 200))})"
     return clip(line, 1000), logged
+
+
+def forget_text(shown: str, removed: bool, shared: list[str]) -> str:
+    """What /forget tells the admin: removed, or held by a shared library (read-only from Discord), or unknown."""
+    if not shared:
+        return f"Removed article `{shown}`." if removed else f"No article has the id `{shown}`; see `/sources`."
+    libraries = ", ".join(f"`{name}`" for name in shared)
+    kind = "shared library" if len(shared) == 1 else "shared libraries"
+    if removed:
+        return (f"Removed article `{shown}` from this server's library. It is still shown here from the {kind} "
+                f"{libraries}: read-only from Discord, managed by the bot's operator.")
+    return (f"Article `{shown}` is in the {kind} {libraries}, read-only from Discord: nothing was removed. "
+            "The bot's operator can remove it.")
 
 
 class AdminCog(commands.Cog):
@@ -113,14 +127,21 @@ class AdminCog(commands.Cog):
     async def forget(self, interaction: discord.Interaction, article: str) -> None:
         """Remove one article from this server's library (admins only)."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        library = self.bot.scope(interaction.guild_id).writes
-        removed = await self.bot.run_rag(self.bot.services.remove, article.strip(), library=library,
-                                         guild=interaction.guild_id)
-        audit(interaction, "/forget", f"article {clip(article.strip(), 100)!r} from {library}: "
-              f"{'removed' if removed else 'not there'}")
-        text = (f"Removed article `{escape(clip(article, 80))}`." if removed else
-                f"No article has the id `{escape(clip(article, 80))}`; see `/sources`.")
-        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
+        scope = self.bot.scope(interaction.guild_id)
+        article_id = article.strip()
+        removed, shared = await self.bot.run_rag(self.forget_in, article_id, scope, guild=interaction.guild_id)
+        outcome = "removed" if removed else (f"refused: held by shared {', '.join(shared)}, read-only" if shared
+                                             else "not there")
+        audit(interaction, "/forget", f"article {clip(article_id, 100)!r} from {scope.writes}: {outcome}")
+        await interaction.followup.send(forget_text(escape(clip(article_id, 80)), removed, shared), ephemeral=True,
+                                        allowed_mentions=NO_PINGS)
+
+    def forget_in(self, article_id: str, scope: Scope) -> tuple[bool, list[str]]:
+        """Take the article out of the server's own library; and the shared libraries, read-only from Discord,
+        that hold it (blocking; runs in a thread)."""
+        services = self.bot.services
+        removed = services.remove(article_id, library=scope.writes)
+        return removed, services.holders(article_id, [name for name in scope.reads if name != scope.writes])
 
     @forget.autocomplete("article")
     async def article_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:

@@ -219,6 +219,14 @@ class Registry:
             "JOIN versions v USING (version_id) GROUP BY m.library ORDER BY m.library")
         return [{"library": r[0], "articles": r[1], "chunks": r[2]} for r in rows]
 
+    def holders(self, article_id: str, libraries: Sequence[str]) -> list[str]:
+        """Those of `libraries` that hold the article (in the order given)."""
+        marks = ",".join("?" * len(libraries))
+        held = {r[0] for r in self.db.reader().execute(
+            f"SELECT library FROM library_articles WHERE article_id=? AND library IN ({marks})",
+            [article_id, *libraries])}
+        return [name for name in libraries if name in held]
+
     def sources(self) -> list[str]:
         """The distinct outlets in the store, for parsing them out of questions."""
         return [r[0] for r in self.db.reader().execute(
