@@ -209,13 +209,15 @@ def bench_ask(services: Services, questions: list[str]) -> dict:
 # ---- 4 + 5. the bot under load ----------------------------------------------------------------------------
 
 
-async def bench_bot(data_dir: Path, questions: list[str], concurrent: int, servers: int, log) -> dict:
+async def bench_bot(data_dir: Path, questions: list[str], concurrent: int, servers: int, log,
+                    trace: bool = False) -> dict:
     """50 concurrent /ask from distinct users spread over `servers` servers through the Discord double, the bot in
     its own process."""
     from tests.discord_double import MESSAGE_FLAG_EPHEMERAL, DiscordDouble
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSBOT_", "OPENAI_", "DISCORD_"))}
-    env.update(NEWSBOT_DATA_DIR=str(data_dir), NEWSBOT_LLM="stub", PYTHONPATH=str(ROOT))
+    env.update(NEWSBOT_DATA_DIR=str(data_dir), NEWSBOT_LLM="stub", PYTHONPATH=str(ROOT),
+               BENCH_TRACE_CALLBACKS="1" if trace else "0")
     async with DiscordDouble() as double:
         guild_ids = [double.guild_id] + [double.add_guild(f"server{i}").id for i in range(1, servers)]
         child = await asyncio.create_subprocess_exec(
@@ -262,7 +264,8 @@ async def bench_bot(data_dir: Path, questions: list[str], concurrent: int, serve
             "rss_mb": round(after_rss, 1), "_idle_rss_mb": round(idle_rss, 1), "_p50_s": round(
                 statistics.median(latencies), 2), "_wall_s": round(wall, 2), "_lag_p99_ms": round(lag["p99_ms"], 1),
             "_failed_requests": len(failed), "_ask_concurrency": ready["concurrency"],
-            "_cooldown": ready["cooldown"], "_servers": servers}
+            "_cooldown": ready["cooldown"], "_servers": servers, "_load_avg": os.getloadavg(),
+            **({"_trace": lag["trace"]} if "trace" in lag else {})}
 
 
 # ---- the run ----------------------------------------------------------------------------------------------
@@ -280,6 +283,8 @@ def machine() -> dict:
 
 def run(args: argparse.Namespace, log) -> dict:
     details: dict = {"machine": machine()}
+    if args.bot_only:
+        return run_bot_only(args, details, log)
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="newsbot-bench-")) / "store"
     fresh = not (data_dir / "newsbot.sqlite3").exists()
     services = build_services(settings_for(data_dir))
@@ -303,23 +308,38 @@ def run(args: argparse.Namespace, log) -> dict:
     services.index.db.close()
     if not args.skip_bot:
         log(f"the bot: {args.concurrent} concurrent /ask over {args.servers} servers through the Discord double")
-        details["bot"] = asyncio.run(bench_bot(data_dir, retrieval_q, args.concurrent, args.servers, log))
+        details["bot"] = asyncio.run(bench_bot(data_dir, retrieval_q, args.concurrent, args.servers, log,
+                                                  args.trace_callbacks))
     details["machine"]["load_avg_end"] = os.getloadavg()
     details["default_mode"] = DEFAULT_MODE
     return details
 
 
+def run_bot_only(args: argparse.Namespace, details: dict, log) -> dict:
+    """Only the bot under load, on a store built before (`--data-dir`): nothing ingested, nothing grown."""
+    data_dir = Path(args.data_dir or "")
+    if not args.data_dir or not (data_dir / "newsbot.sqlite3").exists():
+        raise SystemExit("error: --bot-only needs --data-dir naming a store built before (e.g. by a full run)")
+    questions = load_questions(args.queries, args.retrieval_queries)
+    log(f"the bot only: {args.concurrent} concurrent /ask over {args.servers} servers, the store in {data_dir}")
+    details["bot"] = asyncio.run(bench_bot(data_dir, questions, args.concurrent, args.servers, log,
+                                              args.trace_callbacks))
+    details["machine"]["load_avg_end"] = os.getloadavg()
+    return details
+
+
 def contract(details: dict) -> dict:
     """Exactly the object issue #7 asks for; retrieval figures are the default mode's."""
-    growth = details["retrieval_growth"]
+    growth = details.get("retrieval_growth") or []
 
     def default(row: dict) -> dict:
         return {"chunks": row["chunks"], **public(row[DEFAULT_MODE])}
 
     return {
-        "ingest": public(details["ingest"]) if details["ingest"] else None,
-        "retrieval": {"small": default(growth[0]), "large": default(growth[-1]) if len(growth) > 1 else None},
-        "ask": public(details["ask"]),
+        "ingest": public(details["ingest"]) if details.get("ingest") else None,
+        "retrieval": {"small": default(growth[0]), "large": default(growth[-1]) if len(growth) > 1 else None}
+        if growth else None,
+        "ask": public(details["ask"]) if details.get("ask") else None,
         "bot": public(details["bot"]) if details.get("bot") else None,
         "scoped": scoped_contract(details.get("libraries")),
     }
@@ -336,14 +356,15 @@ def scoped_contract(scoped: dict | None) -> dict | None:
 
 def table(details: dict) -> str:
     lines = []
-    ing = details["ingest"]
+    ing = details.get("ingest")
     if ing:
         lines += [f"ingest   {ing['chunks']} chunks ({ing['_articles']} articles) in {ing['seconds']} s = "
                   f"{ing['chunks_per_s']} chunks/s; raw encode {ing['encode_seconds']} s (batch {ing['_batch_size']}); "
                   f"ratio {ing['ratio_to_encode']}; peak RSS {ing['peak_rss_mb']} MB"]
-    lines.append(f"retrieval p50 / p95 ms (k=10; default mode = {DEFAULT_MODE})")
-    lines.append("  chunks  " + "".join(f"{m:>18}" for m in MODES))
-    for row in details["retrieval_growth"]:
+    if details.get("retrieval_growth"):
+        lines.append(f"retrieval p50 / p95 ms (k=10; default mode = {DEFAULT_MODE})")
+        lines.append("  chunks  " + "".join(f"{m:>18}" for m in MODES))
+    for row in details.get("retrieval_growth", []):
         lines.append(f"  {row['chunks']:>6}  " + "".join(
             f"{row[m]['p50_ms']:>9.1f} /{row[m]['p95_ms']:>7.1f}" for m in MODES)
             + f"   (in-memory keyword index built in {row[DEFAULT_MODE]['_warm_s']} s)")
@@ -360,9 +381,10 @@ def table(details: dict) -> str:
             lines.append("  dev set scoped to dev: " + ", ".join(f"{m} {quality[m]}" for m in
                          ("Hits@10", "Hits@4", "MRR@10", "MAP@10")) + f" ({quality['n']} queries, outside scope "
                          f"{quality['_outside_scope']})")
-    ask = details["ask"]
-    lines.append(f"ask      p50 {ask['p50_ms']} ms, p95 {ask['p95_ms']} ms over {ask['_queries']} queries "
-                 f"({ask['_model']}, {ask['_abstained']} abstained)")
+    ask = details.get("ask")
+    if ask:
+        lines.append(f"ask      p50 {ask['p50_ms']} ms, p95 {ask['p95_ms']} ms over {ask['_queries']} queries "
+                     f"({ask['_model']}, {ask['_abstained']} abstained)")
     bot = details.get("bot")
     if bot:
         lines.append(f"bot      {bot['answered']}/{bot['concurrent']} answered over {bot.get('_servers', 1)} servers; "
@@ -377,13 +399,17 @@ def table(details: dict) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--corpus", type=Path, required=True, help="MultiHop-RAG corpus.json")
+    p.add_argument("--corpus", type=Path, help="MultiHop-RAG corpus.json (not needed with --bot-only)")
     p.add_argument("--queries", type=Path, required=True, help="MultiHop-RAG queries_dev.json")
     p.add_argument("--json", action="store_true", help="print the issue #7 JSON object instead of a table")
     p.add_argument("--details", type=Path, help="also write every figure (all modes, growth, idle RSS) here")
     p.add_argument("--data-dir", help="store folder: a fresh one is ingested; an existing one is reused (no ingest)")
     p.add_argument("--skip-large", action="store_true", help="skip the large (copied-chunks) store")
     p.add_argument("--skip-bot", action="store_true", help="skip the bot load test")
+    p.add_argument("--bot-only", action="store_true",
+                   help="run only the bot load test, on the existing store named by --data-dir")
+    p.add_argument("--trace-callbacks", action="store_true",
+                   help="time every event-loop callback in the bot (details file: the slowest, loop CPU)")
     p.add_argument("--skip-quality", action="store_true", help="skip the dev set scoped to a library")
     p.add_argument("--keep-large", type=Path, help="keep the grown, split store in this (new) folder")
     p.add_argument("--max-articles", type=int, help="ingest only the first N articles (quick runs)")
@@ -392,7 +418,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--concurrent", type=int, default=50)
     p.add_argument("--servers", type=int, default=5, help="servers the bot load's users are spread over")
     p.add_argument("--large-chunks", type=int, default=90_000)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.corpus is None and not args.bot_only:
+        p.error("--corpus is required (except with --bot-only)")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -92,8 +92,8 @@ class AskCog(commands.Cog):
             await interaction.response.send_message(refusal, ephemeral=True, allowed_mentions=NO_PINGS)
             return
         await interaction.response.defer(thinking=True)
-        answer = await self.bot.run_rag(self.bot.services.ask, query, guild=interaction.guild_id)
-        sent = [await interaction.followup.send(wait=True, **m.kwargs()) for m in answer_messages(answer)]
+        answer, payloads = await self.bot.run_rag(self.answer_and_render, query, guild=interaction.guild_id)
+        sent = [await interaction.followup.send(wait=True, **m.kwargs()) for m in payloads]
         await self.remember(Conversation(), interaction.channel, sent, query.question, query.question, answer)
 
     @app_commands.command(name="sources")
@@ -101,16 +101,28 @@ class AskCog(commands.Cog):
     async def sources(self, interaction: discord.Interaction, query: str | None = None) -> None:
         """List the ingested articles, newest first."""
         await interaction.response.defer(thinking=True)
-        articles = await self.bot.run_rag(self.bot.services.list_articles, query, SOURCES_SHOWN + 1,
-                                          libraries=self.bot.scope(interaction.guild_id).reads,
+        messages = await self.bot.run_rag(self.sources_messages, query, self.bot.scope(interaction.guild_id).reads,
                                           guild=interaction.guild_id)
+        for message in messages:
+            await interaction.followup.send(**message.kwargs())
+
+    # Rendering runs in the rag thread with the work it renders: escaping and splitting a long answer or a
+    # 100-line list takes milliseconds of CPU, which on the event loop would delay every other server's events.
+
+    def answer_and_render(self, query: Query) -> tuple[Answer, list[MessagePayload]]:
+        """The answer and its messages (blocking; runs in a thread)."""
+        answer = self.bot.services.ask(query)
+        return answer, answer_messages(answer)
+
+    def sources_messages(self, query: str | None, libraries: tuple[str, ...]) -> list[MessagePayload]:
+        """The libraries' articles, newest first, as /sources messages (blocking; runs in a thread)."""
+        articles = self.bot.services.list_articles(query, SOURCES_SHOWN + 1, libraries=libraries)
         lines = [f"`{a.article_id}` {a.published or 'undated'} · {escape(a.source or 'unknown outlet')} — "
                  f"{escape(clip(a.title, 150))}" for a in articles[:SOURCES_SHOWN]]
         if len(articles) > SOURCES_SHOWN:
             lines.append(f"… showing the newest {SOURCES_SHOWN}; narrow the list with `query`.")
         empty = "No articles match." if query else "No articles are ingested yet."
-        for message in list_messages("Ingested articles", lines, empty):
-            await interaction.followup.send(**message.kwargs())
+        return list_messages("Ingested articles", lines, empty)
 
     # ---- mentions, DMs and follow-ups -----------------------------------------------------------
 
@@ -155,11 +167,10 @@ class AskCog(commands.Cog):
                     standalone = await self.bot.run_rag(self.bot.services.condense, conversation.turns, question,
                                                         guild=guild_id)
                 query = Query(standalone, libraries=self.bot.scope(guild_id).reads)
-                answer = await self.bot.run_rag(self.bot.services.ask, query, guild=guild_id)
+                answer, payloads = await self.bot.run_rag(self.answer_and_render, query, guild=guild_id)
         except (QuestionError, AnswerTimeout) as exc:
             await _reply_quietly(message, str(exc))
             return
-        payloads = answer_messages(answer)
         if standalone != question:
             payloads[0].content = clip(f"-# Searched for: {escape(clip(standalone, 300))}\n{payloads[0].content}",
                                        2000)
