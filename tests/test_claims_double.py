@@ -3,8 +3,11 @@ the passage it was taken from. True claims keep their citation; each false one i
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from bot.render import answer_messages
 from rag.answer import Query
 
 from .openai_double import OpenAIDouble, Reply
@@ -79,3 +82,20 @@ def test_each_sentence_before_one_marker_is_its_own_claim(seeded):
 
     assert "cheese" not in answer.answer
     assert answer.answer == "Trump warned Putin not to escalate the war in Ukraine. [1]"
+
+
+def test_links_and_pings_in_a_checked_answer_are_neutralised_on_the_wire(seeded):
+    answer = ask(seeded, "What did Trump warn Putin about?", "not to escalate",
+                 "# Sources\n@everyone Trump warned Putin not to escalate the war in Ukraine, "
+                 "[The Washington Post](https://evil.example/login) reported (see https://evil.example/x) [{n}].")
+    [message] = answer_messages(answer)
+    sent = message.kwargs()
+
+    assert "escalate" in answer.answer and answer.citations  # the claim was supported and kept
+    content = sent["content"]
+    assert "](" not in content and "@everyone" not in content and not content.startswith("#")
+    assert re.findall(r"https?://\S+", re.sub(r"`[^`]*`", "", content)) == []  # every URL sits in code
+    assert "`https://evil.example/login`" in content
+    assert sent["allowed_mentions"].everyone is False and sent["allowed_mentions"].users is False
+    links = re.findall(r"\]\(<?(https?://[^)>]+)", sent["embeds"][0].description)
+    assert links == [c.url for c in answer.citations if c.url]  # the only links: the cited articles' own
