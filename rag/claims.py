@@ -139,7 +139,8 @@ def tokens(text: str, passage: str = "") -> list[Token]:
 
 
 def _is_name(word: str, first: bool, seen_in: str) -> bool:
-    if not word[:1].isupper() or word.lower() in FUNCTION_WORDS or word.lower() in CALENDAR_WORDS:
+    bare = re.sub(r"['’](m|ll|d|ve|re)$", "", word.lower())
+    if not word[:1].isupper() or bare in FUNCTION_WORDS or bare in CALENDAR_WORDS or bare == "i":
         return False
     if not first:
         return True
@@ -152,7 +153,7 @@ def names(toks: list[Token]) -> dict[int, list[str]]:
     spans: dict[int, list[str]] = {}
     for t in toks:
         if t.name is not None:
-            spans.setdefault(t.name, []).append(t.lower.replace(".", ""))
+            spans.setdefault(t.name, []).append(_name_key(t.text))
     return spans
 
 
@@ -173,7 +174,11 @@ def _common_prefix(a: str, b: str) -> str:
 
 
 def _words(text: str) -> set[str]:
-    return {w.lower().replace(".", "") for w in re.findall(r"[A-Za-z][A-Za-z.]*[A-Za-z]|[A-Za-z]", text)}
+    return {_name_key(w) for w in _TOKEN.findall(text)}
+
+
+def _name_key(word: str) -> str:
+    return re.sub(r"['’]s$", "", word).rstrip(".").lower().replace(".", "")
 
 
 def name_problem(claim: list[Token], sentence: str, context: str, passage: str) -> str:
