@@ -34,6 +34,7 @@ CONTEXT_SENTENCES = 2  # a name may come from this many sentences before the quo
 
 NEGATIONS = frozenset("not n't never no none nobody nothing neither nor without cannot".split())
 _SKIP_AFTER_NEGATION = frozenset("yet even ever also only still really always further longer".split())
+_PRONOUNS = frozenset("he she they him her his their them".split())
 _PASSIVE = frozenset("was were been is are be being got get gets".split())
 _AUXILIARIES = _PASSIVE | frozenset("has have had having will would could can may might must should shall did does "
                                     "do also then later reportedly allegedly not".split())
@@ -115,7 +116,8 @@ def meaning_problem(claim: str, sentence: str, context: str = "", passage: str =
     if missing:
         return "quantity not in the source: " + ", ".join(describe(q) for q in missing)
     claim_tokens, source_tokens = tokens(claim, passage), tokens(sentence, passage)
-    return (polarity_problem(claim_tokens, source_tokens) or name_problem(claim_tokens, sentence, context, passage)
+    return (polarity_problem(claim_tokens, source_tokens)
+            or name_problem(claim_tokens, source_tokens, sentence, context, passage)
             or role_problem(claim_tokens, source_tokens, tokens(whole, passage) if whole else claim_tokens))
 
 
@@ -181,9 +183,14 @@ def _name_key(word: str) -> str:
     return re.sub(r"['’]s$", "", word).rstrip(".").lower().replace(".", "")
 
 
-def name_problem(claim: list[Token], sentence: str, context: str, passage: str) -> str:
-    """A name of the claim that the quote (or the sentences just before it, or the title) never mentions."""
-    near, anywhere = _words(sentence + " " + context), _words(passage + " " + sentence + " " + context)
+def name_problem(claim: list[Token], source: list[Token], sentence: str, context: str, passage: str) -> str:
+    """A name of the claim that the quote never mentions, unless it can stand for a pronoun of the quote ("He
+    also said" → "Trump also said"): then it may come from the sentences around it or the title, as long as the
+    claim keeps every name of the quote (a name swapped for another one nearby is not a pronoun resolved)."""
+    quoted, anywhere = _words(sentence), _words(passage + " " + sentence + " " + context)
+    claim_words = [w for words in names(claim).values() for w in words]
+    keeps_names = all(any(same_name(w, c) for c in claim_words) for words in names(source).values() for w in words)
+    near = quoted | _words(context) if keeps_names or _PRONOUNS & {t.lower for t in source} else quoted
     for words in names(claim).values():
         head, rest = words[-1], words[:-1]
         if not any(same_name(head, w) for w in near):
