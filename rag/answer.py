@@ -187,7 +187,8 @@ def _checked_clauses(text: str, cited: list[Passage], sentences: dict[int, list[
             verdict = judge(clause, sentences[p.n], idf, p.text, p.title, threshold, text)
             if verdict.supported:
                 backers.append(p.n)
-                if verdict.score > quotes.get(p.n, (-1.0, ""))[0]:
+                best = quotes.get(p.n, (-1.0, ""))  # the best-supported quote; of equals, the shortest
+                if (verdict.score, -len(verdict.quote)) > (best[0], -len(best[1])):
                     quotes[p.n] = (verdict.score, verdict.quote)
             else:
                 reasons.append(f"[{p.n}] {verdict.reason}")

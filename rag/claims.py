@@ -28,7 +28,7 @@ from rag.text import CALENDAR_WORDS, FUNCTION_WORDS, coverage, split_sentences, 
 MIN_SUPPORT = 0.2  # share of a claim's weighted terms its quoted sentence must contain
 MIN_CLAUSE_SUPPORT = 0.5  # stricter for a claim's later clauses (an appended rider shares few words)
 NEAR_BEST = 0.75  # a sentence this close in words to the best one may support the claim in its stead
-PAIR_GAIN = 0.1  # two sentences together must hold this much more of the claim than the best single one
+PAIR_GAIN = 0.05  # two sentences together must hold this much more of the claim than the best single one
 CONTEXT_SENTENCES = 2  # a name may come from this many sentences before the quoted one ("He" in the quote), or
 # from the one after it (a claim that joins two sentences of its source)
 
