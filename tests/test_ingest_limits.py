@@ -38,3 +38,30 @@ def test_deeply_nested_json_is_a_one_line_error_per_file(tmp_path):
     assert [f.origin.rsplit("/", 1)[-1] for f in failures] == ["deep.json", "deep.jsonl line 2"]
     assert all("nested too deeply" in f.reason and "\n" not in f.reason for f in failures)
     assert [a.title for a in results if isinstance(a, Article)] == ["ok"]
+
+
+def test_an_openai_embedding_error_names_its_class_and_status_never_its_text(tmp_path, caplog):
+    import logging
+    import traceback
+
+    import pytest
+
+    from rag.embeddings import make_embeddings
+    from rag.errors import ModelError
+
+    from .conftest import make_settings
+    from .openai_double import OpenAIDouble, Reply
+
+    secret = "sk-embed-never-print-me-456"
+    echo = json.dumps({"error": {"message": f"Incorrect API key provided: {secret}", "type": "invalid_request_error",
+                                 "code": "invalid_api_key"}}).encode()
+    with OpenAIDouble() as api:
+        api.default = Reply(status=401, raw=echo)
+        settings = make_settings(tmp_path, embedding_provider="openai", openai_api_key=secret,
+                                 openai_base_url=api.base_url, llm_max_retries=0)
+        with pytest.raises(ModelError) as caught, caplog.at_level(logging.DEBUG):
+            make_embeddings(settings).embed_query("drones over Helsinki")
+
+    assert api.requests[0]["path"].endswith("/embeddings")
+    shown = "".join(traceback.format_exception(caught.value)) + caplog.text
+    assert "AuthenticationError, HTTP 401" in str(caught.value) and secret not in shown
