@@ -1,5 +1,6 @@
 """The citation check on true and perturbed claims made from the dev corpus (rag/claim_eval.py): per kind, the
 share of true claims kept and of false claims rejected, against issue #15's targets (≥ 97% kept, ≥ 95% rejected).
+`newsbot eval claims` prints the same table; this script adds timing, the load average, misses and label making.
 
     PYTHONPATH=. python benchmarks/claims.py --corpus ../shared/eval/multihop-rag/corpus.json [--limit N] [--json]
     PYTHONPATH=. python benchmarks/claims.py --corpus … --write-labels   # remake tests/data/claim_labels.json
@@ -14,7 +15,7 @@ import os
 import time
 from pathlib import Path
 
-from rag.claim_eval import TARGETS, build_claims, load_corpus, load_labels, make_labels, score, verdict
+from rag.claim_eval import TARGETS, build_claims, load_corpus, load_labels, make_labels, score, table, verdict
 
 LABELS = Path(__file__).resolve().parent.parent / "tests" / "data" / "claim_labels.json"
 
@@ -47,10 +48,7 @@ def main() -> None:
         sentences = len({(c.url, c.sentence) for c in claims})
         print(f"{len(claims)} claims from {sentences} sentences; {seconds:.1f} s "
               f"({1000 * seconds / len(claims):.2f} ms a claim), load average {load:.2f}")
-        print(f"{'kind':16} {'claims':>7} {'measure':>9} {'rate':>7}")
-        for kind, row in rows.items():
-            rate = "—" if row["rate"] is None else f"{row['rate']:.1%}"
-            print(f"{kind:16} {row['claims']:>7} {row['measure']:>9} {rate:>7}")
+        print("\n".join(table(rows)))
     if args.show:
         logging.basicConfig(level=logging.WARNING)
         logging.getLogger("rag.answer").setLevel(logging.DEBUG)

@@ -272,3 +272,18 @@ def load_labels(path: Path) -> list[dict]:
         return [{"url": str(r["url"]), "sentence": int(r["sentence"]), "kind": str(r["kind"])} for r in data["claims"]]
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise EvalError(f'claim labels {path}: expected {{"claims": [{{url, sentence, kind}}, …]}} ({exc})') from None
+
+
+def table(rows: dict) -> list[str]:
+    """The figures as aligned text lines."""
+    lines = [f"{'kind':16} {'claims':>7} {'measure':>9} {'rate':>7}"]
+    for kind, row in rows.items():
+        rate = "—" if row["rate"] is None else f"{row['rate']:.1%}"
+        lines.append(f"{kind:16} {row['claims']:>7} {row['measure']:>9} {rate:>7}")
+    return lines
+
+
+def run_claim_eval(corpus: Path, labels: Path, limit: int = 0) -> dict:
+    """Score the labelled claims (the first `limit`, 0 = all) of `corpus`: `score`'s rows."""
+    chosen = load_labels(labels)
+    return score(build_claims(load_corpus(corpus), chosen[:limit] if limit else chosen))

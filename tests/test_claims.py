@@ -117,3 +117,19 @@ def test_the_perturbation_benchmark_on_a_slice():
     rows = score(build_claims(load_corpus(CORPUS), labels))
     assert rows["true_kept"]["claims"] > 100 and rows["false_rejected"]["claims"] > 200
     assert rows["true_kept"]["rate"] >= 0.97 and rows["false_rejected"]["rate"] >= 0.9
+
+
+@pytest.mark.skipif(not CORPUS.exists(), reason="the dev corpus is not beside this checkout")
+def test_eval_claims_prints_the_figures_as_json():
+    import json
+
+    from typer.testing import CliRunner
+
+    from rag.cli import app
+
+    labels = Path(__file__).parent / "data" / "claim_labels.json"
+    result = CliRunner().invoke(app, ["eval", "claims", "--corpus", str(CORPUS), "--labels", str(labels),
+                                      "--limit", "30", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)["rows"]
+    assert rows["true_kept"]["claims"] + rows["false_rejected"]["claims"] == 30
