@@ -20,6 +20,8 @@ FOOTER_LIMIT = 2048
 SOURCE_TITLE_CHARS = 200  # a source's title in the list
 QUOTE_CHARS = 400  # a quoted sentence in the list
 EMBED_COLOUR = discord.Colour.blurple()
+_MASKED_LINK = re.compile(r"\[([^\[\]\n]*)\]\(\s*<?([^()\s<>]*)>?(?:\s+\"[^\"]*\")?\s*\)")
+_URL = re.compile(r"(?:\b[a-z][a-z0-9+.-]*://|\bwww\.)[^\s<>`]*[^\s<>`.,;:!?)\]'\"]", re.IGNORECASE)
 _BREAKS = ("\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ")
 
 
@@ -79,8 +81,22 @@ def _cut_point(text: str, limit: int) -> int:
 
 
 def escape(text: str) -> str:
-    """Text safe inside Discord markdown (titles and quotes come from articles)."""
-    return discord.utils.escape_markdown(text, as_needed=False).replace("\n", " ")
+    """`neutral` on one line (titles and quotes come from articles)."""
+    return neutral(text).replace("\n", " ")
+
+
+def neutral(text: str) -> str:
+    """Text that can't link, ping or fake our layout: masked links become their label and target as text, URLs
+    are shown in code (Discord links neither), markdown (headers, quotes, bold) is escaped and mentions are
+    broken with a zero-width space. The only links we send are the cited articles' own, in the sources list."""
+    text = _MASKED_LINK.sub(lambda m: f"{m.group(1)} ({m.group(2)})", text)
+    pieces, cursor = [], 0
+    for match in _URL.finditer(text):
+        pieces.append(discord.utils.escape_markdown(text[cursor:match.start()], as_needed=False))
+        pieces.append("`" + match.group().replace("`", "") + "`")
+        cursor = match.end()
+    pieces.append(discord.utils.escape_markdown(text[cursor:], as_needed=False))
+    return discord.utils.escape_mentions("".join(pieces))
 
 
 def source_block(c: Citation) -> str:
@@ -117,8 +133,8 @@ def sources_embeds(answer: Answer) -> list[discord.Embed]:
 
 
 def answer_text(answer: Answer) -> str:
-    """The answer with its [n] markers; an offline answer always says it is extractive."""
-    text = answer.answer.strip()
+    """The answer with its [n] markers, `neutral`; an offline answer always says it is extractive."""
+    text = neutral(answer.answer.strip())
     if answer.offline and OFFLINE_LABEL not in text:
         text = f"{OFFLINE_LABEL}\n{text}"
     return text or "I have no answer to show."

@@ -18,11 +18,11 @@ from rag.errors import QuestionError
 from rag.models import NOT_SURE, OFFLINE_LABEL, STUB_MODEL_NAME, model_name
 from rag.schema import Answer, Citation, Passage
 from rag.store.dates import date_to_int
+from rag.claims import MIN_CLAUSE_SUPPORT, MIN_SUPPORT, judge, passage_sentences, split_clauses
 from rag.text import coverage, idf_table, split_sentences, terms
 
 _MARKERS = re.compile(r"\s?\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _MARKER_RUN = re.compile(r"(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+")
-MIN_SUPPORT = 0.2  # share of a claim's weighted terms a quoted sentence must contain to count as support
 MIN_ATTRIBUTION = 0.5  # stricter, for unmarked sentences we attribute ourselves
 LEAK_WORDS = 6  # a reply sentence sharing this many consecutive words with the system prompt repeats it
 
@@ -139,35 +139,29 @@ def _word_ngrams(text: str, n: int) -> set[tuple[str, ...]]:
 def check_citations(reply: str, passages: list[Passage], model: str) -> Answer:
     """Keep only `[n]` that point at a retrieved passage which supports the claim; renumber; attach quotes.
 
-    A reply with no markers at all has its sentences attributed to passages here, and unsupported sentences
-    are dropped; if nothing checkable is left the answer abstains. Sources that were not checked are never shown.
+    Each reply sentence is one claim, judged clause by clause by `rag.claims.judge` (words, numbers, dates,
+    negation, names, who did what to whom): a later clause no cited passage supports is cut, a claim whose main
+    clause none supports is dropped (each logged at DEBUG with its reason). A reply with no markers at all has its
+    sentences attributed to passages here. If nothing checkable is left the answer abstains. Sources that were
+    not checked are never shown.
     """
     offline = model == STUB_MODEL_NAME
     body = reply.replace(OFFLINE_LABEL, "").strip()
     if not body or _is_not_sure(body):
         return Answer(answer=NOT_SURE, abstained=True, model=model, offline=offline)
     by_n = {p.n: p for p in passages}
-    sentences = {p.n: [(p.text[s:e].strip(), set(terms(p.text[s:e]))) for s, e in split_sentences(p.text)]
-                 for p in passages}
+    sentences = {p.n: passage_sentences(p.text) for p in passages}
     idf = idf_table(t for sents in sentences.values() for _, t in sents)
     has_markers = bool(_MARKERS.search(body))
     kept_claims: list[tuple[str, list[int]]] = []
     quotes: dict[int, tuple[float, str]] = {}
     for text, wanted in split_claims(body):
-        claim_terms = terms(text)
         if not has_markers:
-            wanted = [n for n in by_n if _best(claim_terms, sentences[n], idf)[0] >= MIN_ATTRIBUTION][:1]
-        supported = []
-        for n in dict.fromkeys(wanted):
-            if n not in by_n:
-                continue  # an invented number: removed, never shown
-            score, quote = _best(claim_terms, sentences[n], idf)
-            if score >= MIN_SUPPORT:
-                supported.append(n)
-                if score > quotes.get(n, (-1.0, ""))[0]:
-                    quotes[n] = (score, quote)
-        if supported:
-            kept_claims.append((text, supported))
+            wanted = [n for n in by_n if _best(terms(text), sentences[n], idf)[0] >= MIN_ATTRIBUTION][:1]
+        wanted = [n for n in dict.fromkeys(wanted) if n in by_n]  # an invented number: removed, never shown
+        kept, supported = _checked_clauses(text, [by_n[n] for n in wanted], sentences, idf, quotes)
+        if kept:
+            kept_claims.append((kept, supported))
     if not kept_claims:
         return Answer(answer=NOT_SURE, abstained=True, model=model, offline=offline)
     renumber: dict[int, int] = {}
@@ -182,8 +176,39 @@ def check_citations(reply: str, passages: list[Passage], model: str) -> Answer:
     return Answer(answer=answer, abstained=False, model=model, citations=citations, offline=offline)
 
 
+def _checked_clauses(text: str, cited: list[Passage], sentences: dict[int, list[tuple[str, set[str]]]],
+                     idf: dict[str, float], quotes: dict[int, tuple[float, str]]) -> tuple[str, list[int]]:
+    """The claim with the clauses its cited passages support ("" if its main clause has none), and who supports it."""
+    kept, supported = [], []
+    for i, (separator, clause) in enumerate(split_clauses(text)):
+        threshold = MIN_SUPPORT if i == 0 else MIN_CLAUSE_SUPPORT
+        reasons, backers = [], []
+        for p in cited:
+            verdict = judge(clause, sentences[p.n], idf, p.text, p.title, threshold, text)
+            if verdict.supported:
+                backers.append(p.n)
+                best = quotes.get(p.n, (-1.0, ""))  # the best-supported quote; of equals, the shortest
+                if (verdict.score, -len(verdict.quote)) > (best[0], -len(best[1])):
+                    quotes[p.n] = (verdict.score, verdict.quote)
+            else:
+                reasons.append(f"[{p.n}] {verdict.reason}")
+        if not backers:
+            logger.debug("%s %r: %s", "dropped claim" if i == 0 else "cut clause", clause.strip(),
+                         "; ".join(reasons) or "cites no retrieved passage")
+            if i == 0:
+                return "", []
+            continue
+        kept.append(separator + clause)
+        supported += [n for n in backers if n not in supported]
+    claim = "".join(kept).rstrip(" ,;:—–")
+    if claim != text.rstrip(" ,;:—–") and text.rstrip()[-1:] in ".!?" and claim[-1:] not in ".!?":
+        claim += text.rstrip()[-1]
+    return claim, supported
+
+
 def split_claims(body: str) -> list[tuple[str, list[int]]]:
-    """Claims with the passage numbers cited right after them; unmarked text is split into sentences."""
+    """Claims (one a sentence) with the passage numbers cited right after them; unmarked text is split into
+    sentences. Each sentence before a marker carries that marker: none rides on a neighbour's."""
     claims: list[tuple[str, list[int]]] = []
     cursor = 0
     for match in _MARKER_RUN.finditer(body):
@@ -195,14 +220,16 @@ def split_claims(body: str) -> list[tuple[str, list[int]]]:
             text += trailing.group()
             cursor += trailing.end()
         if text:
-            claims.append((text, numbers))
+            claims += [(sentence, list(numbers)) for sentence in _sentences(text)]
         elif claims:  # "[1] [2]" split by a space: both belong to the claim before
             claims[-1][1].extend(numbers)
-    rest = body[cursor:]
-    for start, end in split_sentences(rest):
-        if rest[start:end].strip().lstrip(".,;:!?").strip():
-            claims.append((rest[start:end].strip(), []))
+    claims += [(sentence, []) for sentence in _sentences(body[cursor:])]
     return claims
+
+
+def _sentences(text: str) -> list[str]:
+    spans = (text[s:e].strip() for s, e in split_sentences(text))
+    return [s for s in spans if s.lstrip(".,;:!?").strip()]
 
 
 def _best(claim_terms: list[str], sents: list[tuple[str, set[str]]], idf: dict[str, float]) -> tuple[float, str]:

@@ -25,6 +25,13 @@ JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES | JSON_SUFFIXES | JSONL_SUFFIXES
 _UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 SEED_HEADER = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\s*(.*)$")
+# Metadata is copied into every chunk's metadata and keyword row: an unbounded title would be copied N times.
+TITLE_CHARS = 300
+SOURCE_CHARS = 100
+URL_CHARS = 2048
+_ESCAPE_SEQUENCE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+DEEP_JSON = "JSON nested too deeply to read (an article record is a flat object)"
 # A day of slack for time zones: anything later than that is a typo or a bad feed.
 FUTURE_SLACK = timedelta(days=1)
 
@@ -101,11 +108,20 @@ def make_article(
     published: object = None, url: str | None = None, today: date | None = None,
 ) -> Article:
     """Validate one record's fields into an Article; raise IngestError if it has no body."""
-    body = (body or "").strip()
+    body = strip_controls(body or "").strip()
     if not body:
         raise IngestError("article has no body")
     warnings: list[str] = []
-    title = (title or "").strip()
+    title, source, url = (strip_controls(v or "").strip() for v in (title, source, url))
+    if len(title) > TITLE_CHARS:
+        title = title[:TITLE_CHARS - 1].rsplit(" ", 1)[0].rstrip() + "…"
+        warnings.append(f"the title is over {TITLE_CHARS} characters: cut")
+    if len(source) > SOURCE_CHARS:
+        source = source[:SOURCE_CHARS].rstrip()
+        warnings.append(f"the source is over {SOURCE_CHARS} characters: cut")
+    if len(url) > URL_CHARS:
+        url = ""
+        warnings.append(f"the URL is over {URL_CHARS} characters: left out")
     if not title:
         title = body.splitlines()[0].strip()[:120]
         warnings.append("no title: used the first line of the body")
@@ -117,9 +133,14 @@ def make_article(
     if warning:
         warnings.append(warning)
     return Article(
-        title=title, body=body, source=(source or "").strip() or None, published=day,
-        url=(url or "").strip() or None, origin=origin, warnings=tuple(warnings), original_title=original,
+        title=title, body=body, source=source or None, published=day,
+        url=url or None, origin=origin, warnings=tuple(warnings), original_title=original,
     )
+
+
+def strip_controls(text: str) -> str:
+    """`text` without terminal escape sequences and control characters (tabs and line breaks stay)."""
+    return _CONTROL.sub("", _ESCAPE_SEQUENCE.sub("", text))
 
 
 def decode_bytes(data: bytes) -> str:
@@ -245,6 +266,8 @@ def parse_json(
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise IngestError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise IngestError(DEEP_JSON) from None
     if isinstance(data, dict) and isinstance(data.get("articles"), list):
         data = data["articles"]
     records = data if isinstance(data, list) else [data]
@@ -270,6 +293,8 @@ def parse_jsonl(
             yield record_to_article(json.loads(line), where, source, today)
         except json.JSONDecodeError as exc:
             yield LoadFailure(where, f"malformed JSON: {exc.msg}")
+        except RecursionError:
+            yield LoadFailure(where, DEEP_JSON)
         except IngestError as exc:
             yield LoadFailure(where, str(exc))
 

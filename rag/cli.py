@@ -309,6 +309,30 @@ def eval_stories(
         out.print(line, highlight=False, markup=False)
 
 
+@eval_app.command("claims")
+def eval_claims(
+    corpus: Annotated[Path, typer.Option(help="The corpus the labels were made from (MultiHop-RAG corpus.json).",
+                                         exists=True, dir_okay=False)],
+    labels: Annotated[Path, typer.Option(help="Claim labels (tests/data/claim_labels.json).", exists=True,
+                                         dir_okay=False)],
+    limit: Annotated[int, typer.Option(min=0, help="Score only the first N labels (0 = all).")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object.")] = False,
+) -> None:
+    """The citation check on true and perturbed corpus claims: share kept / rejected per kind."""
+    from rag.claim_eval import TARGETS, run_claim_eval, table
+
+    try:
+        rows = run_claim_eval(corpus, labels, limit)
+    except NewsbotError as exc:
+        logger.exception("eval claims failed")
+        raise _fail(str(exc)) from None
+    if as_json:
+        print(json.dumps({"rows": rows, "targets": TARGETS}))
+        return
+    for line in table(rows):
+        out.print(line, highlight=False, markup=False)
+
+
 @app.command()
 def bot() -> None:
     """Run the Discord bot (needs DISCORD_TOKEN; see README "Discord bot")."""

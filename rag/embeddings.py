@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from contextlib import contextmanager
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -13,7 +14,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 from tokenizers import Tokenizer
 
-from rag.errors import ConfigError
+from rag.errors import ConfigError, ModelError
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +135,20 @@ def make_embeddings(settings) -> Embeddings:
 
         if settings.openai_api_key is None:
             raise ConfigError("NEWSBOT_EMBEDDING_PROVIDER=openai needs OPENAI_API_KEY (see .env.example)")
-        emb = OpenAIEmbeddings(
+        class QuietOpenAIEmbeddings(OpenAIEmbeddings):
+            """OpenAI embeddings whose errors name only their class and HTTP status (the text can echo the key)."""
+
+            model_id: str = ""
+
+            def embed_documents(self, texts, chunk_size=None, **kwargs):
+                with _quiet_errors():
+                    return super().embed_documents(texts, chunk_size, **kwargs)
+
+            def embed_query(self, text, **kwargs):
+                with _quiet_errors():
+                    return super().embed_query(text, **kwargs)
+
+        emb = QuietOpenAIEmbeddings(
             model=settings.openai_embedding_model, api_key=settings.openai_api_key,
             base_url=settings.openai_base_url, timeout=settings.llm_timeout_s,
             max_retries=settings.llm_max_retries, check_embedding_ctx_length=False,
@@ -142,6 +156,18 @@ def make_embeddings(settings) -> Embeddings:
         emb.model_id = f"openai:{settings.openai_embedding_model}"  # type: ignore[attr-defined]
         return emb
     return LocalMiniLMEmbeddings(batch_size=settings.embed_batch_size)
+
+
+@contextmanager
+def _quiet_errors():
+    try:
+        yield
+    except ModelError:
+        raise
+    except Exception as exc:
+        from rag.models import describe_error
+
+        raise ModelError(f"the embedding model failed ({describe_error(exc)})") from None
 
 
 def embedding_model_id(embeddings: Embeddings) -> str:

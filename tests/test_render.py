@@ -81,7 +81,7 @@ def test_titles_with_brackets_cannot_break_the_link_and_non_web_urls_are_not_lin
     [message] = answer_messages(Answer(answer="x [1] [2]", abstained=False, model="m", citations=[
         citation(1, title="Odd [title](https://evil.example)"), citation(2, url="javascript:alert(1)")]))
     text = message.embeds[0].description
-    assert "**[1]** [Odd (title)(https://evil.example)](<https://example.com/1>)" in text
+    assert "**[1]** [Odd (title)(`https://evil.example`)](<https://example.com/1>)" in text
     assert "javascript:" not in text
 
 
