@@ -110,7 +110,7 @@ def matcher_of(retriever: BaseRetriever) -> OutletMatcher | None:
 
 def retrieve_by_parts(retriever: BaseRetriever, question: str) -> list[Document]:
     """The question's passages, then each part's own (unseen ones only): every part gets passages of its own."""
-    docs = retriever.invoke(question)
+    docs = list(retriever.invoke(question))
     parts = split_question(question, matcher_of(retriever))
     if len(parts) < 2:
         return docs
