@@ -91,7 +91,10 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="only the first N queries")
     parser.add_argument("--sweep", type=float, nargs="*", default=[0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7],
                         help="min_coverage values to try besides the shipped default")
+    parser.add_argument("--min-sentence", type=float, help="min_sentence_coverage for every point "
+                        "(default: the stub's)")
     parser.add_argument("--json", action="store_true", help="one JSON object per point")
+    parser.add_argument("--dump", type=Path, help="write the shipped point's answers here (JSONL), to read them")
     args = parser.parse_args()
     settings = Settings()
     rows = json.loads(args.queries.read_text(encoding="utf-8"))[: args.limit]
@@ -106,12 +109,17 @@ def main() -> None:
     print(f"{'min_cov':>7} {'gold quoted':>11} {'facts quoted':>12} {'answered':>8} {'null abst.':>10} "
           f"{'named outlets':>13} {'answers/s':>9}")
     for point in points:
-        chain = build_answer_chain(retriever, ExtractiveStubModel(min_coverage=point))
+        extra = {"min_sentence_coverage": args.min_sentence} if args.min_sentence is not None else {}
+        chain = build_answer_chain(retriever, ExtractiveStubModel(min_coverage=point, **extra))
         started = time.perf_counter()
         answers = [chain.invoke(Query(r["query"])) for r in rows]
         rate = len(rows) / (time.perf_counter() - started)
         figures = score(rows, answers, matcher) | {"min_coverage": point, "answers_per_s": rate,
                                                    "shipped": point == shipped}
+        if args.dump and point == shipped:
+            with args.dump.open("w", encoding="utf-8") as out:
+                for row, answer in zip(rows, answers):
+                    out.write(json.dumps({"row": row, **answer.to_dict()}, ensure_ascii=False) + "\n")
         if args.json:
             print(json.dumps(figures), flush=True)
             continue

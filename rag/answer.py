@@ -101,7 +101,8 @@ def build_answer_chain(retriever: BaseRetriever, llm: Runnable, prompt_name: str
         if reply is None:
             return Answer(answer=NOT_SURE, abstained=True, model="none")
         text = strip_prompt_leaks(str(reply.content), system)
-        if is_part_reply(text):  # the offline answer, part by part: checked the same way, then regrouped
+        if model_name(reply) == STUB_MODEL_NAME and is_part_reply(text):  # the offline answer, part by part:
+            # checked the same way, then regrouped
             return check_part_reply(text, state["passages"], model_name(reply), check_citations)
         return check_citations(text, state["passages"], model_name(reply))
 
