@@ -31,6 +31,9 @@ _ATTR = re.compile(r"(\w+)='([^']*)'")
 _QUESTION = re.compile(r"<question>(.*?)</question>", re.DOTALL)
 _YEAR = re.compile(r"\b(?:1[89]|20)\d\d\b|\b\d{1,2}(?::\d\d)?\s?[ap]\.?m\b|\b(?:yesterday|today|tonight|last (?:week|month|year))\b", re.I)
 _PLACE = re.compile(r"\b(?:in|at|from|near|outside|inside)\s+(?:the\s+)?[A-Z][a-z]")
+_CLAUSE = re.compile(r",\s*(?:and\s+|while\s+|but\s+|which\s+|who\s+)?|\s+(?:and|while|but)\s+"
+                     r"(?=(?:is|was|are|were|has|had|have|also|does|did)\b)", re.IGNORECASE)
+MIN_CLAUSE_TERMS = 3
 _MARKER_RUN = re.compile(r"(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+")
 
 
@@ -55,6 +58,7 @@ class Settings:
     max_quotes: int = MAX_QUOTES  # quotes for a question of several parts
     max_per_part: int = 2  # quotes for one part of several
     strict_dates: bool = False  # a part's date window excludes passages outside it (else it only ranks)
+    by_clause: bool = True  # a sentence may answer one clause of a part ("…, runs promotions, and is expected …")
 
 
 @dataclass
@@ -150,9 +154,16 @@ def _answers_type(sentence: str) -> set[str]:
     return found
 
 
-def _part_terms(part: Part, matcher: OutletMatcher | None) -> list[str]:
-    """The part's content terms without the outlet names and dates it gives (those are matched, not covered)."""
-    text = part.text
+def _clauses(text: str, by_clause: bool) -> list[str]:
+    """The part itself, and with `by_clause` each of its clauses of at least MIN_CLAUSE_TERMS content words."""
+    if not by_clause:
+        return [text]
+    pieces = [p for p in _CLAUSE.split(text) if len(terms(p)) >= MIN_CLAUSE_TERMS]
+    return [text] + (pieces if len(pieces) > 1 else [])
+
+
+def _part_terms(text: str, matcher: OutletMatcher | None) -> list[str]:
+    """A part's (or clause's) content terms without the outlet names and dates it gives (matched, not covered)."""
     for start, end, _, _ in (matcher.find(text) if matcher else []):
         text = text[:start] + " " * (end - start) + text[end:]
     for ref in parse_dates(text):
@@ -163,9 +174,11 @@ def _part_terms(part: Part, matcher: OutletMatcher | None) -> list[str]:
 def _rank(part: Part, candidates: list[_Candidate], idf: dict[str, float], q_terms: list[str],
           matcher: OutletMatcher | None, settings: Settings) -> list[_Candidate]:
     """The part's candidate sentences good enough to quote, best first."""
-    p_terms = _part_terms(part, matcher)
     wanted = _answer_type(part)
-    typed = p_terms + [wanted] if wanted else p_terms
+    clauses = [_part_terms(text, matcher) for text in _clauses(part.text, settings.by_clause)]
+    clauses = [(t, t + [wanted] if wanted else t) for t in clauses if t]
+    if not clauses:
+        return []
     rows = []
     for c in candidates:
         if part.sources and c.source not in part.sources:
@@ -173,8 +186,8 @@ def _rank(part: Part, candidates: list[_Candidate], idf: dict[str, float], q_ter
         in_window = not part.windows or (c.day is not None and any(w.lo <= c.day <= w.hi for w in part.windows))
         if settings.strict_dates and not in_window:
             continue
-        with_title = coverage(typed, c.terms | c.title_terms, idf)
-        alone = coverage(p_terms, c.terms, idf)
+        with_title, alone = max((coverage(typed, c.terms | c.title_terms, idf), coverage(plain, c.terms, idf))
+                                for plain, typed in clauses)
         if with_title < settings.min_coverage or alone < settings.min_sentence_coverage:
             continue
         rows.append(((in_window, round(with_title, 6), alone, coverage(q_terms, c.terms, idf), -c.position), c))

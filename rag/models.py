@@ -33,6 +33,7 @@ class ExtractiveStubModel(BaseChatModel):
     min_coverage: float = 0.5  # of a part's weighted terms, by the sentence plus its article's title
     min_sentence_coverage: float = 0.25  # by the sentence alone, so a good title can't carry an off-topic line
     max_sentences: int = 3  # quotes for a question of one part (several parts: at most MAX_QUOTES in all)
+    by_clause: bool = True  # a sentence may answer one clause of a part (see rag.extractive.Settings)
 
     @property
     def _llm_type(self) -> str:
@@ -50,8 +51,9 @@ class ExtractiveStubModel(BaseChatModel):
         question, docs = read_prompt(prompt)
         if not question or not docs:
             return NOT_SURE
-        lines = answer_lines(question, docs, ExtractiveSettings(self.min_coverage, self.min_sentence_coverage,
-                                                                self.max_sentences))
+        lines = answer_lines(question, docs, ExtractiveSettings(
+            min_coverage=self.min_coverage, min_sentence_coverage=self.min_sentence_coverage,
+            max_single=self.max_sentences, by_clause=self.by_clause))
         return "\n".join([OFFLINE_LABEL, *lines]) if lines else NOT_SURE
 
 
