@@ -15,7 +15,9 @@ from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrou
 from prompts.loader import load_prompt
 from rag.articles import parse_date
 from rag.errors import QuestionError
+from rag.extractive import check_part_reply, is_part_reply
 from rag.models import NOT_SURE, OFFLINE_LABEL, STUB_MODEL_NAME, model_name
+from rag.parts import retrieve_by_parts
 from rag.schema import Answer, Citation, Passage
 from rag.store.dates import date_to_int
 from rag.claims import MIN_CLAUSE_SUPPORT, MIN_SUPPORT, judge, passage_sentences, split_clauses
@@ -83,7 +85,8 @@ def build_answer_chain(retriever: BaseRetriever, llm: Runnable, prompt_name: str
                                                       ("source", query.source), ("k", query.k),
                                                       ("libraries", tuple(query.libraries))) if v}
         bound = retriever.model_copy(update=updates) if updates else retriever
-        return [Passage.from_document(i, d) for i, d in enumerate(bound.invoke(query.question), start=1)]
+        docs = retrieve_by_parts(bound, query.question)  # the question's passages, then each part's own
+        return [Passage.from_document(i, d) for i, d in enumerate(docs, start=1)]
 
     def generate(state: dict) -> BaseMessage | None:
         if not state["passages"]:
@@ -97,7 +100,11 @@ def build_answer_chain(retriever: BaseRetriever, llm: Runnable, prompt_name: str
         reply = state["reply"]
         if reply is None:
             return Answer(answer=NOT_SURE, abstained=True, model="none")
-        return check_citations(strip_prompt_leaks(str(reply.content), system), state["passages"], model_name(reply))
+        text = strip_prompt_leaks(str(reply.content), system)
+        if model_name(reply) == STUB_MODEL_NAME and is_part_reply(text):  # the offline answer, part by part:
+            # checked the same way, then regrouped
+            return check_part_reply(text, state["passages"], model_name(reply), check_citations)
+        return check_citations(text, state["passages"], model_name(reply))
 
     return (
         RunnableLambda(lambda q: {"query": q if isinstance(q, Query) else Query(str(q))})

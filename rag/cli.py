@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -111,7 +112,8 @@ def ingest(
 
 @app.command()
 def ask(
-    question: Annotated[str, typer.Argument(help="Your question, in quotes.")],
+    question: Annotated[str, typer.Argument(help="Your question, in quotes; with --json, '-' reads one question "
+                                                  "per line from stdin.")],
     k: Annotated[int | None, typer.Option("--k", min=1, max=50, help="How many passages to retrieve.")] = None,
     since: Annotated[str | None, typer.Option(help="Only articles published on or after this date.")] = None,
     until: Annotated[str | None, typer.Option(help="Only articles published on or before this date.")] = None,
@@ -121,6 +123,12 @@ def ask(
     """Answer a question from the ingested articles, citing the passages it used."""
     query = Query(question=question, since=_day(since, "--since"), until=_day(until, "--until"),
                   source=source, k=k)
+    if question == "-":
+        if not as_json:
+            raise _fail("'-' (questions from stdin) needs --json: newsbot ask --json -", 2)
+        if not ask_lines(_services(), query, sys.stdin):
+            raise typer.Exit(1)
+        return
     try:
         answer = _services().ask(query)
     except QuestionError as exc:
@@ -131,6 +139,24 @@ def ask(
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
     else:
         print_answer(answer)
+
+
+def ask_lines(services, query: Query, lines) -> bool:
+    """`ask --json -`: one JSON object per non-blank input line, `{"question", …answer}` or `{"question",
+    "error"}`; the model and store are loaded once. False if any line got an error object."""
+    ok = True
+    for line in lines:
+        text = line.strip()
+        if not text:
+            continue  # a blank line asks nothing
+        try:
+            row = {"question": text, **services.ask(replace(query, question=text)).to_dict()}
+        except NewsbotError as exc:
+            if not isinstance(exc, QuestionError):  # a bad question is the user's; anything else is logged
+                logger.exception("question failed")
+            row, ok = {"question": text, "error": str(exc)}, False
+        print(json.dumps(row, ensure_ascii=False), flush=True)
+    return ok
 
 
 @app.command()

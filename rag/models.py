@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -13,27 +12,28 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
 from rag.errors import ConfigError, ModelError
-from rag.text import coverage, idf_table, split_sentences, terms
+from rag.extractive import Settings as ExtractiveSettings
+from rag.extractive import answer_lines, read_prompt
 
 logger = logging.getLogger(__name__)
 
 NOT_SURE = "I don't know: the articles I have don't cover this."
 OFFLINE_LABEL = "[Offline extractive answer: sentences quoted from the articles; no language model was used.]"
 STUB_MODEL_NAME = "offline-extractive"
-_DOC = re.compile(r"<doc id='(\d+)'(?: title='([^']*)')?[^>]*>\n?(.*?)\n?</doc>", re.DOTALL)
-_QUESTION = re.compile(r"<question>(.*?)</question>", re.DOTALL)
 
 
 class ExtractiveStubModel(BaseChatModel):
-    """A deterministic, offline chat model that answers by quoting the best sentences of the numbered passages.
+    """A deterministic, offline chat model that answers by quoting the best sentences of the numbered passages,
+    part by part for a question of several parts (`rag.extractive`).
 
     It reads the `<doc id='n'>` passages and the `<question>` from the last human message, so it runs the same
     chain and prompt as a real model, and its output carries `[n]` citations the chain checks like any other.
     """
 
-    min_coverage: float = 0.5  # of the question's weighted terms, by the sentence plus its article's title
+    min_coverage: float = 0.5  # of a part's weighted terms, by the sentence plus its article's title
     min_sentence_coverage: float = 0.25  # by the sentence alone, so a good title can't carry an off-topic line
-    max_sentences: int = 3
+    max_sentences: int = 3  # quotes for a question of one part (several parts: at most MAX_QUOTES in all)
+    by_clause: bool = True  # a sentence may answer one clause of a part (see rag.extractive.Settings)
 
     @property
     def _llm_type(self) -> str:
@@ -47,45 +47,14 @@ class ExtractiveStubModel(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     def answer(self, prompt: str) -> str:
-        """The extractive answer for a prompt in the answer.md format."""
-        question = _QUESTION.search(prompt)
-        docs = [(int(n), title, body) for n, title, body in _DOC.findall(prompt)]
-        if question is None or not docs:
+        """The extractive answer for a prompt in the answer.md format: part by part when the question has parts."""
+        question, docs = read_prompt(prompt)
+        if not question or not docs:
             return NOT_SURE
-        picked = self.pick_sentences(question.group(1), docs)
-        if not picked:
-            return NOT_SURE
-        return "\n".join([OFFLINE_LABEL, *(f"{sentence} [{n}]" for n, sentence in picked)])
-
-    def pick_sentences(self, question: str, docs: list[tuple[int, str, str]]) -> list[tuple[int, str]]:
-        """The sentences that best cover the question, preferring passages not yet quoted."""
-        q_terms = terms(question)
-        candidates = []
-        for n, title, body in docs:
-            title_terms = set(terms(title))
-            for start, end in split_sentences(body):
-                sentence = body[start:end].strip()
-                candidates.append((n, sentence, set(terms(sentence)), title_terms))
-        idf = idf_table(c[2] for c in candidates)
-        scored = [
-            (coverage(q_terms, t | tt, idf), coverage(q_terms, t, idf), -i, n, s, t)
-            for i, (n, s, t, tt) in enumerate(candidates)
-        ]
-        scored = [row for row in scored if row[0] >= self.min_coverage and row[1] >= self.min_sentence_coverage]
-        scored.sort(reverse=True)
-        picked: list[tuple[int, str]] = []
-        used: list[set[str]] = []
-        for pass_ in (0, 1):  # first one sentence per passage, then fill up
-            for _, _, _, n, sentence, t in scored:
-                if len(picked) >= self.max_sentences:
-                    break
-                if pass_ == 0 and any(p[0] == n for p in picked):
-                    continue
-                if any(len(t & u) / max(1, len(t | u)) > 0.6 for u in used):
-                    continue  # a near-duplicate of a sentence already quoted
-                picked.append((n, sentence))
-                used.append(t)
-        return picked
+        lines = answer_lines(question, docs, ExtractiveSettings(
+            min_coverage=self.min_coverage, min_sentence_coverage=self.min_sentence_coverage,
+            max_single=self.max_sentences, by_clause=self.by_clause))
+        return "\n".join([OFFLINE_LABEL, *lines]) if lines else NOT_SURE
 
 
 def _require_content(message: AIMessage) -> AIMessage:

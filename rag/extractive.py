@@ -1,0 +1,290 @@
+"""The offline extractive answer: the question split into its parts, each answered by one quoted sentence.
+
+The stub model (`rag.models.ExtractiveStubModel`) reads the prompt's `<doc>` passages and `<question>`, splits the
+question with `rag.parts` (outlets matched against the passages' own sources), and for each part quotes the
+sentence that best covers the part's words, from a passage of the outlet and date window the part names. A part
+with no such sentence gets its own "not found" line. A yes/no question is not answered yes or no: the quotes for
+each side are shown. The chain checks the quoted lines with `check_citations`, like any model's reply, and
+`check_part_reply` puts the checked lines back under their parts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rag.parts import Part, is_yes_no, split_question
+from rag.query_parse import OutletMatcher, lower_vocabulary, parse_dates
+from rag.schema import Answer, Passage
+from rag.store.dates import date_to_int
+from rag.text import CALENDAR_WORDS, coverage, idf_table, split_sentences, terms
+
+NOT_FOUND = "Not found in the articles: “{part}”"
+PARTS_NOTE = "Answered part by part ({count} parts); each quote is from the articles."
+YES_NO_NOTE = "Not answered yes or no: compare the quoted evidence for each part."
+MAX_QUOTES = 4
+_PART_HEAD = re.compile(r"^Part (\d+): (.*)$")
+_NOT_FOUND_HEAD = NOT_FOUND.split("“")[0]
+_DOC = re.compile(r"<doc id='(\d+)'([^>]*)>\n?(.*?)\n?</doc>", re.DOTALL)
+_ATTR = re.compile(r"(\w+)='([^']*)'")
+_QUESTION = re.compile(r"<question>(.*?)</question>", re.DOTALL)
+_YEAR = re.compile(r"\b(?:1[89]|20)\d\d\b|\b\d{1,2}(?::\d\d)?\s?[ap]\.?m\b|\b(?:yesterday|today|tonight|last (?:week|month|year))\b", re.I)
+_PLACE = re.compile(r"\b(?:in|at|from|near|outside|inside)\s+(?:the\s+)?[A-Z][a-z]")
+_CLAUSE = re.compile(r",\s*(?:and\s+|while\s+|but\s+|which\s+|who\s+)?|\s+(?:and|while|but)\s+"
+                     r"(?=(?:is|was|are|were|has|had|have|also|does|did)\b)", re.IGNORECASE)
+MIN_CLAUSE_TERMS = 3
+_MARKER_RUN = re.compile(r"(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+")
+
+
+@dataclass(frozen=True)
+class Doc:
+    """A numbered passage as the prompt shows it."""
+
+    n: int
+    title: str
+    source: str
+    day: int | None
+    body: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How strict the answerer is (the stub model's fields)."""
+
+    min_coverage: float = 0.5  # of a part's weighted terms, by the sentence plus its article's title
+    min_sentence_coverage: float = 0.25  # by the sentence alone, so a good title can't carry an off-topic line
+    max_single: int = 3  # quotes for a question of one part
+    max_quotes: int = MAX_QUOTES  # quotes for a question of several parts
+    max_per_part: int = 2  # quotes for one part of several
+    strict_dates: bool = False  # a part's date window excludes passages outside it (else it only ranks)
+    by_clause: bool = True  # a sentence may answer one clause of a part ("…, runs promotions, and is expected …")
+
+
+@dataclass
+class _Candidate:
+    n: int
+    sentence: str
+    terms: set[str]
+    title_terms: set[str]
+    source: str
+    day: int | None
+    position: int
+
+
+def read_prompt(prompt: str) -> tuple[str | None, list[Doc]]:
+    """The question and the numbered passages of a prompt in the answer.md format."""
+    question = _QUESTION.search(prompt)
+    docs = []
+    for n, attrs, body in _DOC.findall(prompt):
+        fields = dict(_ATTR.findall(attrs))
+        docs.append(Doc(int(n), fields.get("title", ""), fields.get("source", ""), _day(fields.get("date")), body))
+    return (question.group(1).strip() if question else None), docs
+
+
+def _day(value: str | None) -> int | None:
+    try:
+        from datetime import date
+
+        return date_to_int(date.fromisoformat(value or ""))
+    except ValueError:
+        return None
+
+
+def answer_lines(question: str, docs: list[Doc], settings: Settings = Settings()) -> list[str]:
+    """The reply's lines (without the offline label): quotes with [n], part headings, not-found lines; [] if none."""
+    sources = sorted({d.source for d in docs if d.source})
+    matcher = OutletMatcher(sources, lower_vocabulary(d.body for d in docs)) if sources else None
+    parts = split_question(question, matcher)
+    candidates = _candidates(docs)
+    idf = idf_table({t for t in c.terms if not t.startswith("@")} for c in candidates)  # answer types weigh
+    # like a word no passage holds: a "when" part is answered by a sentence that gives a time
+    q_terms = terms(question)
+    ranked = [_rank(part, candidates, idf, q_terms, matcher, settings) for part in parts]
+    limit = settings.max_single if len(parts) == 1 else settings.max_quotes
+    picks = _pick(ranked, limit, limit if len(parts) == 1 else settings.max_per_part)
+    if not any(picks):
+        return []
+    if len(parts) == 1:
+        return [f"{c.sentence} [{c.n}]" for c in picks[0]]
+    lines = [PARTS_NOTE.format(count=len(parts))]
+    for i, (part, chosen) in enumerate(zip(parts, picks), start=1):
+        if chosen:
+            lines.append(f"Part {i}: {part.shown()}")
+            lines.extend(f"{c.sentence} [{c.n}]" for c in chosen)
+        else:
+            lines.append(NOT_FOUND.format(part=part.shown()))
+    if is_yes_no(question):
+        lines.append(YES_NO_NOTE)
+    return lines
+
+
+def _candidates(docs: list[Doc]) -> list[_Candidate]:
+    out = []
+    for doc in docs:
+        title_terms = set(terms(doc.title))
+        for start, end in split_sentences(doc.body):
+            sentence = doc.body[start:end].strip()
+            out.append(_Candidate(doc.n, sentence, set(terms(sentence)) | _answers_type(sentence), title_terms,
+                                  doc.source, doc.day, len(out)))
+    return out
+
+
+def _answer_type(part: Part) -> str | None:
+    """What kind of answer a "when" / "where" / "how many" part wants, if one of those."""
+    words = re.findall(r"[a-z]+", part.text.lower())[:3]
+    if "when" in words:
+        return "@when"
+    if "where" in words:
+        return "@where"
+    if "how" in words and ("many" in words or "much" in words):
+        return "@number"
+    return None
+
+
+def _answers_type(sentence: str) -> set[str]:
+    """The answer types a sentence can answer: a time, a place, a number."""
+    found = set()
+    if _YEAR.search(sentence) or any(w.lower() in CALENDAR_WORDS for w in re.findall(r"[A-Za-z]+", sentence)):
+        found.add("@when")
+    if _PLACE.search(sentence):
+        found.add("@where")
+    if re.search(r"\d", sentence):
+        found.add("@number")
+    return found
+
+
+def _clauses(text: str, by_clause: bool) -> list[str]:
+    """The part itself, and with `by_clause` each of its clauses of at least MIN_CLAUSE_TERMS content words."""
+    if not by_clause:
+        return [text]
+    pieces = [p for p in _CLAUSE.split(text) if len(terms(p)) >= MIN_CLAUSE_TERMS]
+    return [text] + (pieces if len(pieces) > 1 else [])
+
+
+def _part_terms(text: str, matcher: OutletMatcher | None) -> list[str]:
+    """A part's (or clause's) content terms without the outlet names and dates it gives (matched, not covered)."""
+    for start, end, _, _ in (matcher.find(text) if matcher else []):
+        text = text[:start] + " " * (end - start) + text[end:]
+    for ref in parse_dates(text):
+        text = text[:ref.start] + " " * (ref.end - ref.start) + text[ref.end:]
+    return terms(text)
+
+
+def _rank(part: Part, candidates: list[_Candidate], idf: dict[str, float], q_terms: list[str],
+          matcher: OutletMatcher | None, settings: Settings) -> list[_Candidate]:
+    """The part's candidate sentences good enough to quote, best first."""
+    wanted = _answer_type(part)
+    clauses = [_part_terms(text, matcher) for text in _clauses(part.text, settings.by_clause)]
+    clauses = [(t, t + [wanted] if wanted else t) for t in clauses if t]
+    if not clauses:
+        return []
+    rows = []
+    for c in candidates:
+        if part.sources and c.source not in part.sources:
+            continue
+        in_window = not part.windows or (c.day is not None and any(w.lo <= c.day <= w.hi for w in part.windows))
+        if settings.strict_dates and not in_window:
+            continue
+        with_title, alone = max((coverage(typed, c.terms | c.title_terms, idf), coverage(plain, c.terms, idf))
+                                for plain, typed in clauses)
+        if with_title < settings.min_coverage or alone < settings.min_sentence_coverage:
+            continue
+        rows.append(((in_window, round(with_title, 6), alone, coverage(q_terms, c.terms, idf), -c.position), c))
+    rows.sort(key=lambda row: row[0], reverse=True)
+    return [c for _, c in rows]
+
+
+def _pick(ranked: list[list[_Candidate]], limit: int, per_part: int) -> list[list[_Candidate]]:
+    """The best sentence of each part, then more in turn (other passages first) up to `limit` quotes in all."""
+    picks: list[list[_Candidate]] = [[] for _ in ranked]
+    used: list[set[str]] = []
+    total = 0
+    for round_ in range(per_part):
+        for i, rows in enumerate(ranked):
+            if total >= limit:
+                break
+            for c in rows:
+                if round_ and any(p.n == c.n for p in picks[i]) and _other_passages_left(rows, picks[i]):
+                    continue  # another passage first
+                if any(c is p for p in picks[i]) or (round_ and _near_duplicate(c.terms, used)):
+                    continue
+                picks[i].append(c)
+                used.append(c.terms)
+                total += 1
+                break
+    return picks
+
+
+def _other_passages_left(rows: list[_Candidate], chosen: list[_Candidate]) -> bool:
+    taken = {c.n for c in chosen}
+    return any(c.n not in taken for c in rows)
+
+
+def _near_duplicate(t: set[str], used: list[set[str]]) -> bool:
+    return any(len(t & u) / max(1, len(t | u)) > 0.6 for u in used)
+
+
+def is_part_reply(reply: str) -> bool:
+    """Whether a reply is the stub's part-by-part answer (it then goes through `check_part_reply`)."""
+    return any(line.startswith(PARTS_NOTE.split("(")[0]) for line in reply.splitlines())
+
+
+def check_part_reply(reply: str, passages: list[Passage], model: str,
+                     check: Callable[[str, list[Passage], str], Answer]) -> Answer:
+    """Check a part-by-part reply's quoted lines with `check` (the chain's citation check), then put each checked
+    line back under its part; a part whose lines were all dropped says it was not found."""
+    blocks: list[tuple[str, list[str]]] = []  # (heading or not-found line, its quoted lines)
+    notes: list[str] = []
+    label = ""
+    for line in (raw.strip() for raw in reply.splitlines()):
+        if not line:
+            continue
+        if line.startswith(PARTS_NOTE.split("(")[0]) or line == YES_NO_NOTE:
+            notes.append(line)
+        elif _PART_HEAD.match(line) or line.startswith(_NOT_FOUND_HEAD):
+            blocks.append((line, []))
+        elif blocks:
+            blocks[-1][1].append(line)
+        else:
+            label = line  # the offline label before the first part
+    claims = [line for _, lines in blocks for line in lines]
+    checked = check("\n".join([label, *claims]) if label else "\n".join(claims), passages, model)
+    if checked.abstained:
+        return checked
+    kept = [line for line in checked.answer.splitlines() if line.strip() and line.strip() != label]
+    placed = _place(kept, blocks)
+    lines = [label] if label else []
+    lines += [notes[0]] if notes else []
+    for (head, _), got in zip(blocks, placed):
+        match = _PART_HEAD.match(head)
+        if match and got:
+            lines += [head, *got]
+        elif match:
+            lines.append(NOT_FOUND.format(part=match.group(2)))
+        else:
+            lines.append(head)
+    lines += notes[1:]
+    checked.answer = "\n".join(lines)
+    return checked
+
+
+def _place(kept: list[str], blocks: list[tuple[str, list[str]]]) -> list[list[str]]:
+    """Each checked line under the block whose quoted line it is (in order; an unrecognised one stays with the
+    last block placed)."""
+    owners = [(i, _bare(line)) for i, (_, lines) in enumerate(blocks) for line in lines]
+    placed: list[list[str]] = [[] for _ in blocks]
+    cursor, last = 0, max((i for i, (_, lines) in enumerate(blocks) if lines), default=0)
+    for line in kept:
+        bare = _bare(line)
+        for j in range(cursor, len(owners)):
+            owner, text = owners[j]
+            if bare and (bare == text or bare in text or text in bare):
+                cursor, last = j + 1, owner
+                break
+        placed[last].append(line)
+    return placed
+
+
+def _bare(line: str) -> str:
+    return _MARKER_RUN.sub("", line).strip()

@@ -1,0 +1,106 @@
+"""The offline answer as a user without an API key meets it: several-part questions answered part by part, each
+part with its own verbatim quote or its own "not found" line, comparisons shown side by side, null questions
+abstaining, and `newsbot ask --json -` answering a file of questions."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from typer.testing import CliRunner
+
+from rag.answer import Query
+from rag.articles import load_paths
+from rag.cli import app
+from rag.extractive import YES_NO_NOTE
+from rag.models import OFFLINE_LABEL
+
+from .conftest import SEEDS
+
+SEED_BODIES = {a.article_id: a.body for a in load_paths([SEEDS])}
+
+
+def _parts(answer_text: str) -> dict[str, list[str]]:
+    """Each "Part n: …" heading with the quoted lines under it."""
+    parts: dict[str, list[str]] = {}
+    current = None
+    for line in answer_text.splitlines():
+        if line.startswith("Part "):
+            current = line
+            parts[current] = []
+        elif current and re.search(r"\[\d+\]$", line):
+            parts[current].append(line)
+    return parts
+
+
+def _cited(answer, line: str):
+    return [c for c in answer.citations if f"[{c.n}]" in line]
+
+
+def test_two_part_question_on_the_seeds_is_answered_part_by_part(seeded):
+    answer = seeded.ask(Query("When did the call happen and where was Trump?"))
+
+    assert not answer.abstained and answer.answer.startswith(OFFLINE_LABEL)
+    parts = _parts(answer.answer)
+    assert list(parts) == ["Part 1: When did the call happen", "Part 2: Where was Trump"]
+    when, where = parts.values()
+    assert any(re.search(r"Sunday|Wednesday|Nov\. 6", line) for line in when)  # a sentence that gives a time
+    assert any("Trump took the call from Mar-a-Lago in Florida" in line for line in where)
+    for line in when + where:
+        assert _cited(answer, line), line  # every quoted line carries a checked citation
+    for c in answer.citations:
+        assert c.quote in SEED_BODIES[c.article_id]  # verbatim
+    assert len(re.findall(r"\[\d+\]$", answer.answer, re.M)) <= 4
+
+
+def test_a_part_the_articles_do_not_cover_says_so_while_the_other_is_answered(seeded):
+    answer = seeded.ask(Query("Where was Trump during the call, and what did the mayor of Paris say about the Eiffel Tower?"))
+
+    assert not answer.abstained
+    assert "Not found in the articles: “What did the mayor of Paris say about the Eiffel Tower”" in answer.answer
+    where = _parts(answer.answer)["Part 1: Where was Trump during the call"]
+    assert any("Mar-a-Lago" in line for line in where)
+    assert all("Eiffel" not in c.quote for c in answer.citations)
+
+
+def test_two_outlet_comparison_quotes_each_outlet_and_does_not_say_yes_or_no(store):
+    answer = store.ask(Query("Does the Outlet A article say Trump warned Putin about the war in Ukraine, and does "
+                             "the Outlet B article say Trump spoke with Zelensky?"))
+
+    assert not answer.abstained
+    first, second = _parts(answer.answer).items()
+    assert "Outlet A" in first[0] and "Outlet B" in second[0]
+    assert first[1] and {c.source for line in first[1] for c in _cited(answer, line)} == {"Outlet A"}
+    assert second[1] and {c.source for line in second[1] for c in _cited(answer, line)} == {"Outlet B"}
+    assert any("Zelenski" in line for line in second[1])
+    assert YES_NO_NOTE in answer.answer
+    assert not re.search(r"^(yes|no)\b", answer.answer, re.I | re.M)
+
+
+def test_null_question_naming_outlets_and_a_made_up_band_abstains(store):
+    answer = store.ask(Query("Considering a BBC report and a Reuters article about the Velvet Tigers band tour, "
+                             "which city did the band play first, and did Outlet A also review their album?"))
+
+    assert answer.abstained and answer.citations == []
+
+
+def test_ask_json_dash_answers_one_json_object_per_question_line(store, monkeypatch):
+    monkeypatch.setenv("NEWSBOT_DATA_DIR", str(store.settings.data_dir))
+    questions = ["When did the call happen and where was Trump?", "", "   ", "x" * 1200,
+                 "Who won the 2023 Champions League final?"]
+    result = CliRunner().invoke(app, ["ask", "--json", "-"], input="\n".join(questions))  # no newline at EOF
+
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["question"] for r in rows] == [questions[0], questions[3], questions[4]]  # blank lines ask nothing
+    assert rows[0]["abstained"] is False and "Mar-a-Lago" in rows[0]["answer"]
+    assert set(rows[0]) == {"question", "answer", "abstained", "model", "citations"}
+    assert set(rows[1]) == {"question", "error"} and "limit is 1000" in rows[1]["error"]
+    assert rows[2]["abstained"] is True  # the line after the bad one is still answered
+    assert result.exit_code == 1  # a line got an error object
+
+
+def test_ask_dash_without_json_is_a_usage_error(store, monkeypatch):
+    monkeypatch.setenv("NEWSBOT_DATA_DIR", str(store.settings.data_dir))
+    result = CliRunner().invoke(app, ["ask", "-"], input="Where was Trump?\n")
+
+    assert result.exit_code == 2 and "--json" in result.output
