@@ -15,8 +15,8 @@ from discord.ext import commands
 
 from bot.app import NO_PINGS, NewsBot
 from bot.audit import audit
-from bot.scope import Scope
 from bot.render import clip, escape, split_text
+from bot.scope import Scope
 from rag.articles import SUPPORTED, Article, load_paths
 
 if TYPE_CHECKING:

@@ -221,6 +221,8 @@ class Registry:
 
     def holders(self, article_id: str, libraries: Sequence[str]) -> list[str]:
         """Those of `libraries` that hold the article (in the order given)."""
+        if not libraries:
+            return []
         marks = ",".join("?" * len(libraries))
         held = {r[0] for r in self.db.reader().execute(
             f"SELECT library FROM library_articles WHERE article_id=? AND library IN ({marks})",
