@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from bot.audit import audit
 from bot.limits import Cooldowns, FairSlots
-from bot.scope import Scope, scope_of, serves
+from bot.scope import Scope, scope_of, serves, shared_problem
 from rag.config import Settings, settings_problems
 from rag.errors import NewsbotError, QuestionError
 
@@ -224,6 +224,10 @@ def main(settings: Settings | None = None) -> int:
         settings = settings or Settings()
     except ValidationError as exc:
         print(f"error: {settings_problems(exc)}", file=sys.stderr)
+        return 2
+    problem = shared_problem(settings.shared_libraries)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     token = configured_token(settings)
     if not token:

@@ -20,6 +20,16 @@ def guild_library(guild_id: int) -> str:
     return f"{GUILD_LIBRARY_PREFIX}{guild_id}"
 
 
+def shared_problem(shared: tuple[str, ...]) -> str | None:
+    """Why these shared libraries can't be served, or None: a server's own library shared with every server
+    would let that server's admins write into what every server (and every DM) reads."""
+    own = [name for name in shared if name.startswith(GUILD_LIBRARY_PREFIX)]
+    if own:
+        return (f"NEWSBOT_SHARED_LIBRARIES: {own[0]!r} is a server's own library (names starting "
+                f"{GUILD_LIBRARY_PREFIX!r} are); share a library of your own instead")
+    return None
+
+
 def scope_of(guild_id: int | None, shared: tuple[str, ...]) -> Scope:
     """Server G reads its own library plus the operator's shared ones and writes only its own; DMs (no server)
     read only the shared libraries, so a DM never shows what any server ingested."""

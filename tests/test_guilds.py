@@ -300,6 +300,16 @@ def test_a_bad_shared_library_name_stops_the_bot_and_the_cli_with_one_line(monke
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
+def test_a_servers_own_library_cannot_be_shared_with_every_server(monkeypatch, capsys):
+    """Sharing guild-<id> would let that server's admins write into what every server and DM reads."""
+    monkeypatch.setenv("DISCORD_TOKEN", "x")
+    monkeypatch.setenv("NEWSBOT_SHARED_LIBRARIES", "default, guild-42")
+    assert main() == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: NEWSBOT_SHARED_LIBRARIES: 'guild-42' is a server's own library"), err
+    assert len(err.strip().splitlines()) == 1
+
+
 def cli_stderr(monkeypatch, capsys, argv: list[str]) -> str:
     """`newsbot ARGV` through the console script's entry point, which must exit 2; its stderr."""
     from rag.cli import main as cli_main
