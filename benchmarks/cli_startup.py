@@ -81,8 +81,8 @@ def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, bytes]:
-    """Wall seconds, peak RSS in MB and stdout of one process."""
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, float, bytes]:
+    """Wall seconds, peak RSS in MB, CPU seconds (user + system, all threads) and stdout of one process."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=tempfile.gettempdir())
     out = proc.stdout.read()
@@ -91,7 +91,7 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, bytes]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         raise SystemExit(f"{argv} exited {proc.returncode}")
-    return wall, usage.ru_maxrss / 1024, out
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, out
 
 
 def measure(argv: list[str], env: dict[str, str], runs: int) -> dict:
@@ -100,6 +100,7 @@ def measure(argv: list[str], env: dict[str, str], runs: int) -> dict:
     results = [timed(argv, env) for _ in range(runs)]
     return {"wall_s": round(statistics.median(r[0] for r in results), 3),
             "peak_mb": round(statistics.median(r[1] for r in results), 1),
+            "cpu_s": round(statistics.median(r[2] for r in results), 3),
             "runs_s": [round(r[0], 3) for r in results], "load_before": before, "load_after": load()}
 
 
@@ -109,9 +110,9 @@ def breakdown(env: dict[str, str], runs: int) -> dict:
     alone: dict[str, list[float]] = {}
     before = load()
     for _ in range(runs):
-        for name, ms in json.loads(timed([sys.executable, "-c", BREAKDOWN, QUESTION], env)[2]):
+        for name, ms in json.loads(timed([sys.executable, "-c", BREAKDOWN, QUESTION], env)[3]):
             steps.setdefault(name, []).append(ms)
-        for name, ms in json.loads(timed([sys.executable, "-c", MODEL_ALONE], env)[2]).items():
+        for name, ms in json.loads(timed([sys.executable, "-c", MODEL_ALONE], env)[3]).items():
             alone.setdefault(name, []).append(ms)
     return {"steps_ms": {k: round(statistics.median(v)) for k, v in steps.items()},
             "model_alone_ms": {k: round(statistics.median(v)) for k, v in alone.items()},
@@ -183,14 +184,16 @@ def main() -> None:
     if args.json:
         print(json.dumps(report, indent=1))
         return
-    print(f"whole-process medians of {args.runs} runs, {report['cpus']} CPUs; load average (1, 5, 15 min) "
-          "before and after each row")
+    print(f"whole-process medians of {args.runs} runs, {report['cpus']} CPUs: wall time, peak RSS, CPU time (user + "
+          "system; less sensitive to a shared machine's load than wall time); load average (1, 5, 15 min) before "
+          "and after each row")
     for name, row in {**report["commands"], **report["floors"]}.items():
         target = row.get("target_s")
         verdict = "" if target is None else ("  ok" if row["wall_s"] <= target else f"  MISS (target {target} s)")
         if row.get("target_mb") and row["peak_mb"] > row["target_mb"]:
             verdict += f"  MISS (target {row['target_mb']} MB)"
-        print(f"{name:34} {row['wall_s']:6.3f} s {row['peak_mb']:7.1f} MB   load {row['load_before']} -> "
+        print(f"{name:34} {row['wall_s']:6.3f} s {row['peak_mb']:7.1f} MB {row['cpu_s']:6.3f} s CPU   load "
+              f"{row['load_before']} -> "
               f"{row['load_after']}{verdict}")
     ask = report["ask_breakdown"]
     print(f"ask, step by step (median ms; load {ask['load_before']} -> {ask['load_after']}):")
