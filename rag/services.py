@@ -40,9 +40,9 @@ class Services:
     def warm(self) -> None:
         """Start keeping search structures in memory and loading the embedding model (a long-running process: the
         bot); returns at once."""
-        self.retriever.warm()
         if hasattr(self.index.embeddings, "load"):  # the offline model loads on first use unless loaded here
-            self.index.embeddings.load(wait=False)
+            self.index.embeddings.load(wait=False)  # first: it imports onnxruntime before other threads start
+        self.retriever.warm()
 
     # Every read covers the libraries named, or when none are, the configured one (NEWSBOT_LIBRARY); every
     # write goes to the library named, or the configured one. Names are checked (LibraryError).
