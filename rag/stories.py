@@ -113,8 +113,10 @@ def cluster(scores: np.ndarray, threshold: float) -> list[list[int]]:
     top = float(scores.max())
     distances = top - scores
     np.fill_diagonal(distances, 0.0)
-    from scipy.cluster.hierarchy import fcluster, linkage  # scipy is imported where it is used, so that
-    from scipy.spatial.distance import squareform  # `newsbot ask` never loads it (docs/benchmarks.md, "CLI start-up")
+    # scipy is imported where it is used: only briefings need it, and `newsbot ask` should not pay for it
+    # (docs/benchmarks.md, "CLI start-up")
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
 
     tree = linkage(squareform(distances, checks=False), method="average")
     labels = fcluster(tree, t=top - threshold, criterion="distance")
