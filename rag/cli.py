@@ -53,12 +53,12 @@ def _settings() -> Settings:
 
 
 def _catalog() -> tuple[Catalog, str]:
-    """The store's registry alone, no Chroma and no embedding model, and the library to read."""
+    """The store's registry alone, no Chroma and no embedding model, and the library to read (not yet checked:
+    `libraries` reads them all)."""
     from rag.store.catalog import Catalog
 
     settings = _settings()
-    library = check_library(settings.library)
-    return Catalog(settings.data_dir, settings.embedding_model_id), library
+    return Catalog(settings.data_dir, settings.embedding_model_id), settings.library
 
 
 def _index() -> tuple[NewsIndex, str]:
@@ -252,7 +252,7 @@ def sources(
 ) -> None:
     """List the library's articles, newest first."""
     catalog, library = _catalog()
-    articles = catalog.list_articles(query, libraries=(library,))
+    articles = catalog.list_articles(query, libraries=(check_library(library),))
     if as_json:
         print(json.dumps([{"article_id": a.article_id, "title": a.title, "source": a.source,
                            "published": a.published, "url": a.url, "chunks": a.chunks} for a in articles],
@@ -276,7 +276,7 @@ def remove(article_id: Annotated[str, typer.Argument(help="The id `newsbot sourc
 def stats(as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False) -> None:
     """The library's article and chunk counts, the embedding model and the data folder."""
     catalog, library = _catalog()
-    numbers = catalog.stats(library)
+    numbers = catalog.stats(check_library(library))
     if as_json:
         print(json.dumps(numbers))
     else:
