@@ -8,7 +8,7 @@ from functools import lru_cache
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from rag.articles import Article
-from rag.embeddings import load_tokenizer
+from rag.minilm import load_tokenizer
 from rag.store.dates import date_to_int
 from rag.store.registry import new_version_id
 

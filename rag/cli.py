@@ -1,4 +1,12 @@
-"""`newsbot [--library NAME] …`: ingest, ask, demo, brief, sources, remove, stats, libraries, eval."""
+"""`newsbot [--library NAME] …`: ingest, ask, demo, brief, sources, remove, stats, libraries, eval.
+
+Every command answers at once: this module imports only typer, rich and light parts of `rag`, and each command
+imports what it needs (LangChain, Chroma, onnxruntime, discord, trafilatura) inside itself. Three ways to open
+the store, lightest first: `_catalog()` (the SQLite registry: stats, sources, libraries), `_index()` (the registry
+and Chroma, no model: remove), `_services()` (everything: ingest, ask, brief). A sub-app (like `eval` below) lives
+in a module that follows the same rule and is added with one `app.add_typer(...)` line; tests/test_cli.py checks
+what the listing commands import.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +14,26 @@ import json
 import logging
 import os
 import sys
-from dataclasses import replace
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from rag.answer import Query
-from rag.articles import Article, load_paths, parse_date
-from rag.config import Settings, settings_problems
 from rag.errors import LibraryError, NewsbotError, QuestionError
-from rag.schema import Answer
-from rag.store.dates import date_to_int
 from rag.store.registry import check_library
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from rag.answer import Query
     from rag.briefing import Briefing
+    from rag.config import Settings
+    from rag.index import NewsIndex
+    from rag.schema import Answer
+    from rag.services import Services
+    from rag.store.catalog import Catalog
 
 logger = logging.getLogger(__name__)
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -40,14 +48,47 @@ _library: str | None = None  # --library, if given (else NEWSBOT_LIBRARY, else "
 
 
 def _settings() -> Settings:
+    from rag.config import Settings
+
     settings = Settings()
     return settings.model_copy(update={"library": _library}) if _library else settings
 
 
-def _services():
-    from rag.services import build_services  # heavy imports only for commands that need the store
+def _catalog() -> tuple[Catalog, str]:
+    """The store's registry alone, no Chroma and no embedding model, and the library to read (not yet checked:
+    `libraries` reads them all)."""
+    from rag.store.catalog import Catalog
+
+    settings = _settings()
+    return Catalog(settings.data_dir, settings.embedding_model_id), settings.library
+
+
+def _index() -> tuple[NewsIndex, str]:
+    """The registry and Chroma, with the embedder unloaded (nothing here embeds), and the library to write."""
+    from rag.index import open_index
+
+    settings = _settings()
+    library = check_library(settings.library)
+    return open_index(settings), library
+
+
+def _services() -> Services:
+    from rag.services import build_services
 
     return build_services(_settings())
+
+
+def _start_loading_model() -> None:
+    """Start creating the offline embedding model in a thread, so that it overlaps the imports still to come
+    (onnxruntime builds the session without holding the GIL); the services built later use the same session."""
+    if _settings().embedding_provider != "local":
+        return
+    from rag.minilm import default_threads, start_loading
+
+    try:
+        start_loading(default_threads())
+    except NewsbotError:  # a missing model: building the services says so, where its errors are handled
+        pass
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -55,7 +96,18 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _progress(label: str, disable: bool = False) -> Progress:
+    """A transient progress bar on stderr: label, bar, done/total, time."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err,
+                    transient=True, disable=disable)
+
+
 def _day(value: str | None, option: str) -> int | None:
+    from rag.articles import parse_date
+    from rag.store.dates import date_to_int
+
     if value is None:
         return None
     try:
@@ -88,12 +140,13 @@ def ingest(
     source: Annotated[str | None, typer.Option(help="The outlet, overriding what the files say.")] = None,
 ) -> None:
     """Add articles (seed txt, txt/md, html, json, jsonl) to the store; unchanged ones are skipped."""
+    from rag.articles import Article, load_paths
+
     try:
         services = _services()
         items = list(load_paths(paths, source=source, max_bytes=services.settings.max_file_bytes))
         total = sum(isinstance(i, Article) for i in items)
-        with Progress(TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err, transient=True, disable=total < 20) as progress:
+        with _progress("ingesting", disable=total < 20) as progress:
             task = progress.add_task("ingest", total=total)
             result = services.ingest(items, on_progress=lambda n: progress.advance(task, n))
     except NewsbotError as exc:
@@ -121,6 +174,9 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as one JSON object.")] = False,
 ) -> None:
     """Answer a question from the ingested articles, citing the passages it used."""
+    _start_loading_model()
+    from rag.answer import Query
+
     query = Query(question=question, since=_day(since, "--since"), until=_day(until, "--until"),
                   source=source, k=k)
     if question == "-":
@@ -141,9 +197,11 @@ def ask(
         print_answer(answer)
 
 
-def ask_lines(services, query: Query, lines) -> bool:
+def ask_lines(services: Services, query: Query, lines) -> bool:
     """`ask --json -`: one JSON object per non-blank input line, `{"question", …answer}` or `{"question",
     "error"}`; the model and store are loaded once. False if any line got an error object."""
+    from dataclasses import replace
+
     ok = True
     for line in lines:
         text = line.strip()
@@ -222,7 +280,8 @@ def sources(
     query: Annotated[str | None, typer.Option(help="Only titles or outlets containing this.")] = None,
 ) -> None:
     """List the library's articles, newest first."""
-    articles = _services().list_articles(query)
+    catalog, library = _catalog()
+    articles = catalog.list_articles(query, libraries=(check_library(library),))
     if as_json:
         print(json.dumps([{"article_id": a.article_id, "title": a.title, "source": a.source,
                            "published": a.published, "url": a.url, "chunks": a.chunks} for a in articles],
@@ -236,9 +295,8 @@ def sources(
 @app.command()
 def remove(article_id: Annotated[str, typer.Argument(help="The id `newsbot sources` shows.")]) -> None:
     """Take one article out of the library; its chunks are deleted when no other library holds it."""
-    services = _services()
-    library = services.settings.library
-    if not services.remove(article_id):
+    index, library = _index()
+    if not index.remove(article_id, library):
         raise _fail(f"no article with id {article_id!r} in library {library!r} (see `newsbot sources`)")
     err.print(f"removed {article_id} from library {library}", highlight=False, markup=False)
 
@@ -246,7 +304,8 @@ def remove(article_id: Annotated[str, typer.Argument(help="The id `newsbot sourc
 @app.command()
 def stats(as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False) -> None:
     """The library's article and chunk counts, the embedding model and the data folder."""
-    numbers = _services().stats()
+    catalog, library = _catalog()
+    numbers = catalog.stats(check_library(library))
     if as_json:
         print(json.dumps(numbers))
     else:
@@ -257,7 +316,8 @@ def stats(as_json: Annotated[bool, typer.Option("--json", help="Print a JSON obj
 @app.command()
 def libraries(as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False) -> None:
     """Every library that holds an article, with its article and chunk counts."""
-    found = _services().libraries()
+    catalog, _ = _catalog()
+    found = catalog.libraries()
     if as_json:
         print(json.dumps(found))
         return
@@ -286,8 +346,7 @@ def eval_multihop(
     if retriever not in ("hybrid", "dense", "bm25", "rrf"):
         raise _fail(f"--retriever {retriever!r}: use hybrid, dense, bm25 or rrf", 2)
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err, transient=True) as progress:
+        with _progress("{task.description}") as progress:
             tasks: dict[str, int] = {}
 
             def step(name: str):
@@ -321,6 +380,7 @@ def eval_stories(
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object.")] = False,
 ) -> None:
     """B-cubed and pairwise precision/recall/F1 of the briefings' story grouping against hand-made labels."""
+    from rag.config import Settings
     from rag.story_eval import run_story_eval, table
 
     try:
@@ -377,6 +437,8 @@ def main() -> None:
         err.print(f"error: {exc}", highlight=False, markup=False)
         sys.exit(1)
     except ValidationError as exc:  # a bad NEWSBOT_* setting
+        from rag.config import settings_problems
+
         err.print(f"error: {settings_problems(exc)}", highlight=False, markup=False)
         sys.exit(2)
 

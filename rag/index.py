@@ -17,14 +17,13 @@ from langchain_core.embeddings import Embeddings
 
 from rag.articles import Article, LoadFailure
 from rag.embeddings import embedding_model_id
-from rag.errors import StoreError
-from rag.store.db import StoreDB
+from rag.store.catalog import Catalog
 from rag.store.ingest import IngestResult, Writer
 from rag.store.keyword import KeywordSearch
-from rag.store.registry import DEFAULT_LIBRARY, Registry, Scope, StoredArticle, StoredChunk
+from rag.store.registry import DEFAULT_LIBRARY, Scope, StoredArticle, StoredChunk
 from rag.store.vectors import Vectors, chroma_where, open_chroma, store_collection
 
-__all__ = ["IngestResult", "NewsIndex", "StoredArticle", "StoredChunk", "open_chroma"]
+__all__ = ["IngestResult", "NewsIndex", "StoredArticle", "StoredChunk", "open_chroma", "open_index"]
 
 KEEP_SCOPES = 16  # library scopes memoised per store version
 
@@ -39,10 +38,11 @@ class NewsIndex:
         self.data_dir = Path(data_dir)
         self.chunk_tokens = chunk_tokens
         self.chunk_overlap = chunk_overlap
-        self.store = StoreDB(self.data_dir)
-        self.registry = Registry(self.store)
+        self.catalog = Catalog(self.data_dir, self.model_id)  # refuses a store built with another model
+        self.store = self.catalog.store
+        self.registry = self.catalog.registry
         collection = store_collection(self.store, self.model_id)  # before a new store records its model
-        self._check_model()
+        self.catalog.record_model()
         self.vectors = Vectors(client, collection, self.model_id)
         self.store.watch_generation(self.vectors.reopen)
         self.keyword = KeywordSearch(self.store, self.scope, self.chunk_count)
@@ -52,18 +52,6 @@ class NewsIndex:
     def db(self):
         """The registry's shared SQLite connection (for tools and tests that read it directly)."""
         return self.store.conn
-
-    def _check_model(self) -> None:
-        found = self.store.get_meta("embedding_model")
-        if found is None:
-            with self.store.conn:
-                self.store.set_meta("embedding_model", self.model_id)
-        elif found != self.model_id:
-            raise StoreError(
-                f"the store in {self.data_dir} was built with embedding model {found!r}, not {self.model_id!r}; "
-                "mixing them would give meaningless results. Use the same NEWSBOT_EMBEDDING_PROVIDER, "
-                "or point NEWSBOT_DATA_DIR at a new folder and ingest again."
-            )
 
     # ---- locks (also used by backup and restore) ---------------------------------------------------
 
@@ -100,7 +88,7 @@ class NewsIndex:
     def list_articles(self, query: str | None = None, limit: int | None = None,
                       libraries: Sequence[str] | None = None) -> list[StoredArticle]:
         """Articles newest first, optionally those whose title or source contains `query`."""
-        return self.registry.list_articles(query, limit, libraries)
+        return self.catalog.list_articles(query, limit, libraries)
 
     def articles_between(self, since: int, until: int, source: str | None = None,
                          libraries: Sequence[str] | None = None) -> list[StoredArticle]:
@@ -109,13 +97,11 @@ class NewsIndex:
 
     def stats(self, library: str | None = None) -> dict:
         """Articles and chunks (of one library, or of the whole store), the embedding model and the data folder."""
-        counts = self.registry.stats(library)
-        return {**({"library": library} if library is not None else {}), **counts,
-                "embedding_model": self.model_id, "data_dir": str(self.data_dir)}
+        return self.catalog.stats(library)
 
     def libraries(self) -> list[dict]:
         """`[{"library", "articles", "chunks"}]` for every library that holds an article."""
-        return self.registry.libraries()
+        return self.catalog.libraries()
 
     def holders(self, article_id: str, libraries: Sequence[str]) -> list[str]:
         """Those of `libraries` that hold the article."""
@@ -211,3 +197,11 @@ class NewsIndex:
         total = self.chunk_count()
         with self.chroma_access():
             return self.vectors.search_scope(vectors, k, key, scope, total, since, until, source)
+
+
+def open_index(settings) -> NewsIndex:
+    """The store as configured: its Chroma client (on disk or a server) and the embedder (loaded on first use)."""
+    from rag.embeddings import make_embeddings
+
+    return NewsIndex(open_chroma(settings), make_embeddings(settings), settings.data_dir, settings.chunk_tokens,
+                     settings.chunk_overlap)

@@ -13,9 +13,8 @@ from rag.answer import Query, build_answer_chain, validate_question
 from rag.articles import Article, LoadFailure
 from rag.briefing import DEFAULT_MAX_STORIES, Briefing, build_briefing
 from rag.config import Settings
-from rag.embeddings import make_embeddings
 from rag.followup import condense
-from rag.index import IngestResult, NewsIndex, StoredArticle, open_chroma
+from rag.index import IngestResult, NewsIndex, StoredArticle, open_index
 from rag.models import make_chat_model
 from rag.retrieve import NewsRetriever
 from rag.schema import Answer
@@ -39,7 +38,10 @@ class Services:
         return build_answer_chain(self.retriever, self.llm)
 
     def warm(self) -> None:
-        """Start keeping search structures in memory (a long-running process: the bot); returns at once."""
+        """Start keeping search structures in memory and loading the embedding model (a long-running process: the
+        bot); returns at once."""
+        if hasattr(self.index.embeddings, "load"):  # the offline model loads on first use unless loaded here
+            self.index.embeddings.load(wait=False)  # first: it imports onnxruntime before other threads start
         self.retriever.warm()
 
     # Every read covers the libraries named, or when none are, the configured one (NEWSBOT_LIBRARY); every
@@ -99,7 +101,4 @@ class Services:
 def build_services(settings: Settings | None = None) -> Services:
     """Open the store and choose the model, as configured."""
     settings = settings or Settings()
-    embeddings = make_embeddings(settings)
-    index = NewsIndex(open_chroma(settings), embeddings, settings.data_dir,
-                      settings.chunk_tokens, settings.chunk_overlap)
-    return Services(settings=settings, index=index, llm=make_chat_model(settings))
+    return Services(settings=settings, index=open_index(settings), llm=make_chat_model(settings))

@@ -15,9 +15,6 @@ from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.sparse import csr_matrix
-from scipy.spatial.distance import squareform
 
 from rag.text import CALENDAR_WORDS, STOPWORDS, TITLES
 
@@ -74,6 +71,8 @@ def shared_names(entity_sets: list[set[str]]) -> np.ndarray:
     n = len(entity_sets)
     if not vocab:
         return np.zeros((n, n), dtype=np.float32)
+    from scipy.sparse import csr_matrix
+
     rows = [i for i, names in enumerate(entity_sets) for _ in names]
     cols = [vocab[e] for names in entity_sets for e in names]
     has = csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n, len(vocab)))
@@ -114,6 +113,11 @@ def cluster(scores: np.ndarray, threshold: float) -> list[list[int]]:
     top = float(scores.max())
     distances = top - scores
     np.fill_diagonal(distances, 0.0)
+    # scipy is imported where it is used: only briefings need it, and `newsbot ask` should not pay for it
+    # (docs/benchmarks.md, "CLI start-up")
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
     tree = linkage(squareform(distances, checks=False), method="average")
     labels = fcluster(tree, t=top - threshold, criterion="distance")
     groups: dict[int, list[int]] = {}

@@ -120,3 +120,59 @@ def test_a_bad_library_name_is_a_usage_error(tmp_path, name):
     proc = run("--library", name, "stats", env_dir=tmp_path / "s", check_code=2)
     assert "library name" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "s").exists()
+
+
+HEAVY = {"onnxruntime", "chromadb", "langchain", "langchain_core", "langchain_chroma", "discord", "trafilatura"}
+IMPORTS = """
+import json, sys
+from rag.cli import app
+try:
+    app(sys.argv[1:])
+except SystemExit as done:
+    assert not done.code, done.code
+print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
+"""
+
+
+def imported_by(*args: str, env_dir: Path) -> tuple[str, set[str]]:
+    """Run `newsbot ARGS` in a fresh interpreter: what it printed, and the top-level packages it imported."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NEWSBOT_", "DISCORD_"))}
+    env["NEWSBOT_DATA_DIR"] = str(env_dir)
+    proc = subprocess.run([sys.executable, "-c", IMPORTS, *args], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    printed, _, modules = proc.stdout.rstrip("\n").rpartition("\n")
+    return printed, set(json.loads(modules))
+
+
+def test_listing_commands_read_the_registry_without_the_model_or_chroma(store):
+    printed, loaded = imported_by("stats", "--json", env_dir=store)
+    assert json.loads(printed)["articles"] == 2 and not loaded & HEAVY
+
+    printed, loaded = imported_by("sources", "--json", env_dir=store)
+    assert len(json.loads(printed)) == 2 and not loaded & HEAVY
+
+    printed, loaded = imported_by("libraries", "--json", env_dir=store)
+    assert json.loads(printed)[0]["articles"] == 2 and not loaded & HEAVY
+
+    printed, loaded = imported_by("--help", env_dir=store)
+    assert "ask" in printed and not loaded & HEAVY
+
+
+def test_remove_deletes_the_vectors_without_loading_the_model(tmp_path):
+    from rag.index import open_index
+
+    from .conftest import make_settings
+
+    data = tmp_path / "s"
+    (tmp_path / "wombat.txt").write_text("date 2024-06-03 Wombat crossing signs go up in Tasmania\n\nRoad crews put "
+                                         "up twelve wombat crossing signs near Cradle Mountain on Monday.\n")
+    run("ingest", str(tmp_path / "wombat.txt"), env_dir=data)
+    [article] = json.loads(run("sources", "--json", env_dir=data).stdout)
+
+    _, loaded = imported_by("remove", article["article_id"], env_dir=data)
+    assert "onnxruntime" not in loaded and "chromadb" in loaded
+    index = open_index(make_settings(data))
+    assert index.vectors.count() == 0 and index.list_articles() == []

@@ -4,10 +4,13 @@
 - `db.py`: SQLite connections, the file locks, the store's generation, values memoised on the store's version.
 - `registry.py`: articles, their stored versions, chunks and library membership (SQLite); the schema and its
   migrations.
+- `catalog.py`: the registry opened on its own, checked against the embedding model (listing commands open only
+  this).
 - `vectors.py`: the Chroma collection; dense search over the whole store or over a set of libraries.
 - `fts.py`, `keyword.py`, `keyword_copy.py`: FTS5 keyword search and its in-memory copy.
 - `ingest.py`: the write path (ingest, remove, the orphan sweep); `faults.py`: its named crash points.
 
 Nothing here imports Chroma or onnxruntime at module level except `vectors.py`, so the registry can be read
-without them.
+without them; `db.py`, `registry.py` and `catalog.py` import no numpy or LangChain either (tests/test_cli.py checks
+what `newsbot stats` imports).
 """

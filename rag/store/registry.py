@@ -20,14 +20,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from rag.errors import LibraryError, StoreError
 from rag.store.dates import date_to_int, int_to_iso
 from rag.store.db import StoreDB
 from rag.store.fts import FTS_TOKENIZE
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from rag.articles import Article
     from rag.chunking import Chunk
 
@@ -278,6 +278,8 @@ class Registry:
 
     def scope(self, libraries: Sequence[str]) -> Scope:
         """The committed chunks these libraries hold (read fresh; the facade memoises it per store version)."""
+        import numpy as np  # here, not at the top: listing commands read the registry without numpy
+
         where, args = in_scope(libraries)
         rows = self.db.reader().execute(
             "SELECT c.rowid, c.chunk_id, v.source, v.published FROM chunks c JOIN versions v USING (version_id) "
