@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from rag.errors import IngestError
 from rag.headlines import is_byline, lede_headline
+from rag.text import plural
 
 logger = logging.getLogger(__name__)
 
@@ -365,6 +367,7 @@ def _missing_reason(path: Path) -> str:
 
 def _walk(root: Path) -> Iterator[Path | LoadFailure]:
     seen: set[str] = set()
+    ignored: Counter[str] = Counter()
     for folder, dirs, files in os.walk(root, followlinks=True):
         real = os.path.realpath(folder)
         if real in seen:
@@ -375,9 +378,16 @@ def _walk(root: Path) -> Iterator[Path | LoadFailure]:
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             path = Path(folder) / name
-            if name.startswith(".") or path.suffix.lower() not in SUPPORTED:
+            if name.startswith("."):
+                continue
+            if path.suffix.lower() not in SUPPORTED:
+                ignored[path.suffix.lower() or "(no extension)"] += 1
                 continue
             yield path
+    if ignored:  # not a failure (the folder's articles load); said, so a file of the wrong type isn't lost silently
+        logger.warning("%s: ignored %s of types newsbot does not read: %s", root,
+                       plural(sum(ignored.values()), "file"),
+                       ", ".join(f"{ext} ×{n}" for ext, n in sorted(ignored.items(), key=lambda x: (-x[1], x[0]))))
 
 
 def load_paths(

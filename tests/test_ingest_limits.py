@@ -65,3 +65,16 @@ def test_an_openai_embedding_error_names_its_class_and_status_never_its_text(tmp
     assert api.requests[0]["path"].endswith("/embeddings")
     shown = "".join(traceback.format_exception(caught.value)) + caplog.text
     assert "AuthenticationError, HTTP 401" in str(caught.value) and secret not in shown
+
+
+def test_a_folder_ingest_names_the_files_it_ignores_by_type(tmp_path, caplog):
+    import logging
+
+    (tmp_path / "a.txt").write_text("A headline\n\nA body.")
+    for name in ("x.pdf", "y.pdf", "z.bin", ".hidden.pdf"):
+        (tmp_path / name).write_bytes(b"\0")
+    with caplog.at_level(logging.WARNING, logger="rag.articles"):
+        loaded = list(load_paths([tmp_path]))
+
+    assert [a.title for a in loaded] == ["A headline"]
+    assert f"{tmp_path}: ignored 3 files of types newsbot does not read: .pdf ×2, .bin ×1" in caplog.text
