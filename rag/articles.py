@@ -1,4 +1,4 @@
-"""Load article files and folders into `Article`s: the seed format, txt/md, html, json and jsonl."""
+"""Load article files and folders into `Article`s: the seed format, txt/md, html, json, jsonl and pdf."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import logging
 import os
 import re
 from collections import Counter
+from io import BytesIO
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -24,7 +25,8 @@ TEXT_SUFFIXES = {".txt", ".md", ".markdown", ""}
 HTML_SUFFIXES = {".html", ".htm"}
 JSON_SUFFIXES = {".json"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
-SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES | JSON_SUFFIXES | JSONL_SUFFIXES
+PDF_SUFFIXES = {".pdf"}
+SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES | JSON_SUFFIXES | JSONL_SUFFIXES | PDF_SUFFIXES
 _UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 SEED_HEADER = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\s*(.*)$")
 # Metadata is copied into every chunk's metadata and keyword row: an unbounded title would be copied N times.
@@ -239,6 +241,25 @@ def parse_html(text: str, origin: str, source: str | None, today: date | None = 
     )
 
 
+def parse_pdf(data: bytes, origin: str, source: str | None, today: date | None = None) -> Article:
+    """A PDF's pages' text in page order (pypdf); its title from the document info, else the first line."""
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(BytesIO(data))
+        if reader.is_encrypted:
+            raise IngestError("the PDF is encrypted")
+        pages = [(page.extract_text() or "").strip() for page in reader.pages]
+        title = reader.metadata.title if reader.metadata else None
+    except (PdfReadError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise IngestError(f"not a readable PDF ({type(exc).__name__})") from None
+    body = "\n\n".join(p for p in pages if p)
+    if not body:
+        raise IngestError("the PDF has no text (a scan needs OCR first)")
+    return make_article(title=str(title) if title else None, body=body, origin=origin, source=source, today=today)
+
+
 def record_to_article(
     record: object, origin: str, source: str | None, today: date | None = None
 ) -> Article:
@@ -310,6 +331,9 @@ def load_file(
         size = path.stat().st_size
         if size > max_bytes:
             raise IngestError(f"file is {size:,} bytes, over the {max_bytes:,}-byte limit")
+        if path.suffix.lower() in PDF_SUFFIXES:
+            yield parse_pdf(path.read_bytes(), origin, source, today)
+            return
         text, note = decode_text(path.read_bytes())
         yield from _with_note(_parse(path, text, origin, source, today), note)
     except IngestError as exc:
