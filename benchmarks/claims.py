@@ -15,7 +15,8 @@ import os
 import time
 from pathlib import Path
 
-from rag.claim_eval import TARGETS, build_claims, load_corpus, load_labels, make_labels, score, table, verdict
+from rag.claim_eval import (TARGETS, build_claims, dump_labels, load_corpus, load_labels, make_labels, score, table,
+                            verdict)
 
 LABELS = Path(__file__).resolve().parent.parent / "tests" / "data" / "claim_labels.json"
 
@@ -32,7 +33,7 @@ def main() -> None:
     corpus = load_corpus(args.corpus)
     if args.write_labels:
         labels = make_labels(corpus)
-        args.labels.write_text(json.dumps({"claims": labels}, indent=0) + "\n", encoding="utf-8")
+        args.labels.write_text(dump_labels(labels), encoding="utf-8")
         print(f"wrote {len(labels)} labels to {args.labels}")
         return
     labels = load_labels(args.labels)

@@ -1,4 +1,4 @@
-"""Load article files and folders into `Article`s: the seed format, txt/md, html, json and jsonl."""
+"""Load article files and folders into `Article`s: the seed format, txt/md, html, json, jsonl and pdf."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import json
 import logging
 import os
 import re
+from collections import Counter
+from io import BytesIO
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from rag.errors import IngestError
 from rag.headlines import is_byline, lede_headline
+from rag.text import plural
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +25,8 @@ TEXT_SUFFIXES = {".txt", ".md", ".markdown", ""}
 HTML_SUFFIXES = {".html", ".htm"}
 JSON_SUFFIXES = {".json"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
-SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES | JSON_SUFFIXES | JSONL_SUFFIXES
+PDF_SUFFIXES = {".pdf"}
+SUPPORTED = TEXT_SUFFIXES | HTML_SUFFIXES | JSON_SUFFIXES | JSONL_SUFFIXES | PDF_SUFFIXES
 _UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 SEED_HEADER = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\s*(.*)$")
 # Metadata is copied into every chunk's metadata and keyword row: an unbounded title would be copied N times.
@@ -237,6 +241,25 @@ def parse_html(text: str, origin: str, source: str | None, today: date | None = 
     )
 
 
+def parse_pdf(data: bytes, origin: str, source: str | None, today: date | None = None) -> Article:
+    """A PDF's pages' text in page order (pypdf); its title from the document info, else the first line."""
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(BytesIO(data))
+        if reader.is_encrypted:
+            raise IngestError("the PDF is encrypted")
+        pages = [(page.extract_text() or "").strip() for page in reader.pages]
+        title = reader.metadata.title if reader.metadata else None
+    except (PdfReadError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise IngestError(f"not a readable PDF ({type(exc).__name__})") from None
+    body = "\n\n".join(p for p in pages if p)
+    if not body:
+        raise IngestError("the PDF has no text (a scan needs OCR first)")
+    return make_article(title=str(title) if title else None, body=body, origin=origin, source=source, today=today)
+
+
 def record_to_article(
     record: object, origin: str, source: str | None, today: date | None = None
 ) -> Article:
@@ -308,6 +331,9 @@ def load_file(
         size = path.stat().st_size
         if size > max_bytes:
             raise IngestError(f"file is {size:,} bytes, over the {max_bytes:,}-byte limit")
+        if path.suffix.lower() in PDF_SUFFIXES:
+            yield parse_pdf(path.read_bytes(), origin, source, today)
+            return
         text, note = decode_text(path.read_bytes())
         yield from _with_note(_parse(path, text, origin, source, today), note)
     except IngestError as exc:
@@ -365,6 +391,7 @@ def _missing_reason(path: Path) -> str:
 
 def _walk(root: Path) -> Iterator[Path | LoadFailure]:
     seen: set[str] = set()
+    ignored: Counter[str] = Counter()
     for folder, dirs, files in os.walk(root, followlinks=True):
         real = os.path.realpath(folder)
         if real in seen:
@@ -375,9 +402,16 @@ def _walk(root: Path) -> Iterator[Path | LoadFailure]:
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             path = Path(folder) / name
-            if name.startswith(".") or path.suffix.lower() not in SUPPORTED:
+            if name.startswith("."):
+                continue
+            if path.suffix.lower() not in SUPPORTED:
+                ignored[path.suffix.lower() or "(no extension)"] += 1
                 continue
             yield path
+    if ignored:  # not a failure (the folder's articles load); said, so a file of the wrong type isn't lost silently
+        logger.warning("%s: ignored %s of types newsbot does not read: %s", root,
+                       plural(sum(ignored.values()), "file"),
+                       ", ".join(f"{ext} ×{n}" for ext, n in sorted(ignored.items(), key=lambda x: (-x[1], x[0]))))
 
 
 def load_paths(

@@ -267,11 +267,22 @@ def load_corpus(path: Path) -> list[dict]:
 
 
 def load_labels(path: Path) -> list[dict]:
+    """Labels from `{"sentences": [[url, sentence number, "kind kind …"], …]}`, one label per kind."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-        return [{"url": str(r["url"]), "sentence": int(r["sentence"]), "kind": str(r["kind"])} for r in data["claims"]]
+        return [{"url": str(url), "sentence": int(i), "kind": kind}
+                for url, i, kinds in data["sentences"] for kind in str(kinds).split()]
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise EvalError(f'claim labels {path}: expected {{"claims": [{{url, sentence, kind}}, …]}} ({exc})') from None
+        raise EvalError(f'claim labels {path}: expected {{"sentences": [[url, n, "kinds"], …]}} ({exc})') from None
+
+
+def dump_labels(labels: list[dict]) -> str:
+    """`load_labels`' format: one line per sentence."""
+    grouped: dict[tuple[str, int], list[str]] = {}
+    for label in labels:
+        grouped.setdefault((label["url"], label["sentence"]), []).append(label["kind"])
+    rows = [json.dumps([url, i, " ".join(kinds)]) for (url, i), kinds in grouped.items()]
+    return '{"sentences": [\n' + ",\n".join(rows) + "\n]}\n"
 
 
 def table(rows: dict) -> list[str]:

@@ -139,7 +139,7 @@ def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders of articles.")],
     source: Annotated[str | None, typer.Option(help="The outlet, overriding what the files say.")] = None,
 ) -> None:
-    """Add articles (seed txt, txt/md, html, json, jsonl) to the store; unchanged ones are skipped."""
+    """Add articles (seed txt, txt/md, html, json, jsonl, pdf) to the store; unchanged ones are skipped."""
     from rag.articles import Article, load_paths
 
     try:

@@ -65,3 +65,54 @@ def test_an_openai_embedding_error_names_its_class_and_status_never_its_text(tmp
     assert api.requests[0]["path"].endswith("/embeddings")
     shown = "".join(traceback.format_exception(caught.value)) + caplog.text
     assert "AuthenticationError, HTTP 401" in str(caught.value) and secret not in shown
+
+
+def test_a_folder_ingest_names_the_files_it_ignores_by_type(tmp_path, caplog):
+    import logging
+
+    (tmp_path / "a.txt").write_text("A headline\n\nA body.")
+    for name in ("x.docx", "y.docx", "z.bin", ".hidden.docx"):
+        (tmp_path / name).write_bytes(b"\0")
+    with caplog.at_level(logging.WARNING, logger="rag.articles"):
+        loaded = list(load_paths([tmp_path]))
+
+    assert [a.title for a in loaded] == ["A headline"]
+    assert f"{tmp_path}: ignored 3 files of types newsbot does not read: .docx ×2, .bin ×1" in caplog.text
+
+
+def _pdf(pages: list[str], title: str | None = None) -> bytes:
+    """A minimal PDF with one text line per page (Helvetica), built here so no binary fixture is stored."""
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>", ""]
+    kids = []
+    for text in pages:
+        stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+        objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream.decode()}\nendstream")
+        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {len(objects)} 0 R "
+                       "/Resources << /Font << /F1 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >> >> >>")
+        kids.append(f"{len(objects)} 0 R")
+    objects[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>"
+    if title:
+        objects.append(f"<< /Title ({title}) >>")
+    out, offsets = b"%PDF-1.4\n", []
+    for i, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{i} 0 obj\n{body}\nendobj\n".encode()
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
+    info = f" /Info {len(objects)} 0 R" if title else ""
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R{info} >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return out
+
+
+def test_a_pdf_article_loads_with_its_pages_in_order(tmp_path):
+    (tmp_path / "a.pdf").write_bytes(_pdf(["Finland warned of drones.", "The second page follows."],
+                                          title="Drones over Helsinki"))
+    (tmp_path / "bad.pdf").write_bytes(b"%PDF-1.4 not really")
+    loaded = list(load_paths([tmp_path]))
+
+    [article] = [a for a in loaded if isinstance(a, Article)]
+    assert article.title == "Drones over Helsinki"
+    assert article.body.index("Finland warned") < article.body.index("second page")
+    [failure] = [f for f in loaded if isinstance(f, LoadFailure)]
+    assert failure.origin.endswith("bad.pdf") and "\n" not in failure.reason
