@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,11 @@ def main() -> None:
         extra = {"min_sentence_coverage": args.min_sentence} if args.min_sentence is not None else {}
         chain = build_answer_chain(retriever, ExtractiveStubModel(min_coverage=point, **extra))
         started = time.perf_counter()
-        answers = [chain.invoke(Query(r["query"])) for r in rows]
+        answers = []
+        for i, r in enumerate(rows, start=1):
+            answers.append(chain.invoke(Query(r["query"])))
+            if i % 50 == 0:
+                print(f"  {i}/{len(rows)} in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
         rate = len(rows) / (time.perf_counter() - started)
         figures = score(rows, answers, matcher) | {"min_coverage": point, "answers_per_s": rate,
                                                    "shipped": point == shipped}
