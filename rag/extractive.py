@@ -56,7 +56,7 @@ class Doc:
 class Settings:
     """How strict the answerer is (the stub model's fields)."""
 
-    min_coverage: float = 0.5  # of a part's weighted terms, by the sentence plus its article's title
+    min_coverage: float = 0.3  # of a part's weighted terms, by the sentence plus its article's title
     min_sentence_coverage: float = 0.25  # by the sentence alone, so a good title can't carry an off-topic line
     max_single: int = 3  # quotes for a question of one part
     max_quotes: int = MAX_QUOTES  # quotes for a question of several parts
@@ -105,8 +105,11 @@ def answer_lines(question: str, docs: list[Doc], settings: Settings = Settings()
     # like a word no passage holds: a "when" part is answered by a sentence that gives a time
     q_terms = terms(question)
     known = _known_words(docs)
-    ranked = [_rank(part, candidates, idf, q_terms, matcher, settings) if not _missing_names(part, matcher, known)
-              else [] for part in parts]
+    ranked, unknown = [], False
+    for part in parts:
+        # "…about Jane Roe, and has she also …": a part that goes on with its neighbour's subject shares its names
+        unknown = bool(_missing_names(part, matcher, known)) or (unknown and is_yes_no(part.text))
+        ranked.append([] if unknown else _rank(part, candidates, idf, q_terms, matcher, settings))
     limit = settings.max_single if len(parts) == 1 else settings.max_quotes
     picks = _pick(ranked, limit, limit if len(parts) == 1 else settings.max_per_part)
     if not any(picks):
