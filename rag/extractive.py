@@ -2,8 +2,10 @@
 
 The stub model (`rag.models.ExtractiveStubModel`) reads the prompt's `<doc>` passages and `<question>`, splits the
 question with `rag.parts` (outlets matched against the passages' own sources), and for each part quotes the
-sentence that best covers the part's words, from a passage of the outlet and date window the part names. A part
-with no such sentence gets its own "not found" line. A yes/no question is not answered yes or no: the quotes for
+sentence that best covers the part's words (or one of its clauses' words), from a passage of the outlet the part
+names, preferring its date window. A "when" part wants a sentence that gives a time, a "where" part a place, a
+"how many" part a number. A part that names someone no passage mentions, or that has no sentence covering
+`min_coverage` of its words, gets its own "not found" line. A yes/no question is not answered yes or no: the quotes for
 each side are shown. The chain checks the quoted lines with `check_citations`, like any model's reply, and
 `check_part_reply` puts the checked lines back under their parts.
 """
