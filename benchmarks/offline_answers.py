@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,7 @@ def main() -> None:
                         help="min_coverage values to try besides the shipped default")
     parser.add_argument("--min-sentence", type=float, help="min_sentence_coverage for every point "
                         "(default: the stub's)")
+    parser.add_argument("--per-part", type=int, help="max_per_part for every point (default: the stub's)")
     parser.add_argument("--json", action="store_true", help="one JSON object per point")
     parser.add_argument("--dump", type=Path, help="write the shipped point's answers here (JSONL), to read them")
     args = parser.parse_args()
@@ -110,9 +112,14 @@ def main() -> None:
           f"{'named outlets':>13} {'answers/s':>9}")
     for point in points:
         extra = {"min_sentence_coverage": args.min_sentence} if args.min_sentence is not None else {}
+        extra |= {"max_per_part": args.per_part} if args.per_part is not None else {}
         chain = build_answer_chain(retriever, ExtractiveStubModel(min_coverage=point, **extra))
         started = time.perf_counter()
-        answers = [chain.invoke(Query(r["query"])) for r in rows]
+        answers = []
+        for i, r in enumerate(rows, start=1):
+            answers.append(chain.invoke(Query(r["query"])))
+            if i % 50 == 0:
+                print(f"  {i}/{len(rows)} in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
         rate = len(rows) / (time.perf_counter() - started)
         figures = score(rows, answers, matcher) | {"min_coverage": point, "answers_per_s": rate,
                                                    "shipped": point == shipped}
