@@ -62,6 +62,14 @@ class FeedsCog(commands.Cog):
                         len(result.failed))
         return result
 
+    async def _own(self, interaction: discord.Interaction, method: str, *args, **kwargs):
+        """Defer privately, then run `services.<method>` on the server's own library in a worker thread:
+        (library, result)."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        library = self.bot.scope(interaction.guild_id).writes
+        call = getattr(self.bot.services, method)
+        return library, await self.bot.run_rag(call, *args, library=library, guild=interaction.guild_id, **kwargs)
+
     async def _reply(self, interaction: discord.Interaction, text: str) -> None:
         for piece in split_text(text):
             await interaction.followup.send(piece, ephemeral=True, allowed_mentions=NO_PINGS)
@@ -72,11 +80,9 @@ class FeedsCog(commands.Cog):
                            every="How often to poll: 30m, 2h, 1d (default 30m)")
     async def add(self, interaction: discord.Interaction, url: str, every: str | None = None) -> None:
         """Poll a news feed into this server's library (admins only)."""
-        await interaction.response.defer(ephemeral=True, thinking=True)
         library = self.bot.scope(interaction.guild_id).writes
         try:
-            feed, added = await self.bot.run_rag(self.bot.services.add_feed, url.strip(), library=library,
-                                                 every=every, guild=interaction.guild_id)
+            _, (feed, added) = await self._own(interaction, "add_feed", url.strip(), every=every)
         except NewsbotError as exc:
             audit(interaction, "/feeds add", f"{clip(url, 200)!r} into {library}: refused: {clip(str(exc), 200)}")
             return await self._reply(interaction, f"❌ <{clip(url.strip(), 300)}>: {escape(clip(str(exc), 400))}")
@@ -91,14 +97,11 @@ class FeedsCog(commands.Cog):
     @app_commands.describe(url="The feed's URL (start typing its title)")
     async def remove(self, interaction: discord.Interaction, url: str) -> None:
         """Stop polling a feed; the articles it brought stay (admins only)."""
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        library = self.bot.scope(interaction.guild_id).writes
-        removed = await self.bot.run_rag(self.bot.services.remove_feed, url.strip(), library=library,
-                                         guild=interaction.guild_id)
-        audit(interaction, "/feeds remove", f"{clip(url, 200)!r} from {library}: "
-                                            f"{'removed' if removed else 'not there'}")
-        await self._reply(interaction, f"Stopped polling <{clip(url.strip(), 300)}>." if removed else
-                          f"This server has no feed <{clip(url.strip(), 300)}>; see `/feeds list`.")
+        library, removed = await self._own(interaction, "remove_feed", url.strip())
+        shown = f"<{clip(url.strip(), 300)}>"
+        audit(interaction, "/feeds remove", f"{clip(url, 200)!r} from {library}: {'removed' if removed else 'absent'}")
+        await self._reply(interaction, f"Stopped polling {shown}." if removed else
+                          f"This server has no feed {shown}; see `/feeds list`.")
 
     @remove.autocomplete("url")
     async def feed_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -114,9 +117,7 @@ class FeedsCog(commands.Cog):
     @app_commands.checks.has_permissions(manage_guild=True)
     async def list_(self, interaction: discord.Interaction) -> None:
         """This server's feeds: last success, last error and when each is polled next (admins only)."""
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        feeds = await self.bot.run_rag(self.bot.services.list_feeds, library=self.bot.scope(interaction.guild_id)
-                                       .writes, guild=interaction.guild_id)
+        _, feeds = await self._own(interaction, "list_feeds")
         if not feeds:
             return await self._reply(interaction, "This server polls no feeds yet; add one with `/feeds add`.")
         lines = [feed_line({**f.shown(), "next_due_ts": max(f.next_due, time.time()), "last_ok_ts": f.last_ok})
