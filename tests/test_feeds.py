@@ -120,7 +120,7 @@ def test_atom_full_content_json_feed_and_rdf_land_without_page_fetches(svc, lib,
          "content": f"<p>{long_text}</p>"}]), "application/atom+xml")
     site.routes["/feed.json"] = Page(json.dumps({
         "version": "https://jsonfeed.org/version/1.1", "title": "Kotka Daily",
-        "items": [{"id": "k1", "url": site.url("/k1"), "title": "Kotka port expands",
+        "items": [{"id": "k1", "url": "/k1", "title": "Kotka port expands",
                    "content_html": "<p>" + " ".join(paragraphs("Kotka", 8)) + "</p>",
                    "date_published": "2024-11-10T08:00:00Z"}]}).encode(), "application/feed+json")
     site.routes["/rdf.xml"] = Page(rdf("Pori Päivä", [
@@ -133,6 +133,7 @@ def test_atom_full_content_json_feed_and_rdf_land_without_page_fetches(svc, lib,
     found = {a.title: a for a in svc.list_articles(libraries=(lib,))}
     assert set(found) == {"Lahti opens the port", "Kotka port expands", "Pori & Rauma agree"}
     assert found["Pori & Rauma agree"].source == "Pori Päivä" and found["Kotka port expands"].published == "2024-11-10"
+    assert found["Kotka port expands"].url == site.url("/k1")  # a relative link, resolved against the feed
     assert site.hits["/l1"] == site.hits["/k1"] == site.hits["/p1"] == 0
 
 

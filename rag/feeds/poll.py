@@ -11,8 +11,9 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from urllib.parse import urljoin
 
 from rag.articles import Article, LoadFailure, extract_page, make_article
 from rag.errors import NewsbotError
@@ -141,6 +142,8 @@ class Poller:
         seen = self.store.seen(feed.library, feed.url)
         fresh = [e for e in out.doc.entries if seen.get(e.id) != e.fingerprint]
         out.unchanged = len(out.doc.entries) - len(fresh)
+        # links may be relative to the feed (feedparser is told not to rewrite anything)
+        fresh = [replace(e, link=urljoin(out.response.url, e.link)) if e.link else e for e in fresh]
         urls = {e.id: canonical_url(e.link) if e.link else None for e in fresh}
         owned = self.store.owner_of(feed.library, [u for u in urls.values() if u], feed.url)
         for entry in fresh:
