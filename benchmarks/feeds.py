@@ -77,7 +77,8 @@ async def timed_poll(services, all_feeds: bool) -> tuple[float, object, dict]:
     task = asyncio.ensure_future(probe.run())
     await asyncio.sleep(0.05)
     start = time.perf_counter()
-    result = await asyncio.to_thread(services.poll_feeds, all_feeds=all_feeds, every_library=True)
+    result = await asyncio.to_thread(services.poll_feeds, all_feeds=all_feeds, every_library=True,
+                                     in_child=services.settings.feed_poll_process)
     wall = time.perf_counter() - start
     task.cancel()
     return wall, result, lag(probe)
@@ -103,7 +104,7 @@ async def main(args) -> dict:
     with tempfile.TemporaryDirectory(prefix="newsbot-feeds-bench-") as folder, NewsSite() as site:
         urls = build_site(site, args.feeds, args.entries)
         settings = Settings(_env_file=None, data_dir=Path(folder), allow_private_urls=True,
-                            feed_workers=args.workers)
+                            feed_workers=args.workers, feed_poll_process=args.process)
         services = build_services(settings)
         services.index.embeddings.embed_documents(["warm up"])  # the model loaded before any timing
         for url in urls:
@@ -127,8 +128,10 @@ async def main(args) -> dict:
         conditional = sum(site.conditional.values())
         second_wall, second, second_lag = await timed_poll(services, all_feeds=True)
         conditional = sum(site.conditional.values()) - conditional
+        services.close_feeds(wait=True)  # the polling child (with --process) exits: its peak RSS is known
         return {
             "feeds": args.feeds, "entries_per_feed": args.entries, "workers": args.workers,
+            "mode": "process" if args.process else "thread",
             "first_poll": {"wall_s": round(first_wall, 2), "new": first.new, "pages_fetched": first.pages_fetched,
                            "chunks": first.chunks_embedded, "failed": len(first.failed), "loop_lag": first_lag},
             "idle_loop_lag": {**lag(idle), "seconds": args.idle_s},
@@ -138,7 +141,8 @@ async def main(args) -> dict:
                             "conditional_requests": conditional, "chunks": second.chunks_embedded,
                             "pages_fetched": second.pages_fetched, "loop_lag": second_lag},
             "rss_mb": {"before_polls": round(rss_start, 1), "after": round(rss_mb(), 1),
-                       "peak": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)},
+                       "peak": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                       "child_peak": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)},
             "load_before": [round(x, 2) for x in load_before], "load_after": [round(x, 2) for x in os.getloadavg()],
         }
 
@@ -149,6 +153,8 @@ if __name__ == "__main__":
     parser.add_argument("--entries", type=int, default=30)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--idle-s", type=float, default=10.0, help="seconds of loop lag measured with no poll")
+    parser.add_argument("--process", action="store_true", help="poll in a child process "
+                        "(NEWSBOT_FEED_POLL_PROCESS=true) instead of a thread")
     parser.add_argument("--json", action="store_true")
     options = parser.parse_args()
     figures = asyncio.run(main(options))
@@ -156,7 +162,8 @@ if __name__ == "__main__":
         print(json.dumps(figures))
     else:
         f, s = figures["first_poll"], figures["second_poll"]
-        print(f"{figures['feeds']} feeds x {figures['entries_per_feed']} entries, {figures['workers']} workers")
+        print(f"{figures['feeds']} feeds x {figures['entries_per_feed']} entries, {figures['workers']} workers, "
+              f"polling in a {figures['mode']}")
         print(f"first poll: {f['wall_s']} s ({f['new']} new, {f['pages_fetched']} pages, {f['chunks']} chunks, "
               f"{f['failed']} failed); raw encode of the same {figures['chunks_encoded']} chunks "
               f"{figures['raw_encode_s']} s; ratio {figures['ratio']} (target <= 1.3); loop lag max "

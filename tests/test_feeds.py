@@ -330,3 +330,19 @@ def test_feeds_list_does_not_load_the_embedding_model(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           env={**os.environ, "NEWSBOT_DATA_DIR": str(tmp_path / "s")})
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stderr
+
+
+def test_polling_in_a_child_process_lands_the_same_articles_in_the_shared_store(tmp_path, site):
+    from rag.services import build_services
+
+    teaser_site(site, n=2, town="Hamina")
+    services = build_services(make_settings(tmp_path / "store", allow_private_urls=True, feed_poll_process=True))
+    services.feeds.store.add("guild-1", site.url("/news/rss.xml"), None, None, 1800, "auto")
+    try:
+        result = services.poll_feeds(every_library=True, in_child=True)
+        again = services.poll_feeds(all_feeds=True, every_library=True, in_child=True)  # the same child, kept
+    finally:
+        services.close_feeds(wait=True)
+    assert (result.new, result.pages_fetched, again.not_modified) == (2, 2, 1)
+    assert {a.title for a in services.list_articles(libraries=("guild-1",))} == {
+        "Hamina budget review 0 & more", "Hamina budget review 1 & more"}

@@ -48,11 +48,14 @@ class FeedsCog(commands.Cog):
 
     async def cog_unload(self) -> None:
         self.poller.cancel()
+        if hasattr(self.bot.services, "close_feeds"):
+            self.bot.services.close_feeds()
 
     async def poll_due(self):
         """One pass over every library's due feeds, in a thread (fetching, parsing and embedding block)."""
         try:
-            self.last_poll = await asyncio.to_thread(self.bot.services.poll_feeds, every_library=True)
+            self.last_poll = await asyncio.to_thread(self.bot.services.poll_feeds, every_library=True,
+                                                     in_child=self.bot.settings.feed_poll_process)
         except Exception:  # the loop must survive a bad pass; the next one retries
             logger.exception("feed poll failed")
             return None
