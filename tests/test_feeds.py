@@ -346,3 +346,27 @@ def test_polling_in_a_child_process_lands_the_same_articles_in_the_shared_store(
     assert (result.new, result.pages_fetched, again.not_modified) == (2, 2, 1)
     assert {a.title for a in services.list_articles(libraries=("guild-1",))} == {
         "Hamina budget review 0 & more", "Hamina budget review 1 & more"}
+
+
+def test_a_store_fault_fails_only_its_feed_and_its_entries_come_in_at_the_next_poll(svc, lib, site):
+    from rag.errors import StoreError
+
+    teaser_site(site, "/ok.xml", n=1, town="Kotka")
+    teaser_site(site, "/faulty.xml", n=2, town="Porvoo")
+    calls = {"n": 0}
+
+    def ingest(items, library):
+        calls["n"] += 1
+        if any("Porvoo" in getattr(i, "title", "") for i in items) and calls["n"] <= 2:
+            raise StoreError("disk full")
+        return svc.ingest(items, library)
+
+    service = FeedService(svc.settings, svc.feeds.store, ingest)
+    service.import_opml(f'<opml><body><outline xmlUrl="{site.url("/ok.xml")}"/>'
+                        f'<outline xmlUrl="{site.url("/faulty.xml")}"/></body></opml>'.encode(), lib)
+    first = service.poll(lib)
+    assert first.failed == [{"url": site.url("/faulty.xml"), "reason": "store: StoreError: disk full"}]
+    assert {a.title for a in svc.list_articles(libraries=(lib,))} == {"Kotka budget review 0 & more"}
+    again = service.poll(lib, all_feeds=True)  # nothing was marked seen: the entries come in now
+    assert again.failed == [] and again.new == 2
+    assert len(svc.list_articles(libraries=(lib,))) == 3

@@ -114,9 +114,9 @@ class Poller:
             for prepared in pool.map(self.prepare, feeds):
                 try:
                     self.store_feed(prepared, result)
-                except NewsbotError as exc:  # the store refused the write: the feed is retried later
+                except Exception as exc:  # the store refused the write: this feed is retried later, the rest go on
                     logger.exception("storing feed %s failed", prepared.feed.url)
-                    self._failed(prepared.feed, f"store: {exc}", None, result)
+                    self._failed(prepared.feed, f"store: {type(exc).__name__}: {exc}", None, result)
         return result
 
     # ---- in the worker threads: fetch, parse, full text (nothing stored) -------------------------------------
