@@ -134,6 +134,7 @@ def test_atom_full_content_json_feed_and_rdf_land_without_page_fetches(svc, lib,
     assert set(found) == {"Lahti opens the port", "Kotka port expands", "Pori & Rauma agree"}
     assert found["Pori & Rauma agree"].source == "Pori Päivä" and found["Kotka port expands"].published == "2024-11-10"
     assert found["Kotka port expands"].url == site.url("/k1")  # a relative link, resolved against the feed
+    assert svc.poll_feeds(library=lib, all_feeds=True).unchanged == 3  # relative link included
     assert site.hits["/l1"] == site.hits["/k1"] == site.hits["/p1"] == 0
 
 

@@ -124,26 +124,28 @@ class Poller:
     def prepare(self, feed: Feed) -> _Prepared:
         out = _Prepared(feed)
         try:
-            out.response = self.fetcher.get(feed.url, etag=feed.etag, last_modified=feed.last_modified,
-                                            accept=ACCEPT)
-            if out.response.not_modified:
-                return out
-            out.doc = parse_feed(out.response.content, out.response.content_type, self.settings.feed_max_entries)
+            self._prepare(out)
         except NewsbotError as exc:
             out.error = exc
-            return out
-        except Exception as exc:  # a parser bug must not stop the other feeds
+        except Exception as exc:  # a parser or extractor bug must not stop the other feeds
             logger.exception("feed %s: unexpected error", feed.url)
             out.error = NewsbotError(f"{type(exc).__name__}: {exc}")
-            return out
+        return out
+
+    def _prepare(self, out: _Prepared) -> None:
+        feed = out.feed
+        out.response = self.fetcher.get(feed.url, etag=feed.etag, last_modified=feed.last_modified, accept=ACCEPT)
+        if out.response.not_modified:
+            return
+        out.doc = parse_feed(out.response.content, out.response.content_type, self.settings.feed_max_entries)
         if out.doc.total_entries > len(out.doc.entries):
             out.warnings.append(f"{feed.url}: read the first {len(out.doc.entries)} of {out.doc.total_entries} "
                                 "entries (NEWSBOT_FEED_MAX_ENTRIES)")
-        seen = self.store.seen(feed.library, feed.url)
-        fresh = [e for e in out.doc.entries if seen.get(e.id) != e.fingerprint]
-        out.unchanged = len(out.doc.entries) - len(fresh)
         # links may be relative to the feed (feedparser is told not to rewrite anything)
-        fresh = [replace(e, link=urljoin(out.response.url, e.link)) if e.link else e for e in fresh]
+        entries = [replace(e, link=urljoin(out.response.url, e.link)) if e.link else e for e in out.doc.entries]
+        seen = self.store.seen(feed.library, feed.url)
+        fresh = [e for e in entries if seen.get(e.id) != e.fingerprint]
+        out.unchanged = len(entries) - len(fresh)
         urls = {e.id: canonical_url(e.link) if e.link else None for e in fresh}
         owned = self.store.owner_of(feed.library, [u for u in urls.values() if u], feed.url)
         for entry in fresh:
@@ -152,7 +154,6 @@ class Poller:
                 out.items.append((entry, url, None))
                 continue
             out.items.append((entry, url, self.article(feed, out.doc, entry, url, out)))
-        return out
 
     def article(self, feed: Feed, doc: FeedDoc, entry: Entry, url: str | None, out: _Prepared) -> Article | LoadFailure:
         """The entry as an article, its page fetched and extracted when the entry is only a teaser."""
@@ -165,7 +166,7 @@ class Poller:
                 response = self.fetcher.get(entry.link, accept=PAGE_ACCEPT)
                 out.pages += 1
                 page = extract_page(text_of(response), response.url)
-            except NewsbotError as exc:
+            except Exception as exc:  # FetchError, IngestError, or an extractor bug: the entry's own text serves
                 out.warnings.append(f"{origin}: page not used ({exc}); stored the feed's text")
         body = page.text if page is not None and len(page.text or "") > len(entry.text) else entry.text
         published = entry.published or (page.date if page is not None else None) or \
