@@ -118,6 +118,7 @@ async def main(args) -> dict:
         task.cancel()
 
         first_wall, first, first_lag = await timed_poll(services, all_feeds=False)
+        rss_polled = rss_mb()
         texts = services.index.registry.chunk_texts()
         batch = settings.ingest_batch_chunks
         start = time.perf_counter()
@@ -140,7 +141,8 @@ async def main(args) -> dict:
             "second_poll": {"wall_s": round(second_wall, 2), "not_modified": second.not_modified,
                             "conditional_requests": conditional, "chunks": second.chunks_embedded,
                             "pages_fetched": second.pages_fetched, "loop_lag": second_lag},
-            "rss_mb": {"before_polls": round(rss_start, 1), "after": round(rss_mb(), 1),
+            "rss_mb": {"before_polls": round(rss_start, 1), "after_first_poll": round(rss_polled, 1),
+                       "after_raw_encode_and_second_poll": round(rss_mb(), 1),
                        "peak": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                        "child_peak": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)},
             "load_before": [round(x, 2) for x in load_before], "load_after": [round(x, 2) for x in os.getloadavg()],
