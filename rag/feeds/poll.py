@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 24 * 3600
 LEASE_S = 600  # a claimed feed is skipped by other pollers this long (a poller that died frees it then)
+BATCH_ARTICLES = 32  # articles ingested together (several small feeds make one embedding batch)
 PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 
 
@@ -109,14 +110,19 @@ class Poller:
         result = PollResult(feeds=len(feeds))
         if not feeds:
             return result
+        batch: list[_Prepared] = []
         with ThreadPoolExecutor(max_workers=min(self.settings.feed_workers, len(feeds)),
                                 thread_name_prefix="newsbot-feed") as pool:
-            for prepared in pool.map(self.prepare, feeds):
-                try:
-                    self.store_feed(prepared, result)
-                except Exception as exc:  # the store refused the write: this feed is retried later, the rest go on
-                    logger.exception("storing feed %s failed", prepared.feed.url)
-                    self._failed(prepared.feed, f"store: {type(exc).__name__}: {exc}", None, result)
+            for prepared in pool.map(self.prepare, feeds):  # in order: one library's feeds follow each other
+                if batch and batch[0].feed.library != prepared.feed.library:
+                    self.store_batch(batch, result)
+                    batch = []
+                batch.append(prepared)
+                if sum(len(p.items) for p in batch) >= BATCH_ARTICLES:
+                    self.store_batch(batch, result)
+                    batch = []
+            if batch:
+                self.store_batch(batch, result)
         return result
 
     # ---- in the worker threads: fetch, parse, full text (nothing stored) -------------------------------------
@@ -181,43 +187,69 @@ class Poller:
 
     # ---- in the caller's thread: store, record, schedule ----------------------------------------------------
 
-    def store_feed(self, prepared: _Prepared, result: PollResult) -> None:
-        feed, now = prepared.feed, time.time()
+    def settle(self, prepared: _Prepared, result: PollResult) -> bool:
+        """Record what needs no ingest (a move, a failure, a 304); True if the feed has entries to store."""
+        feed, response = prepared.feed, prepared.response
         result.warnings.extend(prepared.warnings)
         result.pages_fetched += prepared.pages
-        response = prepared.response
         if response is not None and response.moved_to:
             old = feed.url
             if self.store.move(feed, canonical_url(response.moved_to)):
                 result.warnings.append(f"{old}: moved permanently; now polling {feed.url}")
         if prepared.error is not None:
-            retry = getattr(prepared.error, "retry_after", None)
-            self._failed(feed, str(prepared.error), retry, result)
-            return
+            self._failed(feed, str(prepared.error), getattr(prepared.error, "retry_after", None), result)
+            return False
         if response.not_modified:
             result.not_modified += 1
+            now = time.time()
             self.store.record_ok(feed, title=None, etag=response.etag or feed.etag,
                                  last_modified=response.last_modified or feed.last_modified,
                                  next_due=self._next_due(feed, response, now), now=now)
-            return
+            return False
         result.unchanged += prepared.unchanged
-        owned = self.store.owner_of(feed.library, [u for _, u, i in prepared.items if u and i is not None],
-                                    feed.url)  # again: a feed stored just before this one may have brought it
-        items = [(e, u, None if u in owned else i) for e, u, i in prepared.items]
-        articles = [i for _, _, i in items if i is not None]
-        if articles:
-            ingested = self.ingest(articles, feed.library)
+        return True
+
+    def store_batch(self, batch: list[_Prepared], result: PollResult) -> None:
+        """Feeds of one library, their new and changed articles ingested together (one embedding batch, not one
+        per feed), then each feed's entries recorded as seen and its next poll scheduled."""
+        library, batch = batch[0].feed.library, [p for p in batch if self.settle(p, result)]
+        if not batch:
+            return
+        rows, claimed = [], set()
+        for prepared in batch:  # again: a feed stored before this one (or earlier in the batch) may have it
+            owned = claimed | set(self.store.owner_of(
+                library, [u for _, u, i in prepared.items if u and i is not None], prepared.feed.url))
+            rows.append([(e, u, None if u in owned else i) for e, u, i in prepared.items])
+            claimed.update(u for _, u, i in rows[-1] if u and i is not None)
+        self._ingest(library, batch, rows, result)
+
+    def _ingest(self, library: str, batch: list[_Prepared], rows: list[list], result: PollResult) -> None:
+        articles = [i for items in rows for _, _, i in items if i is not None]
+        try:
+            ingested = self.ingest(articles, library) if articles else None
+        except Exception as exc:  # the store refused the write
+            if len(batch) > 1:  # find the feed at fault: each on its own, so the others still land
+                for prepared, items in zip(batch, rows):
+                    self._ingest(library, [prepared], [items], result)
+                return
+            logger.exception("storing feed %s failed", batch[0].feed.url)
+            self._failed(batch[0].feed, f"store: {type(exc).__name__}: {exc}", None, result)
+            return  # its entries are not marked seen: the next poll brings them again
+        if ingested is not None:
             result.new += len(ingested.added)
             result.updated += len(ingested.updated)
             result.unchanged += len(ingested.unchanged)
             result.chunks_embedded += ingested.chunks_written
             result.warnings.extend(f"{f.origin}: {f.reason}" for f in ingested.failed)
-        result.unchanged += sum(i is None for _, _, i in items)
-        self.store.record_entries(feed.library, feed.url, [
-            (e.id, u, e.fingerprint, i.article_id if isinstance(i, Article) else None) for e, u, i in items], now)
-        self.store.record_ok(feed, title=prepared.doc.title, etag=response.etag,
-                             last_modified=response.last_modified, next_due=self._next_due(feed, response, now),
-                             now=now)
+        now = time.time()
+        for prepared, items in zip(batch, rows):
+            feed, response = prepared.feed, prepared.response
+            result.unchanged += sum(i is None for _, _, i in items)
+            self.store.record_entries(library, feed.url, [
+                (e.id, u, e.fingerprint, i.article_id if isinstance(i, Article) else None) for e, u, i in items], now)
+            self.store.record_ok(feed, title=prepared.doc.title, etag=response.etag,
+                                 last_modified=response.last_modified, next_due=self._next_due(feed, response, now),
+                                 now=now)
 
     def _next_due(self, feed: Feed, response: Response, now: float) -> float:
         """The feed's interval, or longer when Cache-Control max-age asks for it."""
