@@ -24,6 +24,7 @@ class Page:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     etag: str | None = None  # answered with 304 when the request carries it
+    last_modified: str | None = None  # likewise, with If-Modified-Since
     gzip: bool = False
 
 
@@ -54,10 +55,11 @@ class NewsSite:
                     return self._send(Page(b"not found", "text/plain", 404))
                 if callable(route):
                     return route(self)
-                if route.etag and self.headers.get("If-None-Match") == route.etag:
+                if (route.etag and self.headers.get("If-None-Match") == route.etag) or \
+                        (route.last_modified and self.headers.get("If-Modified-Since") == route.last_modified):
                     with site.lock:
                         site.not_modified[path] += 1
-                    return self._send(Page(b"", route.content_type, 304, {"ETag": route.etag}))
+                    return self._send(Page(b"", route.content_type, 304, etag=route.etag))
                 self._send(route)
 
             def _send(self, page: Page) -> None:
@@ -70,6 +72,8 @@ class NewsSite:
                     self.send_header("Content-Encoding", "gzip")
                 if page.etag:
                     self.send_header("ETag", page.etag)
+                if page.last_modified:
+                    self.send_header("Last-Modified", page.last_modified)
                 for key, value in page.headers.items():
                     self.send_header(key, value)
                 self.end_headers()

@@ -15,7 +15,7 @@ from rag.feeds.parse import FeedError, parse_feed
 from rag.feeds.service import FeedService
 from rag.feeds.urls import canonical_url
 from tests.conftest import make_settings
-from tests.feeds_site import BOMB, NewsSite, Page, article_page, atom, paragraphs, rdf, rss
+from tests.feeds_site import BOMB, LAST_MODIFIED, NewsSite, Page, article_page, atom, paragraphs, rdf, rss
 
 _names = itertools.count()
 
@@ -111,6 +111,19 @@ def test_an_unchanged_feed_without_validators_fetches_no_page_again_and_a_change
     stored = texts(svc, lib)
     assert len(stored) == 3 and "Oulu budget review 1 & more" not in stored  # one version, the new one
     assert "reversed its decision" in stored["Oulu budget review 1 & more (updated)"]
+
+
+def test_last_modified_alone_makes_the_second_poll_conditional_and_max_age_delays_the_next(svc, lib, site):
+    teaser_site(site, etag=None, town="Raahe")
+    page = site.routes["/news/rss.xml"]
+    page.last_modified, page.headers = LAST_MODIFIED, {"Cache-Control": "public, max-age=7200"}
+    svc.add_feed(site.url("/news/rss.xml"), library=lib)
+    start = time.time()
+    assert svc.poll_feeds(library=lib).new == 3
+    [feed] = svc.list_feeds(library=lib)
+    assert feed.next_due >= start + 7200  # max-age is longer than the 30 min interval
+    again = svc.poll_feeds(library=lib, all_feeds=True)
+    assert again.not_modified == 1 and site.not_modified["/news/rss.xml"] == 1
 
 
 def test_atom_full_content_json_feed_and_rdf_land_without_page_fetches(svc, lib, site):

@@ -14,7 +14,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from xml.etree import ElementTree
 
 from rag.errors import NewsbotError
@@ -206,7 +206,3 @@ def write_opml(feeds: list[tuple[str, str | None]], title: str) -> str:
         ElementTree.SubElement(body, "outline", type="rss", text=name or url, title=name or url, xmlUrl=url)
     ElementTree.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(root, encoding="unicode") + "\n"
-
-
-def utc_today() -> date:
-    return datetime.now(UTC).date()
