@@ -384,3 +384,30 @@ def test_a_store_fault_fails_only_its_feed_and_its_entries_come_in_at_the_next_p
     again = service.poll(lib, all_feeds=True)  # nothing was marked seen: the entries come in now
     assert again.failed == [] and again.new == 2
     assert len(svc.list_articles(libraries=(lib,))) == 3
+
+
+def test_a_redirect_to_a_private_address_is_refused_before_any_request_reaches_it(monkeypatch, site):
+    import socket
+
+    import rag.feeds.fetch as fetch
+
+    port = site.server.server_address[1]
+    real = socket.getaddrinfo
+    names = {"public.test": "127.0.0.1", "private.test": "127.0.0.1"}
+    asked = []
+
+    def resolve(host, *args, **kwargs):
+        asked.append(host)
+        return real(names.get(host, host), *args, **kwargs)
+
+    # For this test only, public.test counts as public: its lookup passes, private.test's does not.
+    def refused(_ip):
+        return "private address (test)" if asked[-1] == "private.test" else None
+
+    monkeypatch.setattr(fetch.socket, "getaddrinfo", resolve)
+    monkeypatch.setattr(fetch, "refused_address", refused)
+    site.routes["/start"] = Page(b"", "text/plain", 302, {"Location": f"http://private.test:{port}/secret"})
+    site.routes["/secret"] = Page(b"internal", "text/plain")
+    with pytest.raises(FetchError, match="refused private.test"):
+        Fetcher().get(f"http://public.test:{port}/start")
+    assert site.hits["/start"] == 1 and site.hits["/secret"] == 0
