@@ -228,13 +228,19 @@ def parse_text(text: str, origin: str, source: str | None, today: date | None = 
     )
 
 
-def parse_html(text: str, origin: str, source: str | None, today: date | None = None) -> Article:
-    """Main text and metadata via trafilatura, which drops navigation and boilerplate."""
+def extract_page(text: str, url: str | None = None):
+    """trafilatura's main text and metadata (title, date, sitename, url) of an HTML page; IngestError if none."""
     import trafilatura  # imported here: it is heavy and only HTML needs it
 
-    doc = trafilatura.bare_extraction(text, with_metadata=True, include_comments=False)
+    doc = trafilatura.bare_extraction(text, url=url, with_metadata=True, include_comments=False)
     if doc is None or not (doc.text or "").strip():
         raise IngestError("no article text found in the HTML")
+    return doc
+
+
+def parse_html(text: str, origin: str, source: str | None, today: date | None = None) -> Article:
+    """Main text and metadata via trafilatura, which drops navigation and boilerplate."""
+    doc = extract_page(text)
     return make_article(
         title=doc.title, body=doc.text, origin=origin, source=source or doc.sitename,
         published=doc.date, url=doc.url, today=today,

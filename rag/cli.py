@@ -136,15 +136,19 @@ def _setup(
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders of articles.")],
+    paths: Annotated[list[str], typer.Argument(help="Files or folders of articles, or article URLs.")],
     source: Annotated[str | None, typer.Option(help="The outlet, overriding what the files say.")] = None,
 ) -> None:
-    """Add articles (seed txt, txt/md, html, json, jsonl, pdf) to the store; unchanged ones are skipped."""
+    """Add articles (seed txt, txt/md, html, json, jsonl, pdf, or an http(s) article page) to the store; unchanged
+    ones are skipped."""
     from rag.articles import Article, load_paths
 
     try:
         services = _services()
-        items = list(load_paths(paths, source=source, max_bytes=services.settings.max_file_bytes))
+        urls = [str(p) for p in paths if str(p).lower().startswith(("http://", "https://"))]
+        items = list(load_paths([p for p in paths if str(p) not in urls], source=source,
+                                max_bytes=services.settings.max_file_bytes))
+        items += [services.feeds.load_url(url, source) for url in urls]
         total = sum(isinstance(i, Article) for i in items)
         with _progress("ingesting", disable=total < 20) as progress:
             task = progress.add_task("ingest", total=total)
@@ -325,6 +329,10 @@ def libraries(as_json: Annotated[bool, typer.Option("--json", help="Print a JSON
         out.print(f"{row['library']}  {row['articles']} articles  {row['chunks']} chunks", highlight=False,
                   markup=False)
 
+
+from rag.feeds.cli import feeds_app  # noqa: E402  (its heavy imports are inside its commands)
+
+app.add_typer(feeds_app, name="feeds")
 
 eval_app = typer.Typer(no_args_is_help=True, help="Measure retrieval quality on a benchmark.")
 app.add_typer(eval_app, name="eval")

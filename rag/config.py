@@ -71,6 +71,20 @@ class Settings(BaseSettings):
     shared_libraries: Annotated[tuple[str, ...], NoDecode] = ("default",)
     allowed_guilds: Annotated[frozenset[int] | None, NoDecode] = None
 
+    # feeds and links (docs/feeds.md): what may be fetched, how, and how often
+    allow_private_urls: bool = False  # tests and local setups only: lets fetches reach private/loopback addresses
+    fetch_connect_timeout_s: float = Field(default=5.0, gt=0)
+    fetch_read_timeout_s: float = Field(default=10.0, gt=0)
+    fetch_total_timeout_s: float = Field(default=30.0, gt=0)
+    fetch_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    feed_every_s: int = Field(default=1800, ge=60)  # a new feed's interval unless --every says otherwise
+    feed_max_entries: int = Field(default=100, ge=1, le=10000)  # entries read per feed per poll (newest first)
+    feed_teaser_chars: int = Field(default=1000, ge=0)  # --full-text auto fetches the page below this
+    feed_pause_after: int = Field(default=10, ge=1)  # consecutive failures before a feed is paused
+    feed_workers: int = Field(default=4, ge=1, le=64)  # feeds fetched and extracted at once
+    feed_poll_s: float = Field(default=60.0, ge=1)  # how often the bot looks for due feeds
+    feed_poll_process: bool = False  # the bot polls in a child process (no GIL shared with the event loop)
+
     briefing_channel_id: int | None = None
     briefing_time: str = "08:00"
     briefing_timezone: str = "UTC"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cached_property
 
@@ -28,6 +28,7 @@ class Services:
     settings: Settings
     index: NewsIndex
     llm: Runnable
+    _feed_child: object = field(default=None, repr=False)
 
     @cached_property
     def retriever(self) -> NewsRetriever:
@@ -91,6 +92,50 @@ class Services:
     def libraries(self) -> list[dict]:
         """`[{"library", "articles", "chunks"}]` for every library that holds an article."""
         return self.index.libraries()
+
+    # ---- feeds and links (rag/feeds/) ------------------------------------------------------------------------
+
+    @cached_property
+    def feeds(self):
+        """The feed operations, ingesting through `self.ingest` (so every write goes through the same path)."""
+        from rag.feeds.service import FeedService
+
+        return FeedService(self.settings, ingest=lambda items, library: self.ingest(items, library))
+
+    def add_feed(self, url: str, library: str | None = None, every: str | None = None, source: str | None = None,
+                 full_text: str = "auto"):
+        """Check and register a feed (a home page is searched for one), due at once: (Feed, new?) (blocking)."""
+        return self.feeds.add(url, self._write(library), every, source, full_text)
+
+    def remove_feed(self, url: str, library: str | None = None) -> bool:
+        """Forget a feed of the library (its articles stay); False if not there."""
+        return self.feeds.remove(url, self._write(library))
+
+    def list_feeds(self, library: str | None = None) -> list:
+        """The library's feeds with their state (`Feed.shown()` is what `feeds list --json` prints)."""
+        return self.feeds.list(self._write(library))
+
+    def poll_feeds(self, library: str | None = None, all_feeds: bool = False, every_library: bool = False,
+                   in_child: bool = False):
+        """One pass over due feeds (of one library, or of every library: the bot); a PollResult (blocking).
+        `in_child`: every library's, in a child process of its own (rag/feeds/child.py)."""
+        if in_child:
+            if self._feed_child is None:
+                from rag.feeds.child import ChildPoller
+
+                self._feed_child = ChildPoller(self.settings)
+            return self._feed_child.poll(all_feeds)
+        return self.feeds.poll(None if every_library else self._write(library), all_feeds, every_library)
+
+    def close_feeds(self, wait: bool = False) -> None:
+        """Stop the polling child process, if one was started."""
+        if self._feed_child is not None:
+            self._feed_child.close(wait)
+            self._feed_child = None
+
+    def ingest_url(self, url: str, library: str | None = None, source: str | None = None) -> IngestResult:
+        """Fetch one article page and ingest it, as for a file (blocking)."""
+        return self.feeds.ingest_url(url, self._write(library), source)
 
     def condense(self, history: list[tuple[str, str]], question: str) -> str:
         """A follow-up rewritten as a standalone question from earlier (question, answer) turns (blocking)."""

@@ -1,0 +1,193 @@
+"""The feeds of each library and the entries already seen: two tables in the store's SQLite file.
+
+They are created with `CREATE TABLE IF NOT EXISTS` beside the store's tables and touch none of them, so an older
+store gains them on first use and an older newsbot reading a newer store never sees them (no schema bump).
+Its own connection and lock: the bot polls in a worker thread while the event loop lists feeds.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.store.db import DB_NAME
+from rag.store.registry import check_library
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS feeds (
+    library TEXT NOT NULL, url TEXT NOT NULL, title TEXT, source TEXT, every_s INTEGER NOT NULL,
+    full_text TEXT NOT NULL DEFAULT 'auto', etag TEXT, last_modified TEXT, last_ok REAL, last_error TEXT,
+    failures INTEGER NOT NULL DEFAULT 0, paused INTEGER NOT NULL DEFAULT 0, next_due REAL NOT NULL,
+    added_at REAL NOT NULL, PRIMARY KEY (library, url)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS feeds_due ON feeds (paused, next_due);
+CREATE TABLE IF NOT EXISTS feed_entries (
+    library TEXT NOT NULL, feed_url TEXT NOT NULL, entry_id TEXT NOT NULL, article_url TEXT,
+    fingerprint TEXT NOT NULL, article_id TEXT, seen_at REAL NOT NULL,
+    PRIMARY KEY (library, feed_url, entry_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS feed_entries_article ON feed_entries (library, article_url);
+"""
+FULL_TEXT = ("auto", "always", "never")
+
+
+@dataclass
+class Feed:
+    library: str
+    url: str
+    title: str | None
+    source: str | None
+    every_s: int
+    full_text: str
+    etag: str | None
+    last_modified: str | None
+    last_ok: float | None
+    last_error: str | None
+    failures: int
+    paused: bool
+    next_due: float
+    added_at: float
+    entries: int = 0
+
+    def shown(self) -> dict:
+        """What `feeds list --json` prints for the feed."""
+        return {"url": self.url, "title": self.title, "every_s": self.every_s, "last_ok": _iso(self.last_ok),
+                "last_error": self.last_error, "entries": self.entries,
+                "next_due": None if self.paused else _iso(self.next_due), "paused": self.paused,
+                "failures": self.failures, "source": self.source, "full_text": self.full_text}
+
+
+def _iso(ts: float | None) -> str | None:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)) if ts else None
+
+
+_COLUMNS = ("library, url, title, source, every_s, full_text, etag, last_modified, last_ok, last_error, failures, "
+            "paused, next_due, added_at")
+
+
+class FeedStore:
+    """Feeds and seen entries; every method is one short transaction."""
+
+    def __init__(self, data_dir: Path) -> None:
+        Path(data_dir).mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(Path(data_dir) / DB_NAME, timeout=30, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.lock = threading.RLock()
+        with self.lock, self.conn:
+            self.conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _feeds(self, where: str, args: Sequence) -> list[Feed]:
+        with self.lock:
+            rows = self.conn.execute(
+                f"SELECT {_COLUMNS}, (SELECT COUNT(*) FROM feed_entries e WHERE e.library=f.library AND "
+                f"e.feed_url=f.url) FROM feeds f WHERE {where} ORDER BY library, added_at, url", args).fetchall()
+        return [Feed(*row[:11], bool(row[11]), *row[12:]) for row in rows]
+
+    def get(self, library: str, url: str) -> Feed | None:
+        found = self._feeds("library=? AND url=?", (library, url))
+        return found[0] if found else None
+
+    def list(self, library: str | None) -> list[Feed]:
+        """One library's feeds (None: every library's), oldest first."""
+        return self._feeds("library=?", (check_library(library),)) if library else self._feeds("1", ())
+
+    def add(self, library: str, url: str, title: str | None, source: str | None, every_s: int,
+            full_text: str) -> bool:
+        """Register a feed, due at once; False (nothing changed) if the library already has it."""
+        now = time.time()
+        with self.lock, self.conn:
+            cur = self.conn.execute(
+                f"INSERT OR IGNORE INTO feeds ({_COLUMNS}) VALUES (?,?,?,?,?,?,NULL,NULL,NULL,NULL,0,0,?,?)",
+                (check_library(library), url, title, source, every_s, full_text, now, now))
+        return cur.rowcount == 1
+
+    def remove(self, library: str, url: str) -> bool:
+        """Forget the feed and its seen entries (the articles it brought stay in the library)."""
+        with self.lock, self.conn:
+            cur = self.conn.execute("DELETE FROM feeds WHERE library=? AND url=?", (library, url))
+            self.conn.execute("DELETE FROM feed_entries WHERE library=? AND feed_url=?", (library, url))
+        return cur.rowcount == 1
+
+    def claim_due(self, library: str | None, now: float, lease_s: float, all_feeds: bool = False) -> list[Feed]:
+        """Feeds due now (or all unpaused ones), each pushed `lease_s` ahead so that another poller skips them."""
+        where, args = ("paused=0", []) if all_feeds else ("paused=0 AND next_due<=?", [now])
+        if library:
+            where, args = where + " AND library=?", [*args, library]
+        with self.lock, self.conn:
+            feeds = self._feeds(where, args)
+            self.conn.executemany("UPDATE feeds SET next_due=? WHERE library=? AND url=?",
+                                  [(now + lease_s, f.library, f.url) for f in feeds])
+        return feeds
+
+    def record_ok(self, feed: Feed, *, title: str | None, etag: str | None, last_modified: str | None,
+                  next_due: float, now: float) -> None:
+        with self.lock, self.conn:
+            self.conn.execute(
+                "UPDATE feeds SET title=COALESCE(?, title), etag=?, last_modified=?, last_ok=?, last_error=NULL, "
+                "failures=0, next_due=? WHERE library=? AND url=?",
+                (title, etag, last_modified, now, next_due, feed.library, feed.url))
+
+    def record_failure(self, feed: Feed, reason: str, next_due: float, pause: bool) -> None:
+        with self.lock, self.conn:
+            self.conn.execute(
+                "UPDATE feeds SET last_error=?, failures=failures+1, next_due=?, paused=? WHERE library=? AND url=?",
+                (reason, next_due, int(pause), feed.library, feed.url))
+
+    def resume(self, library: str, url: str) -> bool:
+        with self.lock, self.conn:
+            cur = self.conn.execute("UPDATE feeds SET paused=0, failures=0, next_due=? WHERE library=? AND url=?",
+                                    (time.time(), library, url))
+        return cur.rowcount == 1
+
+    def move(self, feed: Feed, new_url: str) -> bool:
+        """A permanent redirect: the feed (and its seen entries) now live at `new_url`; False if taken."""
+        with self.lock, self.conn:
+            if self.conn.execute("SELECT 1 FROM feeds WHERE library=? AND url=?",
+                                 (feed.library, new_url)).fetchone():
+                return False
+            self.conn.execute("UPDATE feeds SET url=? WHERE library=? AND url=?", (new_url, feed.library, feed.url))
+            self.conn.execute("UPDATE feed_entries SET feed_url=? WHERE library=? AND feed_url=?",
+                              (new_url, feed.library, feed.url))
+        feed.url = new_url
+        return True
+
+    # ---- entries --------------------------------------------------------------------------------------------
+
+    def seen(self, library: str, feed_url: str) -> dict[str, str]:
+        """entry id -> fingerprint for the feed's entries already stored."""
+        with self.lock:
+            return dict(self.conn.execute("SELECT entry_id, fingerprint FROM feed_entries WHERE library=? AND "
+                                          "feed_url=?", (library, feed_url)))
+
+    def owner_of(self, library: str, article_urls: Iterable[str], feed_url: str) -> dict[str, str]:
+        """article url -> the other feed of the library that already brought it."""
+        urls = list(article_urls)
+        found: dict[str, str] = {}
+        with self.lock:
+            for start in range(0, len(urls), 500):
+                part = urls[start:start + 500]
+                marks = ",".join("?" * len(part))
+                found.update(self.conn.execute(
+                    f"SELECT article_url, feed_url FROM feed_entries WHERE library=? AND feed_url<>? AND "
+                    f"article_url IN ({marks})", (library, feed_url, *part)))
+        return found
+
+    def record_entries(self, library: str, feed_url: str, rows: Iterable[tuple[str, str | None, str, str | None]],
+                       now: float) -> None:
+        """(entry id, article url, fingerprint, article id) for entries now stored (after their ingest commits)."""
+        with self.lock, self.conn:
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO feed_entries VALUES (?,?,?,?,?,?,?)",
+                [(library, feed_url, entry_id, url, fp, article_id, now) for entry_id, url, fp, article_id in rows])
+
+
+def feeds_as_json(feeds: list[Feed]) -> list[dict]:
+    return [f.shown() for f in feeds]
+

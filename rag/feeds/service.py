@@ -1,0 +1,147 @@
+"""Feeds and links for one store: add (with autodiscovery), remove, list, import/export, poll, ingest a URL.
+
+Built without the embedding model: only `poll` and `ingest_url` need `ingest` (Services.ingest), so `newsbot feeds
+list` and `/feeds list` open nothing heavier than SQLite.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import cached_property
+
+from rag.errors import NewsbotError
+from rag.feeds.registry import FULL_TEXT, Feed, FeedStore
+from rag.store.registry import check_library
+
+_EVERY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?\s*$", re.I)
+_UNITS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+MIN_EVERY_S, MAX_EVERY_S = 60, 7 * 86400
+
+
+class FeedInputError(NewsbotError):
+    """A feed command's input is wrong (an interval, a --full-text value, a URL not registered)."""
+
+
+def parse_every(value: str | int | None, default: int) -> int:
+    """`30m`, `1h`, `90s`, `2d` or seconds -> seconds, between 1 minute and 7 days."""
+    if value is None or value == "":
+        return default
+    match = _EVERY.match(str(value))
+    if not match:
+        raise FeedInputError(f"interval {value!r} is not valid: use e.g. 30m, 2h, 1d or 900 (seconds)")
+    seconds = int(float(match.group(1)) * _UNITS[(match.group(2) or "").lower()])
+    if not MIN_EVERY_S <= seconds <= MAX_EVERY_S:
+        raise FeedInputError(f"interval {value!r} is out of range: between 1m and 7d")
+    return seconds
+
+
+class FeedService:
+    """The feed operations over one store; `ingest(items, library)` is needed only to poll or ingest a URL."""
+
+    def __init__(self, settings, store: FeedStore | None = None, ingest: Callable | None = None) -> None:
+        self.settings = settings
+        self.store = store or FeedStore(settings.data_dir)
+        self._ingest = ingest
+
+    @cached_property
+    def fetcher(self):
+        from rag.feeds.fetch import Fetcher  # httpx: only for commands that fetch
+
+        return Fetcher.from_settings(self.settings)
+
+    def _library(self, library: str | None) -> str:
+        return check_library(self.settings.library if library is None else library)
+
+    def find_feed(self, url: str) -> tuple[str, str | None]:
+        """(feed URL, title) for a feed URL or a home page that advertises one; FetchError/FeedError otherwise."""
+        from rag.feeds.parse import ACCEPT, FeedError, discover, looks_like_html, parse_feed
+
+        response = self.fetcher.get(url, accept=ACCEPT)
+        if looks_like_html(response.content, response.content_type):
+            for candidate in discover(response.content, response.url):
+                try:
+                    found = self.fetcher.get(candidate, accept=ACCEPT)
+                    return found.moved_to or candidate, parse_feed(found.content, found.content_type, 1).title
+                except NewsbotError:
+                    continue
+            raise FeedError(f"{url} is a web page that advertises no feed we could read (no <link rel=\"alternate\" "
+                            "type=\"application/rss+xml\"> or similar)")
+        return response.moved_to or url, parse_feed(response.content, response.content_type, 1).title
+
+    def add(self, url: str, library: str | None = None, every: str | int | None = None, source: str | None = None,
+            full_text: str = "auto") -> tuple[Feed, bool]:
+        """Check the URL (autodiscovery from a home page) and register the feed, due at once; ingests nothing.
+        Returns the feed and whether it is new (False: the library already had it)."""
+        from rag.feeds.fetch import check_url
+        from rag.feeds.urls import canonical_url
+
+        library = self._library(library)
+        every_s = parse_every(every, self.settings.feed_every_s)
+        if full_text not in FULL_TEXT:
+            raise FeedInputError(f"--full-text {full_text!r}: use auto, always or never")
+        feed_url, title = self.find_feed(check_url(url))
+        feed_url = canonical_url(feed_url)
+        added = self.store.add(library, feed_url, title, (source or "").strip() or None, every_s, full_text)
+        return self.store.get(library, feed_url), added
+
+    def remove(self, url: str, library: str | None = None) -> bool:
+        """Forget the feed (the articles it brought stay); False if the library has no such feed."""
+        from rag.feeds.urls import canonical_url
+
+        library = self._library(library)
+        return self.store.remove(library, url.strip()) or self.store.remove(library, canonical_url(url))
+
+    def list(self, library: str | None = None) -> list[Feed]:
+        return self.store.list(self._library(library))
+
+    def import_opml(self, content: bytes, library: str | None = None) -> tuple[int, int]:
+        """Register every feed of an OPML file without fetching it (checked at its first poll): (added, already)."""
+        from rag.feeds.fetch import check_url
+        from rag.feeds.parse import read_opml
+        from rag.feeds.urls import canonical_url
+
+        library = self._library(library)
+        added = already = 0
+        for url, title in read_opml(content):
+            try:
+                url = canonical_url(check_url(url))
+            except NewsbotError:
+                continue
+            if self.store.add(library, url, title, None, self.settings.feed_every_s, "auto"):
+                added += 1
+            else:
+                already += 1
+        return added, already
+
+    def export_opml(self, library: str | None = None) -> str:
+        from rag.feeds.parse import write_opml
+
+        library = self._library(library)
+        return write_opml([(f.url, f.title) for f in self.store.list(library)], f"newsbot feeds: {library}")
+
+    def poll(self, library: str | None = None, all_feeds: bool = False, every_library: bool = False):
+        """One pass over the due feeds of a library (or of every library: the bot); a PollResult."""
+        from rag.feeds.poll import Poller
+
+        if self._ingest is None:
+            raise NewsbotError("polling needs the store's ingest (build the feeds through Services)")
+        poller = Poller(self.store, self.fetcher, self._ingest, self.settings)
+        return poller.poll(None if every_library else self._library(library), all_feeds)
+
+    def load_url(self, url: str, source: str | None = None):
+        """One article page as an Article (or a LoadFailure saying why not), like a file from `load_paths`."""
+        from rag.articles import LoadFailure
+        from rag.feeds.fetch import FetchError, check_url
+        from rag.feeds.poll import fetch_article
+
+        try:
+            return fetch_article(self.fetcher, check_url(url), source)
+        except FetchError as exc:
+            return LoadFailure(url, str(exc))
+
+    def ingest_url(self, url: str, library: str | None = None, source: str | None = None):
+        """One article page into the library: an IngestResult, as for files."""
+        if self._ingest is None:
+            raise NewsbotError("ingesting needs the store's ingest (build the feeds through Services)")
+        return self._ingest([self.load_url(url, source)], self._library(library))
