@@ -58,7 +58,7 @@ class Doc:
 class Settings:
     """How strict the answerer is (the stub model's fields)."""
 
-    min_coverage: float = 0.3  # of a part's weighted terms, by the sentence plus its article's title
+    min_coverage: float = 0.35  # of a part's weighted terms, by the sentence plus its article's title
     min_sentence_coverage: float = 0.25  # by the sentence alone, so a good title can't carry an off-topic line
     max_single: int = 3  # quotes for a question of one part
     max_quotes: int = MAX_QUOTES  # quotes for a question of several parts

@@ -30,7 +30,7 @@ class ExtractiveStubModel(BaseChatModel):
     chain and prompt as a real model, and its output carries `[n]` citations the chain checks like any other.
     """
 
-    min_coverage: float = 0.3  # of a part's weighted terms, by the sentence plus its article's title
+    min_coverage: float = 0.35  # of a part's weighted terms, by the sentence plus its article's title
     min_sentence_coverage: float = 0.25  # by the sentence alone, so a good title can't carry an off-topic line
     max_sentences: int = 3  # quotes for a question of one part (several parts: at most MAX_QUOTES in all)
     max_per_part: int = 4  # quotes for one part of several (still at most max_quotes in all; dev: +0.4 pt)
