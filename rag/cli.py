@@ -1,4 +1,5 @@
-"""`newsbot [--library NAME] …`: ingest, ask, demo, brief, sources, remove, stats, libraries, eval.
+"""`newsbot [--library NAME] …`: ingest, ask, demo, brief, sources, remove, stats, libraries, backup, restore,
+feeds, eval.
 
 Every command answers at once: this module imports only typer, rich and light parts of `rag`, and each command
 imports what it needs (LangChain, Chroma, onnxruntime, discord, trafilatura) inside itself. Three ways to open
@@ -328,6 +329,32 @@ def libraries(as_json: Annotated[bool, typer.Option("--json", help="Print a JSON
     for row in found:
         out.print(f"{row['library']}  {row['articles']} articles  {row['chunks']} chunks", highlight=False,
                   markup=False)
+
+
+@app.command("backup")
+def backup_store(target: Annotated[Path, typer.Argument(help="A new (or empty) folder for the snapshot.")]) -> None:
+    """Copy the whole store (every library) to a new folder, consistently, while the bot runs and ingests."""
+    from rag.store.backup import backup
+
+    settings = _settings()
+    manifest = backup(settings.data_dir, target, settings.chroma_host,
+                      on_wait=lambda: err.print("waiting for the ingest or remove under way to finish…",
+                                                highlight=False, markup=False))
+    err.print(f"backed up {manifest['store']['articles']} articles, {manifest['store']['chunks']} chunks "
+              f"from {settings.data_dir} to {target}", highlight=False, markup=False)
+
+
+@app.command("restore")
+def restore_store(source: Annotated[Path, typer.Argument(help="A folder `newsbot backup` wrote.")]) -> None:
+    """Replace the store with a backup (stop the bot first); the replaced files are kept aside."""
+    from rag.store.backup import restore
+
+    settings = _settings()
+    manifest, aside = restore(source, settings.data_dir, settings.embedding_model_id, settings.chroma_host)
+    if aside is not None:
+        err.print(f"the previous store was moved to {aside}", highlight=False, markup=False)
+    err.print(f"restored {manifest['store']['articles']} articles, {manifest['store']['chunks']} chunks "
+              f"(backup of {manifest['created']}) into {settings.data_dir}", highlight=False, markup=False)
 
 
 from rag.feeds.cli import feeds_app  # noqa: E402  (its heavy imports are inside its commands)

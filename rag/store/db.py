@@ -22,6 +22,7 @@ from typing import Any
 from rag.store.faults import point
 
 DB_NAME = "newsbot.sqlite3"
+LOCK_NAME = "ingest.lock"
 
 
 class StoreDB:
@@ -70,10 +71,12 @@ class StoreDB:
     # ---- locks and the generation ----------------------------------------------------------------
 
     @contextmanager
-    def write_lock(self) -> Iterator[None]:
-        """One writer at a time across processes; readers never wait (SQLite WAL, committed rows only)."""
-        with open(self.data_dir / "ingest.lock", "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+    def write_lock(self, wait: bool = True) -> Iterator[None]:
+        """One writer at a time across processes; readers never wait (SQLite WAL, committed rows only).
+
+        With `wait=False`, raises BlockingIOError at once if another process holds it."""
+        with open(self.data_dir / LOCK_NAME, "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
             try:
                 yield
             finally:
