@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,30 @@ def test_ask_json_follows_the_contract(store):
 def test_ask_prints_the_answer_then_numbered_sources(store):
     out = run("ask", "What did Trump warn Putin about?", env_dir=store).stdout
     assert "Offline extractive answer" in out and "\n[1] " in out and "“" in out
+
+
+def test_ask_and_brief_deliver_all_they_print_before_the_process_ends(store):
+    # `ask` and `brief` end without the interpreter's teardown (rag/cli.py _quick_exit): what they printed must
+    # all arrive, with stdout block-buffered as it is in a pipe, and with the right exit code.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OPENAI_", "NEWSBOT_", "DISCORD_")) and k != "PYTHONUNBUFFERED"}
+    env["NEWSBOT_DATA_DIR"] = str(store)
+
+    def newsbot(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([str(NEWSBOT), *args], input=stdin, capture_output=True, text=True, env=env,
+                              timeout=120)
+
+    one = newsbot("ask", "What did Trump warn Putin about?", "--json")
+    assert one.returncode == 0 and json.loads(one.stdout)["citations"]
+
+    brief = newsbot("brief", "--since", "2024-11-11", "--until", "2024-11-12", "--json")
+    assert brief.returncode == 0 and json.loads(brief.stdout)["stories"]
+
+    many = newsbot("ask", "--json", "-", stdin="\n".join(["What did Trump warn Putin about?"] * 60 + ["x" * 5000]))
+    rows = [json.loads(line) for line in many.stdout.splitlines()]
+    assert len(many.stdout) > 65536 and len(rows) == 61  # more than a pipe buffer
+    assert all(row["citations"] for row in rows[:60]) and "error" in rows[60]
+    assert many.returncode == 1
 
 
 @pytest.mark.parametrize("question", ["", "   ", "x" * 5000])
