@@ -102,22 +102,28 @@ def judge(claim: str, sentences: list[tuple[str, set[str]]], idf: dict[str, floa
             break
         quote = " ".join(s for s, _ in sentences[start:end])
         context = " ".join(s for s, _ in sentences[max(0, start - CONTEXT_SENTENCES):end + 1]) + " " + title
-        reason = meaning_problem(claim, quote, context, passage, sentence)
+        # of two sentences joined, the one holding more of the claim is the one whose names it must keep
+        main = max(sentences[start:end], key=lambda st: coverage(claim_terms, st[1], idf))[0]
+        reason = meaning_problem(claim, quote, context, passage, sentence, main)
         if not reason:
             return Verdict(True, score, quote)
         first = first or Verdict(False, score, quote, reason)
     return first or Verdict(False, top, "", f"shares only {top:.0%} of its weighted words with any sentence")
 
 
-def meaning_problem(claim: str, sentence: str, context: str = "", passage: str = "", whole: str = "") -> str:
+def meaning_problem(claim: str, sentence: str, context: str = "", passage: str = "", whole: str = "",
+                    main: str = "") -> str:
     """Why `sentence` does not say what `claim` (a clause of the reply sentence `whole`) says, or "" if no rule
-    objects."""
+    objects. When `sentence` is two sentences joined, `main` is the one that holds more of the claim: a name
+    from the other one counts as a name from the context (`name_problem`)."""
     missing = unsupported(claim, sentence)
     if missing:
         return "quantity not in the source: " + ", ".join(describe(q) for q in missing)
     claim_tokens, source_tokens = tokens(claim, passage), tokens(sentence, passage)
+    main = main or sentence
+    main_tokens = source_tokens if main == sentence else tokens(main, passage)
     return (polarity_problem(claim_tokens, source_tokens)
-            or name_problem(claim_tokens, source_tokens, sentence, context, passage)
+            or name_problem(claim_tokens, main_tokens, main, sentence + " " + context, passage)
             or role_problem(claim_tokens, source_tokens, tokens(whole, passage) if whole else claim_tokens))
 
 
@@ -184,13 +190,15 @@ def _name_key(word: str) -> str:
 
 
 def name_problem(claim: list[Token], source: list[Token], sentence: str, context: str, passage: str) -> str:
-    """A name of the claim that the quote never mentions, unless it can stand for a pronoun of the quote ("He
-    also said" → "Trump also said"): then it may come from the sentences around it or the title, as long as the
-    claim keeps every name of the quote (a name swapped for another one nearby is not a pronoun resolved)."""
+    """A name of the claim that the quote never mentions, unless it stands for a pronoun of the quote ("He
+    also said" → "Trump also said": a pronoun of the quote is gone from the claim) or the claim keeps every name
+    of the quote: then it may come from the sentences around it or the title. A name swapped for another one
+    nearby, with the quote's pronouns left as they were ("Trump said his…" → "Biden said his…"), is not a
+    pronoun resolved."""
     quoted, anywhere = _words(sentence), _words(passage + " " + sentence + " " + context)
     claim_words = [w for words in names(claim).values() for w in words]
     keeps_names = all(any(same_name(w, c) for c in claim_words) for words in names(source).values() for w in words)
-    near = quoted | _words(context) if keeps_names or _PRONOUNS & {t.lower for t in source} else quoted
+    near = quoted | _words(context) if keeps_names or _resolves_a_pronoun(claim, source) else quoted
     for words in names(claim).values():
         head, rest = words[-1], words[:-1]
         if not any(same_name(head, w) for w in near):
@@ -199,6 +207,19 @@ def name_problem(claim: list[Token], source: list[Token], sentence: str, context
             if not any(same_name(word, w) for w in anywhere):
                 return f"names {word.title()}, which the source does not mention"
     return ""
+
+
+def _resolves_a_pronoun(claim: list[Token], source: list[Token]) -> bool:
+    """The claim has fewer of some pronoun than the quote: one was written out as a name."""
+    def count(toks: list[Token]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for t in toks:
+            if t.lower in _PRONOUNS:
+                found[t.lower] = found.get(t.lower, 0) + 1
+        return found
+
+    in_claim = count(claim)
+    return any(n > in_claim.get(word, 0) for word, n in count(source).items())
 
 
 # ---- polarity ------------------------------------------------------------------------------------

@@ -84,6 +84,17 @@ def test_a_name_may_stand_for_a_pronoun_of_the_quote_but_not_replace_a_name():
     assert not judge("Putin highlighted the Russian military presence in Asia.", sents, idf, text).supported
 
 
+def test_a_name_swapped_for_one_nearby_is_caught_when_the_quote_keeps_its_pronoun():
+    text = ("On Sunday Trump spoke with Putin, and Biden was not on the call. "
+            "Trump said his team would meet officials in Europe.")
+    sents = passage_sentences(text)
+    idf = idf_table(t for _, t in sents)
+    assert judge("Trump said his team would meet officials in Europe.", sents, idf, text).supported
+    assert not judge("Biden said his team would meet officials in Europe.", sents, idf, text).supported
+    # the pronoun written out as the name it stands for is still fine
+    assert judge("Trump said Trump's team would meet officials in Europe.", sents, idf, text).supported
+
+
 def test_a_claim_is_split_into_clauses_at_a_conjunction_after_a_comma():
     clauses = split_clauses("Trump warned Putin, and the two agreed to meet in Geneva; talks went on.")
     assert [c for _, c in clauses] == ["Trump warned Putin", "and the two agreed to meet in Geneva", "talks went on."]
