@@ -133,8 +133,10 @@ def _pick(text: str, n: int) -> int:
 
 
 def _surface(text: str, words: list[str]) -> re.Match | None:
+    """Where the name (lowercased words) is written as a name: the first occurrence that starts with a capital
+    ("News", not the "news" of an earlier sentence)."""
     pattern = r"\W+".join(re.escape(w) for w in words)
-    return re.search(rf"\b{pattern}\b", text, re.IGNORECASE)
+    return next((m for m in re.finditer(rf"\b{pattern}\b", text, re.IGNORECASE) if m.group()[:1].isupper()), None)
 
 
 def _name_surfaces(article: str) -> list[str]:

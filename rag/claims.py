@@ -119,9 +119,11 @@ def meaning_problem(claim: str, sentence: str, context: str = "", passage: str =
     missing = unsupported(claim, sentence)
     if missing:
         return "quantity not in the source: " + ", ".join(describe(q) for q in missing)
-    claim_tokens, source_tokens = tokens(claim, passage), tokens(sentence, passage)
+    # a word the claim has as a name mid-sentence is a name at the start of a source sentence too
+    seen = passage + " " + claim
+    claim_tokens, source_tokens = tokens(claim, passage), tokens(sentence, seen)
     main = main or sentence
-    main_tokens = source_tokens if main == sentence else tokens(main, passage)
+    main_tokens = source_tokens if main == sentence else tokens(main, seen)
     return (polarity_problem(claim_tokens, source_tokens)
             or name_problem(claim_tokens, main_tokens, main, sentence + " " + context, passage)
             or role_problem(claim_tokens, source_tokens, tokens(whole, passage) if whole else claim_tokens))

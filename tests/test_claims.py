@@ -76,6 +76,14 @@ def test_a_passive_sentence_keeps_its_roles():
     assert "actor" in meaning_problem("Putin warned Trump not to escalate the war in Ukraine.", source, "", text)
 
 
+def test_a_swap_is_caught_when_a_name_starts_the_source_sentence():
+    # "Alvarez" is capitalised only at a sentence's start in the passage; the claim has it mid-sentence
+    text = "Round three was tense. Alvarez beat Brennan in the final round. The crowd cheered."
+    source = "Alvarez beat Brennan in the final round."
+    assert meaning_problem("Alvarez beat Brennan in the final round.", source, "", text) == ""
+    assert "actor" in meaning_problem("Brennan beat Alvarez in the final round.", source, "", text)
+
+
 def test_a_name_may_stand_for_a_pronoun_of_the_quote_but_not_replace_a_name():
     text = "Trump spoke with Putin on Sunday. He also highlighted the US military presence in Europe."
     sents = passage_sentences(text)
@@ -144,3 +152,13 @@ def test_eval_claims_prints_the_figures_as_json():
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)["rows"]
     assert rows["true_kept"]["claims"] + rows["false_rejected"]["claims"] == 30
+
+
+def test_the_benchmark_replaces_a_name_with_a_name_not_with_a_common_word():
+    from rag.claim_eval import variant
+
+    # "Apple" is a name of the article, but its first occurrence is the fruit
+    body = "Later, Acme hired Dana Reyes as chief executive."
+    article = f"Everyone loves a good apple. {body} A spokesman for Apple said nothing."
+    claim, changed = variant("entity", body, article)
+    assert changed == "Apple" and claim.replace("Apple", "") != body.replace("Apple", "")
