@@ -83,7 +83,8 @@ class Settings(BaseSettings):
     feed_pause_after: int = Field(default=10, ge=1)  # consecutive failures before a feed is paused
     feed_workers: int = Field(default=4, ge=1, le=64)  # feeds fetched and extracted at once
     feed_poll_s: float = Field(default=60.0, ge=1)  # how often the bot looks for due feeds
-    feed_poll_process: bool = False  # the bot polls in a child process (no GIL shared with the event loop)
+    feed_poll_process: bool = True  # the bot polls in a child process (no GIL shared with the event loop), started
+    # once a feed is first due; false: in a worker thread (no second embedding model; stalls the loop more)
 
     briefing_channel_id: int | None = None
     briefing_time: str = "08:00"

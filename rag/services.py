@@ -121,6 +121,10 @@ class Services:
         `in_child`: every library's, in a child process of its own (rag/feeds/child.py)."""
         if in_child:
             if self._feed_child is None:
+                from rag.feeds.poll import PollResult
+
+                if not all_feeds and not self.feeds.any_due():
+                    return PollResult()  # no child (and no second model) for a bot that polls nothing yet
                 from rag.feeds.child import ChildPoller
 
                 self._feed_child = ChildPoller(self.settings)

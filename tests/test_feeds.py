@@ -350,7 +350,10 @@ def test_polling_in_a_child_process_lands_the_same_articles_in_the_shared_store(
     from rag.services import build_services
 
     teaser_site(site, n=2, town="Hamina")
-    services = build_services(make_settings(tmp_path / "store", allow_private_urls=True, feed_poll_process=True))
+    services = build_services(make_settings(tmp_path / "store", allow_private_urls=True))
+    assert services.settings.feed_poll_process  # the bot's default
+    nothing = services.poll_feeds(every_library=True, in_child=True)
+    assert nothing.feeds == 0 and services._feed_child is None  # no feed due: no child, no second model
     services.feeds.store.add("guild-1", site.url("/news/rss.xml"), None, None, 1800, "auto")
     try:
         result = services.poll_feeds(every_library=True, in_child=True)

@@ -1,5 +1,6 @@
 """/feeds add, /feeds remove, /feeds list (Manage Server; the server's own library), and the background poll of
-every library's due feeds, in a worker thread so the event loop never waits on a fetch, a parse or an embedding."""
+every library's due feeds, off the event loop so it never waits on a fetch, a parse or an embedding: in a child
+process by default (NEWSBOT_FEED_POLL_PROCESS), else in a worker thread."""
 
 from __future__ import annotations
 
@@ -52,7 +53,8 @@ class FeedsCog(commands.Cog):
             self.bot.services.close_feeds()
 
     async def poll_due(self):
-        """One pass over every library's due feeds, in a thread (fetching, parsing and embedding block)."""
+        """One pass over every library's due feeds, awaited in a thread (fetching, parsing and embedding block; with
+        the child process the thread only waits for it)."""
         try:
             self.last_poll = await asyncio.to_thread(self.bot.services.poll_feeds, every_library=True,
                                                      in_child=self.bot.settings.feed_poll_process)

@@ -115,6 +115,12 @@ class FeedStore:
             self.conn.execute("DELETE FROM feed_entries WHERE library=? AND feed_url=?", (library, url))
         return cur.rowcount == 1
 
+    def any_due(self, now: float) -> bool:
+        """Whether any unpaused feed, of any library, is due by `now` (one indexed look-up, nothing claimed)."""
+        with self.lock:
+            return self.conn.execute("SELECT 1 FROM feeds WHERE paused=0 AND next_due<=? LIMIT 1",
+                                     (now,)).fetchone() is not None
+
     def claim_due(self, library: str | None, now: float, lease_s: float, all_feeds: bool = False) -> list[Feed]:
         """Feeds due now (or all unpaused ones), each pushed `lease_s` ahead so that another poller skips them."""
         where, args = ("paused=0", []) if all_feeds else ("paused=0 AND next_due<=?", [now])

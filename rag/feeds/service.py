@@ -7,6 +7,7 @@ list` and `/feeds list` open nothing heavier than SQLite.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from functools import cached_property
 
@@ -119,6 +120,10 @@ class FeedService:
 
         library = self._library(library)
         return write_opml([(f.url, f.title) for f in self.store.list(library)], f"newsbot feeds: {library}")
+
+    def any_due(self) -> bool:
+        """Whether a feed of any library is due now (nothing is claimed)."""
+        return self.store.any_due(time.time())
 
     def poll(self, library: str | None = None, all_feeds: bool = False, every_library: bool = False):
         """One pass over the due feeds of a library (or of every library: the bot); a PollResult."""
