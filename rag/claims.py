@@ -314,12 +314,15 @@ def role_problem(claim: list[Token], source: list[Token], whole: list[Token]) ->
     """A verb whose actor or object in the claim is a different name of the source sentence than its own."""
     source_roles, source_names = roles(source), [v[-1] for v in names(source).values()]
     claim_names = [v[-1] for v in names(whole).values()]
+    # a run of capitalised words can hold two names ("the co-founder of Reddit Alexis Ohanian"): any of its words
+    # may be the one the source has in that role
+    runs = {words[-1]: words for words in names(claim).values()}
     for word, (actors, objects) in roles(claim).items():
         if word not in source_roles:
             continue
         for mine, theirs, role in ((actors, source_roles[word][0], "actor"), (objects, source_roles[word][1], "object")):
             for name in mine:
-                if theirs and not any(same_name(name, n) for n in theirs) \
+                if theirs and not any(same_name(w, n) for w in runs.get(name, [name]) for n in theirs) \
                         and any(same_name(name, n) for n in source_names) \
                         and any(same_name(n, c) for n in theirs for c in claim_names):  # both names in both
                     return (f"has {name.title()} as the {role} of '{word}', where the source has "

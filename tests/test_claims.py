@@ -84,6 +84,13 @@ def test_a_swap_is_caught_when_a_name_starts_the_source_sentence():
     assert "actor" in meaning_problem("Brennan beat Alvarez in the final round.", source, "", text)
 
 
+def test_an_apposition_moved_in_front_of_the_name_keeps_the_roles():
+    source = "A year ago, Dana Reyes, the co-founder of Acme, said Acme would grow."
+    text = "It was a quiet launch. " + source
+    assert meaning_problem("A year ago, the co-founder of Acme Dana Reyes said Acme would grow.", source, "",
+                           text) == ""
+
+
 def test_a_name_may_stand_for_a_pronoun_of_the_quote_but_not_replace_a_name():
     text = "Trump spoke with Putin on Sunday. He also highlighted the US military presence in Europe."
     sents = passage_sentences(text)
