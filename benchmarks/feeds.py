@@ -3,7 +3,8 @@
 A local news site on 127.0.0.1 serves `--feeds` RSS feeds of `--entries` entries each (with ETags); half the feeds
 carry only teasers, so their entries' pages are fetched and extracted, half carry the full text in content:encoded.
 The poll runs exactly as the bot runs it (`asyncio.to_thread(services.poll_feeds, every_library=True,
-in_child=…)` after `gc.freeze()`; a thread by default here, the bot's default child process with `--process`), while a probe task on the event loop records how late a 10 ms sleep wakes up (the loop lag).
+in_child=…)` after `gc.freeze()`; a thread by default here, the bot's default child process with `--process`),
+while a probe task on the event loop records how late a 10 ms sleep wakes up (the loop lag).
 
 Printed: the first poll's wall time against a raw encode of the very chunks it stored (the embedding alone, same
 batches: the ratio target is <= 1.3), the second poll (every feed answers 304: target <= 2 s), the loop lag in

@@ -20,6 +20,7 @@ DEBUG when it drops a claim. What the rules catch and miss on perturbed dev-corp
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from rag.quantities import describe, unsupported
@@ -103,7 +104,8 @@ def judge(claim: str, sentences: list[tuple[str, set[str]]], idf: dict[str, floa
         quote = " ".join(s for s, _ in sentences[start:end])
         context = " ".join(s for s, _ in sentences[max(0, start - CONTEXT_SENTENCES):end + 1]) + " " + title
         # of two sentences joined, the one holding more of the claim is the one whose names it must keep
-        main = max(sentences[start:end], key=lambda st: coverage(claim_terms, st[1], idf))[0]
+        main = quote if end - start == 1 else max(sentences[start:end],
+                                                   key=lambda st: coverage(claim_terms, st[1], idf))[0]
         reason = meaning_problem(claim, quote, context, passage, sentence, main)
         if not reason:
             return Verdict(True, score, quote)
@@ -213,15 +215,10 @@ def name_problem(claim: list[Token], source: list[Token], sentence: str, context
 
 def _resolves_a_pronoun(claim: list[Token], source: list[Token]) -> bool:
     """The claim has fewer of some pronoun than the quote: one was written out as a name."""
-    def count(toks: list[Token]) -> dict[str, int]:
-        found: dict[str, int] = {}
-        for t in toks:
-            if t.lower in _PRONOUNS:
-                found[t.lower] = found.get(t.lower, 0) + 1
-        return found
+    def pronouns(toks: list[Token]) -> Counter:
+        return Counter(t.lower for t in toks if t.lower in _PRONOUNS)
 
-    in_claim = count(claim)
-    return any(n > in_claim.get(word, 0) for word, n in count(source).items())
+    return bool(pronouns(source) - pronouns(claim))
 
 
 # ---- polarity ------------------------------------------------------------------------------------

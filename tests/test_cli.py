@@ -15,13 +15,15 @@ from .conftest import SEEDS
 NEWSBOT = Path(sys.executable).parent / "newsbot"
 
 
-def run(*args: str, env_dir: Path, check_code: int | None = 0, **env_extra: str) -> subprocess.CompletedProcess:
-    import os
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NEWSBOT_", "DISCORD_"))}
+def run(*args: str, env_dir: Path, check_code: int | None = 0, stdin: str | None = None,
+        **env_extra: str) -> subprocess.CompletedProcess:
+    """`newsbot ARGS` as a user runs it: no NEWSBOT_/OPENAI_/DISCORD_ settings of ours, stdout block-buffered as it
+    is in a pipe (PYTHONUNBUFFERED, set in some environments, would hide output lost at exit)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OPENAI_", "NEWSBOT_", "DISCORD_")) and k != "PYTHONUNBUFFERED"}
     env["NEWSBOT_DATA_DIR"] = str(env_dir)
     env.update(env_extra)
-    proc = subprocess.run([str(NEWSBOT), *args], capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run([str(NEWSBOT), *args], input=stdin, capture_output=True, text=True, env=env, timeout=120)
     if check_code is not None:
         assert proc.returncode == check_code, proc.stderr
     return proc
@@ -54,22 +56,15 @@ def test_ask_prints_the_answer_then_numbered_sources(store):
 
 def test_ask_and_brief_deliver_all_they_print_before_the_process_ends(store):
     # `ask` and `brief` end without the interpreter's teardown (rag/cli.py _quick_exit): what they printed must
-    # all arrive, with stdout block-buffered as it is in a pipe, and with the right exit code.
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OPENAI_", "NEWSBOT_", "DISCORD_")) and k != "PYTHONUNBUFFERED"}
-    env["NEWSBOT_DATA_DIR"] = str(store)
-
-    def newsbot(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([str(NEWSBOT), *args], input=stdin, capture_output=True, text=True, env=env,
-                              timeout=120)
-
-    one = newsbot("ask", "What did Trump warn Putin about?", "--json")
+    # all arrive, with stdout block-buffered as it is in a pipe (`run`), and with the right exit code.
+    one = run("ask", "What did Trump warn Putin about?", "--json", env_dir=store, check_code=None)
     assert one.returncode == 0 and json.loads(one.stdout)["citations"]
 
-    brief = newsbot("brief", "--since", "2024-11-11", "--until", "2024-11-12", "--json")
+    brief = run("brief", "--since", "2024-11-11", "--until", "2024-11-12", "--json", env_dir=store, check_code=None)
     assert brief.returncode == 0 and json.loads(brief.stdout)["stories"]
 
-    many = newsbot("ask", "--json", "-", stdin="\n".join(["What did Trump warn Putin about?"] * 60 + ["x" * 5000]))
+    many = run("ask", "--json", "-", env_dir=store, check_code=None,
+               stdin="\n".join(["What did Trump warn Putin about?"] * 60 + ["x" * 5000]))
     rows = [json.loads(line) for line in many.stdout.splitlines()]
     assert len(many.stdout) > 65536 and len(rows) == 61  # more than a pipe buffer
     assert all(row["citations"] for row in rows[:60]) and "error" in rows[60]
@@ -161,8 +156,6 @@ print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
 
 def imported_by(*args: str, env_dir: Path) -> tuple[str, set[str]]:
     """Run `newsbot ARGS` in a fresh interpreter: what it printed, and the top-level packages it imported."""
-    import os
-
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NEWSBOT_", "DISCORD_"))}
     env["NEWSBOT_DATA_DIR"] = str(env_dir)
     proc = subprocess.run([sys.executable, "-c", IMPORTS, *args], capture_output=True, text=True, env=env,
