@@ -95,6 +95,7 @@ def main() -> None:
     parser.add_argument("--min-sentence", type=float, help="min_sentence_coverage for every point "
                         "(default: the stub's)")
     parser.add_argument("--per-part", type=int, help="max_per_part for every point (default: the stub's)")
+    parser.add_argument("--min-anchor", type=float, help="min_anchor for every point (default: the stub's)")
     parser.add_argument("--json", action="store_true", help="one JSON object per point")
     parser.add_argument("--dump", type=Path, help="write the shipped point's answers here (JSONL), to read them")
     args = parser.parse_args()
@@ -113,6 +114,7 @@ def main() -> None:
     for point in points:
         extra = {"min_sentence_coverage": args.min_sentence} if args.min_sentence is not None else {}
         extra |= {"max_per_part": args.per_part} if args.per_part is not None else {}
+        extra |= {"min_anchor": args.min_anchor} if args.min_anchor is not None else {}
         chain = build_answer_chain(retriever, ExtractiveStubModel(min_coverage=point, **extra))
         started = time.perf_counter()
         answers = []

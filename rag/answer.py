@@ -185,7 +185,31 @@ def check_citations(reply: str, passages: list[Passage], model: str) -> Answer:
 
 def _checked_clauses(text: str, cited: list[Passage], sentences: dict[int, list[tuple[str, set[str]]]],
                      idf: dict[str, float], quotes: dict[int, tuple[float, str]]) -> tuple[str, list[int]]:
-    """The claim with the clauses its cited passages support ("" if its main clause has none), and who supports it."""
+    """The claim with the clauses its cited passages support ("" if its main clause has none), and who supports it.
+
+    A claim that is word for word a whole sentence of a passage it cites says what that passage says: it is kept
+    whole with that passage (the clause rules, made for paraphrase, can misread a long sentence quoted in full:
+    "…suspended coach Jim Harbaugh…, and … will be without him" is not a negated "coach")."""
+    words = _words_only(text)
+    verbatim = [p for p in cited if words and any(_words_only(s) == words for s, _ in sentences[p.n])]
+    if verbatim:
+        for p in verbatim:
+            if 1.0 > quotes.get(p.n, (-1.0, ""))[0]:
+                quotes[p.n] = (1.0, next(s for s, _ in sentences[p.n] if _words_only(s) == words))
+        others = [p for p in cited if p not in verbatim]
+        _, more = _judged_clauses(text, others, sentences, idf, quotes) if others else ("", [])
+        return text, [p.n for p in verbatim] + more
+    return _judged_clauses(text, cited, sentences, idf, quotes)
+
+
+def _words_only(text: str) -> str:
+    """The text's words, lower-cased, one space apart: "word for word" ignores punctuation and spacing."""
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def _judged_clauses(text: str, cited: list[Passage], sentences: dict[int, list[tuple[str, set[str]]]],
+                    idf: dict[str, float], quotes: dict[int, tuple[float, str]]) -> tuple[str, list[int]]:
+    """`_checked_clauses` clause by clause, with `rag.claims.judge`."""
     kept, supported = [], []
     for i, (separator, clause) in enumerate(split_clauses(text)):
         threshold = MIN_SUPPORT if i == 0 else MIN_CLAUSE_SUPPORT
@@ -194,8 +218,8 @@ def _checked_clauses(text: str, cited: list[Passage], sentences: dict[int, list[
             verdict = judge(clause, sentences[p.n], idf, p.text, p.title, threshold, text)
             if verdict.supported:
                 backers.append(p.n)
-                best = quotes.get(p.n, (-1.0, ""))  # the best-supported quote; of equals, the shortest
-                if (verdict.score, -len(verdict.quote)) > (best[0], -len(best[1])):
+                best = quotes.get(p.n, (-1.0, ""))  # the best-supported quote; of equals, the first cited (the
+                if verdict.score > best[0]:  # offline answer's quoted line is then its citation's quote)
                     quotes[p.n] = (verdict.score, verdict.quote)
             else:
                 reasons.append(f"[{p.n}] {verdict.reason}")

@@ -4,10 +4,12 @@ The stub model (`rag.models.ExtractiveStubModel`) reads the prompt's `<doc>` pas
 question with `rag.parts` (outlets matched against the passages' own sources), and for each part quotes the
 sentence that best covers the part's words (or one of its clauses' words), from a passage of the outlet the part
 names, preferring its date window. A "when" part wants a sentence that gives a time, a "where" part a place, a
-"how many" part a number. A part that names someone no passage mentions, or that has no sentence covering
-`min_coverage` of its words, gets its own "not found" line. A yes/no question is not answered yes or no: the quotes for
-each side are shown. The chain checks the quoted lines with `check_citations`, like any model's reply, and
-`check_part_reply` puts the checked lines back under their parts.
+"how many" part a number. The words a question uses to point at an article ("does the article suggest") are not
+matched, and words no passage holds weigh little (`_rank`). A part that names someone no passage mentions (or goes
+on about that part's subject), or that has no sentence covering `min_coverage` of its words, gets its own "not
+found" line; an answer none of whose quotes holds `min_anchor` of its part's words abstains. A yes/no question is
+not answered yes or no: the quotes for each side are shown. The chain checks the quoted lines with
+`check_citations`, like any model's reply, and `check_part_reply` puts the checked lines back under their parts.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from rag.parts import Part, is_yes_no, split_question
 from rag.query_parse import OutletMatcher, lower_vocabulary, parse_dates
 from rag.schema import Answer, Passage
 from rag.store.dates import date_to_int
-from rag.text import CALENDAR_WORDS, FUNCTION_WORDS, coverage, idf_table, split_sentences, terms
+from rag.text import CALENDAR_WORDS, FRAMING_WORDS, FUNCTION_WORDS, coverage, idf_table, split_sentences, terms
 
 NOT_FOUND = "Not found in the articles: “{part}”"
 PARTS_NOTE = "Answered part by part ({count} parts); each quote is from the articles."
@@ -41,6 +43,8 @@ _CLAUSE = re.compile(r",\s*(?:and\s+|while\s+|but\s+|which\s+|who\s+)?|\s+(?:and
                      r"(?=(?:is|was|are|were|has|had|have|also|does|did)\b)", re.IGNORECASE)
 MIN_CLAUSE_TERMS = 3
 _MARKER_RUN = re.compile(r"(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+")
+_PRONOUN = re.compile(r"\b(?:he|his|him|she|her|hers|they|their|them|its)\b", re.IGNORECASE)
+_NO_SUBJECT = re.compile(r"\W*(?:and\s+|but\s+)?also\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -58,9 +62,12 @@ class Doc:
 class Settings:
     """How strict the answerer is (the stub model's fields)."""
 
-    min_coverage: float = 0.35  # of a part's weighted terms, by the sentence plus its article's title
-    min_sentence_coverage: float = 0.25  # by the sentence alone, so a good title can't carry an off-topic line
-    max_single: int = 3  # quotes for a question of one part
+    min_coverage: float = 0.25  # of a part's weighted terms, by the sentence plus its article's title
+    min_sentence_coverage: float = 0.2  # by the sentence alone, so a good title can't carry an off-topic line
+    min_terms: int = 2  # distinct terms of a part (or clause) of 3 or more that a sentence must hold
+    absent_weight: float = 0.25  # weight of a part's word that no passage holds, against the usual idf
+    min_anchor: float = 0.14  # of its part's words at full weight, held by at least one quote of the answer
+    max_single: int = MAX_QUOTES  # quotes for a question of one part
     max_quotes: int = MAX_QUOTES  # quotes for a question of several parts
     max_per_part: int = 4  # quotes for one part of several (still at most max_quotes in all; dev: +0.4 pt)
     strict_dates: bool = False  # a part's date window excludes passages outside it (else it only ranks)
@@ -107,14 +114,19 @@ def answer_lines(question: str, docs: list[Doc], settings: Settings = Settings()
     # like a word no passage holds: a "when" part is answered by a sentence that gives a time
     q_terms = terms(question)
     known = _known_words(docs)
-    ranked, unknown = [], False
-    for part in parts:
-        # "…about Jane Roe, and has she also …": a part that goes on with its neighbour's subject shares its names
-        unknown = bool(_missing_names(part, matcher, known)) or (unknown and is_yes_no(part.text))
-        ranked.append([] if unknown else _rank(part, candidates, idf, q_terms, matcher, settings))
+    present = {t for c in candidates for t in c.terms | c.title_terms}
+    # A part naming someone no passage mentions is not answered; nor is one that goes on about that part's subject
+    # ("…about Jane Roe, and has she also …", "…, also reported …") or borrows its clause ("Outlet B: <clause>").
+    own = [bool(_missing_names(part, matcher, known)) for part in parts]
+    unknown: list[bool] = []
+    for i, part in enumerate(parts):
+        unknown.append(own[i] or (i > 0 and unknown[-1] and _goes_on(_blank_outlets_and_dates(part.text, matcher)))
+                       or (part.borrows is not None and (unknown + own[i:])[part.borrows]))
+    ranked = [[] if unknown[i] else _rank(part, candidates, idf, q_terms, matcher, settings, present)
+              for i, part in enumerate(parts)]
     limit = settings.max_single if len(parts) == 1 else settings.max_quotes
     picks = _pick(ranked, limit, limit if len(parts) == 1 else settings.max_per_part)
-    if not any(picks):
+    if not any(picks) or not _anchored(parts, picks, idf, matcher, settings.min_anchor):
         return []
     if len(parts) == 1:
         return [f"{c.sentence} [{c.n}]" for c in picks[0]]
@@ -130,6 +142,22 @@ def answer_lines(question: str, docs: list[Doc], settings: Settings = Settings()
     return lines
 
 
+def _anchored(parts: list[Part], picks: list[list[_Candidate]], idf: dict[str, float],
+              matcher: OutletMatcher | None, min_anchor: float) -> bool:
+    """Whether some quote, with its title, holds `min_anchor` of its whole part's words at full weight. A quote
+    passes the floors on its part's words that the passages hold (the others weigh little, see `_rank`); when no
+    quote holds even this share of all its part's words, the passages are about something else and the answer
+    abstains."""
+    return any(coverage(_part_terms(part.text, matcher), c.terms | c.title_terms, idf) >= min_anchor
+               for part, chosen in zip(parts, picks) for c in chosen)
+
+
+def _goes_on(text: str) -> bool:
+    """Whether a part (its outlets blanked) goes on about the subject of the part before it: it refers back ("he",
+    "its"), or has no subject of its own ("…, also reported …", "Is also noted for …", a yes/no part)."""
+    return is_yes_no(text) or bool(_PRONOUN.search(text) or _NO_SUBJECT.match(text))
+
+
 def _candidates(docs: list[Doc]) -> list[_Candidate]:
     out = []
     for doc in docs:
@@ -142,18 +170,21 @@ def _candidates(docs: list[Doc]) -> list[_Candidate]:
 
 
 def _known_words(docs: list[Doc]) -> set[str]:
-    return {w.lower() for d in docs for w in _NAME_WORD.findall(f"{d.title} {d.body}")}
+    return {_bare_name(w).lower() for d in docs for w in _NAME_WORD.findall(f"{d.title} {d.body}")}
+
+
+def _bare_name(word: str) -> str:
+    """"Baldur's" → "Baldur": a name is known whichever way the passages and the question inflect it."""
+    return re.sub(r"['’]s$", "", word)
 
 
 def _missing_names(part: Part, matcher: OutletMatcher | None, known: set[str]) -> list[str]:
     """The names the part gives (capitalised words inside it, not outlets or calendar words) that no passage holds:
     a part about someone the articles never mention is not answered by a sentence about someone else."""
-    text = part.text
-    for start, end, _, _ in (matcher.find(text) if matcher else []):
-        text = text[:start] + " " * (end - start) + text[end:]
+    text = _blank_outlets_and_dates(part.text, matcher)
     names = []
     for match in _NAME_WORD.finditer(text):
-        word = re.sub(r"['’]s$", "", match.group())
+        word = _bare_name(match.group())
         before = text[:match.start()].rstrip()
         if (not word[:1].isupper() or not before or before[-1] in ".?!:;\"“'‘" or len(word) < 3
                 or word.lower() in FUNCTION_WORDS or word.lower() in CALENDAR_WORDS):
@@ -203,22 +234,36 @@ def _clauses(text: str, by_clause: bool) -> list[str]:
 
 
 def _part_terms(text: str, matcher: OutletMatcher | None) -> list[str]:
-    """A part's (or clause's) content terms without the outlet names and dates it gives (matched, not covered)."""
+    """A part's (or clause's) content terms without the outlet names and dates it gives (matched, not covered) and
+    without the words it uses to point at an article ("does the article suggest", "the report published on")."""
+    return [t for t in terms(_blank_outlets_and_dates(text, matcher)) if t not in FRAMING_WORDS]
+
+
+def _blank_outlets_and_dates(text: str, matcher: OutletMatcher | None) -> str:
+    """The text with the outlet names and dates it gives blanked out (same length, so offsets still hold)."""
     for start, end, _, _ in (matcher.find(text) if matcher else []):
         text = text[:start] + " " * (end - start) + text[end:]
     for ref in parse_dates(text):
         text = text[:ref.start] + " " * (ref.end - ref.start) + text[ref.end:]
-    return terms(text)
+    return text
 
 
 def _rank(part: Part, candidates: list[_Candidate], idf: dict[str, float], q_terms: list[str],
-          matcher: OutletMatcher | None, settings: Settings) -> list[_Candidate]:
-    """The part's candidate sentences good enough to quote, best first."""
+          matcher: OutletMatcher | None, settings: Settings, present: set[str]) -> list[_Candidate]:
+    """The part's candidate sentences good enough to quote, best first.
+
+    A word of the part that no passage holds (`present`: the passages' sentence and title terms) weighs
+    `absent_weight` of the usual: it cannot tell one candidate from another, and at full weight a question that
+    words things its own way ("the portrayal of …") would leave every sentence under the coverage floor. Names
+    are not weighed down this way: a part naming someone no passage mentions is not answered at all
+    (`_missing_names`)."""
     wanted = _answer_type(part)
     clauses = [_part_terms(text, matcher) for text in _clauses(part.text, settings.by_clause)]
     clauses = [(t, t + [wanted] if wanted else t) for t in clauses if t]
     if not clauses:
         return []
+    absent = idf.get("", 1.0) * settings.absent_weight
+    idf = idf | {t: absent for plain, _ in clauses for t in plain if t not in present}
     rows = []
     for c in candidates:
         if part.sources and c.source not in part.sources:
@@ -226,13 +271,21 @@ def _rank(part: Part, candidates: list[_Candidate], idf: dict[str, float], q_ter
         in_window = not part.windows or (c.day is not None and any(w.lo <= c.day <= w.hi for w in part.windows))
         if settings.strict_dates and not in_window:
             continue
-        with_title, alone = max((coverage(typed, c.terms | c.title_terms, idf), coverage(plain, c.terms, idf))
-                                for plain, typed in clauses)
+        with_title, alone = max(((coverage(typed, c.terms | c.title_terms, idf), coverage(plain, c.terms, idf))
+                                 for plain, typed in clauses if _holds_enough(plain, c.terms, settings.min_terms)),
+                                default=(0.0, 0.0))
         if with_title < settings.min_coverage or alone < settings.min_sentence_coverage:
             continue
         rows.append(((in_window, round(with_title, 6), alone, coverage(q_terms, c.terms, idf), -c.position), c))
     rows.sort(key=lambda row: row[0], reverse=True)
     return [c for _, c in rows]
+
+
+def _holds_enough(clause: list[str], sentence_terms: set[str], min_terms: int) -> bool:
+    """Whether a sentence holds `min_terms` distinct words of a clause of 3 or more: one shared rare word (the
+    part's "another", "startup") is not an answer."""
+    unique = set(clause)
+    return len(unique) < 3 or len(unique & sentence_terms) >= min_terms
 
 
 def _pick(ranked: list[list[_Candidate]], limit: int, per_part: int) -> list[list[_Candidate]]:

@@ -30,11 +30,13 @@ class ExtractiveStubModel(BaseChatModel):
     chain and prompt as a real model, and its output carries `[n]` citations the chain checks like any other.
     """
 
-    min_coverage: float = 0.35  # of a part's weighted terms, by the sentence plus its article's title
-    min_sentence_coverage: float = 0.25  # by the sentence alone, so a good title can't carry an off-topic line
-    max_sentences: int = 3  # quotes for a question of one part (several parts: at most MAX_QUOTES in all)
-    max_per_part: int = 4  # quotes for one part of several (still at most max_quotes in all; dev: +0.4 pt)
-    by_clause: bool = True  # a sentence may answer one clause of a part (see rag.extractive.Settings)
+    # what each field means: rag.extractive.Settings, whose defaults these are
+    min_coverage: float = ExtractiveSettings.min_coverage
+    min_sentence_coverage: float = ExtractiveSettings.min_sentence_coverage
+    min_anchor: float = ExtractiveSettings.min_anchor
+    max_sentences: int = ExtractiveSettings.max_single
+    max_per_part: int = ExtractiveSettings.max_per_part
+    by_clause: bool = ExtractiveSettings.by_clause
 
     @property
     def _llm_type(self) -> str:
@@ -54,6 +56,7 @@ class ExtractiveStubModel(BaseChatModel):
             return NOT_SURE
         lines = answer_lines(question, docs, ExtractiveSettings(
             min_coverage=self.min_coverage, min_sentence_coverage=self.min_sentence_coverage,
+            min_anchor=self.min_anchor,
             max_single=self.max_sentences, max_per_part=self.max_per_part, by_clause=self.by_clause))
         return "\n".join([OFFLINE_LABEL, *lines]) if lines else NOT_SURE
 

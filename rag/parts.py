@@ -39,6 +39,7 @@ class Part:
     text: str
     sources: frozenset[str] = frozenset()
     windows: tuple[DateRef, ...] = field(default=())
+    borrows: int | None = None  # the index of the part whose clause this one borrows ("Outlet B: <its clause>")
 
     def shown(self) -> str:
         """The part as a user reads it in the answer (brackets softened so they can't pose as citations)."""
@@ -77,13 +78,14 @@ def _outlet_parts(question: str, parsed) -> list[Part]:
     parts = []
     for i, ((_, _, sources, surface), (lo, hi)) in enumerate(pieces):
         windows = tuple(d for d in parsed.dates if lo <= d.start < hi)
+        near = None
         if i in said or not said:
             text = _tidy(question[lo:hi])
         else:
             near = min(said, key=lambda j: (abs(j - i), j < i))
             text = f"{surface}: {clauses[near]}"
             windows = windows or tuple(d for d in parsed.dates if starts[near] <= d.start < starts[near + 1])
-        parts.append(Part(text, frozenset(sources), windows))
+        parts.append(Part(text, frozenset(sources), windows, near))
     return parts
 
 

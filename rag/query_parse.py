@@ -157,8 +157,9 @@ DATE_PATTERNS = [
     (re.compile(r"\b(?P<mon>[A-Za-z]{3,9})\.?\s+(?P<day>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<year>\d{4})\b"), "day"),
     # 4 October 2023 / 4th of October, 2023
     (re.compile(r"\b(?P<day>\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<mon>[A-Za-z]{3,9})\.?,?\s+(?P<year>\d{4})\b"), "day"),
-    # 2023-10-04
-    (re.compile(r"\b(?P<year>\d{4})-(?P<mon>\d{2})-(?P<day>\d{2})\b"), "day"),
+    # 2023-10-04, 2023-10-04T21:11:57+00:00 (an ISO date and time: the day counts, the time is taken with it)
+    (re.compile(r"\b(?P<year>\d{4})-(?P<mon>\d{2})-(?P<day>\d{2})"
+                r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?(?![\w:+])"), "day"),
     # October 2023
     (re.compile(r"\b(?P<mon>[A-Za-z]{3,9})\.?,?\s+(?P<year>\d{4})\b"), "month"),
 ]

@@ -169,3 +169,15 @@ def test_the_benchmark_replaces_a_name_with_a_name_not_with_a_common_word():
     article = f"Everyone loves a good apple. {body} A spokesman for Apple said nothing."
     claim, changed = variant("entity", body, article)
     assert changed == "Apple" and claim.replace("Apple", "") != body.replace("Apple", "")
+
+
+def test_a_whole_source_sentence_quoted_word_for_word_is_kept_whole():
+    # its last clause ("will be without her") once read as the source negating "coach"
+    sentence = ("The league suspended coach Dana Reyes for three games on Friday with the squad already travelling "
+                "to the final, and although the club had hoped to block the ban, the team will be without her for "
+                "the final.")
+    answer = check_citations(f"{sentence} [1]", [passage(sentence + " Reyes did not comment.")], "some-model")
+
+    assert not answer.abstained and answer.answer == f"{sentence} [1]"
+    assert answer.citations[0].quote == sentence
+

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from rag.answer import Query
 from rag.articles import load_paths
 from rag.cli import app
-from rag.extractive import YES_NO_NOTE
+from rag.extractive import YES_NO_NOTE, Doc, answer_lines
+from rag.extractive import Settings as ExtractiveSettings
 from rag.models import OFFLINE_LABEL
 
 from .conftest import SEEDS
@@ -82,6 +83,62 @@ def test_null_question_naming_outlets_and_a_made_up_band_abstains(store):
                              "which city did the band play first, and did Outlet A also review their album?"))
 
     assert answer.abstained and answer.citations == []
+
+
+# Passages written for these tests (not articles): the stub's rules on a question worded its own way.
+HARBOUR = Doc(1, "Port of Elsholm opens a new ferry terminal", "Outlet A", 20240301,
+              "The Port of Elsholm opened its new ferry terminal on Monday. The terminal cost 40 million euros and "
+              "can handle six ferries at once. Harbour master Ines Varga said crossings to Tallin would double. "
+              "Another terminal is planned for 2027.")
+GAMES = Doc(2, "Review: Lantern's Keep rewards patient players", "Outlet B", 20240302,
+            "Lantern's Keep lets players build their character over forty hours. Choices made at the start change "
+            "which quests open later. The studio behind Lantern's Keep released two patches this month.")
+
+
+def test_a_question_worded_its_own_way_is_still_answered_from_the_passage():
+    lines = answer_lines("Does the Outlet A piece suggest that the portrayal of the terminal's cost in euros was "
+                         "consistent with how rival outlets characterised the expense?", [HARBOUR, GAMES])
+
+    # "suggest", "portrayal", "piece": words that point at the article; "consistent", "rival", "characterised",
+    # "expense": words no passage holds, which weigh little
+    assert lines == ["The terminal cost 40 million euros and can handle six ferries at once. [1]"]
+
+
+def test_a_citation_shows_the_first_line_the_answer_quotes_from_its_passage(seeded):
+    answer = seeded.ask(Query("When did the call happen and where was Trump?"))
+
+    for c in answer.citations:
+        lines = [line for line in answer.answer.splitlines() if line.endswith(f"[{c.n}]")]
+        assert lines and c.quote == lines[0].removesuffix(f"[{c.n}]").strip()
+
+
+def test_a_possessive_name_in_the_question_is_a_name_the_passages_hold():
+    lines = answer_lines("Do Lantern's Keep's early choices change which quests open later?", [HARBOUR, GAMES])
+
+    assert "Choices made at the start change which quests open later. [2]" in lines
+
+
+def test_a_part_going_on_about_an_unknown_person_is_not_answered_either():
+    question = "What did Tomas Brenner say about the harbour, and what did his new ferry terminal cost?"
+    assert answer_lines(question, [HARBOUR, GAMES]) == []  # "his" is Brenner's, whom no passage names
+
+    lines = answer_lines("What did Ines Varga say about the harbour, and what did the new ferry terminal cost?",
+                         [HARBOUR, GAMES])
+    assert "The terminal cost 40 million euros and can handle six ferries at once. [1]" in lines
+
+
+def test_one_shared_word_is_not_an_answer():
+    # "airport" and "soon" are in no passage, so they weigh little; "planned" alone would then cover the question
+    assert answer_lines("What is planned at the airport soon?", [HARBOUR, GAMES]) == []
+
+
+def test_an_answer_whose_quotes_hold_too_little_of_the_question_abstains():
+    question = ("Which airline executives in parliament criticised the delayed runway expansion budget, the noise "
+                "complaints and the planned terminal?")
+    # "planned" and "terminal" pass the floors once the words no passage holds weigh little, but that sentence
+    # holds too few of the question's words to be an answer
+    assert answer_lines(question, [HARBOUR, GAMES], ExtractiveSettings(min_anchor=0)) != []
+    assert answer_lines(question, [HARBOUR, GAMES]) == []
 
 
 def test_ask_json_dash_answers_one_json_object_per_question_line(store, monkeypatch):

@@ -58,6 +58,12 @@ def test_dates_months_and_before_after_windows():
     assert [(x.lo, x.hi) for x in parse_dates("since 2023-09-30")] == [(20231001, 99999999)]
 
 
+def test_an_iso_date_and_time_is_one_date_whole():
+    q = "the report published at '2023-10-20T21:30:00+00:00' and the one at 2023-12-12T22:38:05Z"
+    assert [(q[d.start:d.end], d.lo) for d in parse_dates(q)] == [("2023-10-20T21:30:00+00:00", 20231020),
+                                                                  ("2023-12-12T22:38:05Z", 20231212)]
+
+
 def test_dates_attach_to_the_outlet_mentioned_before_them(matcher):
     q = ("Between the TechCrunch report published on October 2, 2023, and the Fortune one "
          "published on October 7, 2023, did it change?")
