@@ -218,8 +218,8 @@ def _judged_clauses(text: str, cited: list[Passage], sentences: dict[int, list[t
             verdict = judge(clause, sentences[p.n], idf, p.text, p.title, threshold, text)
             if verdict.supported:
                 backers.append(p.n)
-                best = quotes.get(p.n, (-1.0, ""))  # the best-supported quote; of equals, the first cited (the
-                if verdict.score > best[0]:  # offline answer's quoted line is then its citation's quote)
+                # the best-supported quote; of equals, the first cited (an offline answer's line is its own quote)
+                if verdict.score > quotes.get(p.n, (-1.0, ""))[0]:
                     quotes[p.n] = (verdict.score, verdict.quote)
             else:
                 reasons.append(f"[{p.n}] {verdict.reason}")

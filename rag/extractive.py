@@ -115,8 +115,8 @@ def answer_lines(question: str, docs: list[Doc], settings: Settings = Settings()
     q_terms = terms(question)
     known = _known_words(docs)
     present = {t for c in candidates for t in c.terms | c.title_terms}
-    # A part naming someone no passage mentions is not answered; nor is one that goes on about that part's subject
-    # ("…about Jane Roe, and has she also …", "…, also reported …") or borrows its clause ("Outlet B: <clause>").
+    # A part naming someone no passage mentions is not answered; nor is one that goes on about that part's
+    # subject ("…about Jane Roe, and has she also …", "…, also reported …") or borrows its clause ("B: <clause>").
     own = [bool(_missing_names(part, matcher, known)) for part in parts]
     unknown: list[bool] = []
     for i, part in enumerate(parts):

@@ -118,8 +118,8 @@ def stem_words(words: list[str]) -> list[str]:
 
 # The words a question uses to point at an article rather than at what it says: "does the TechCrunch article
 # suggest …", "the report published on …", "the portrayal of …". The offline answerer drops them from a question's
-# parts (stems, as `terms` gives them). They are not stopwords: in a claim ("she claimed", "he described") the citation
-# check must still see them.
+# parts (stems, as `terms` gives them). They are not stopwords: in a claim ("she claimed", "he described") the
+# citation check must still see them.
 FRAMING_WORDS = frozenset(stem_words("""
 claim claims claimed suggest suggests suggested describe describes described mention mentions mentioned mentioning
 discuss discusses discussed discussing indicate indicates indicated indicating portray portrays portrayed portrayal
