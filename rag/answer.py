@@ -189,7 +189,8 @@ def _checked_clauses(text: str, cited: list[Passage], sentences: dict[int, list[
 
     A claim that is word for word a whole sentence of a passage it cites says what that passage says: it is kept
     whole with that passage (the clause rules, made for paraphrase, can misread a long sentence quoted in full:
-    "…suspended coach Jim Harbaugh…, and … will be without him" is not a negated "coach")."""
+    "…suspended coach Jim Harbaugh…, and … will be without him" is not a negated "coach"), and that sentence is the
+    passage's quote unless an earlier claim's is (an offline answer's citation shows the first line it quoted)."""
     words = _words_only(text)
     verbatim = [p for p in cited if words and any(_words_only(s) == words for s, _ in sentences[p.n])]
     if verbatim:
@@ -218,8 +219,8 @@ def _judged_clauses(text: str, cited: list[Passage], sentences: dict[int, list[t
             verdict = judge(clause, sentences[p.n], idf, p.text, p.title, threshold, text)
             if verdict.supported:
                 backers.append(p.n)
-                # the best-supported quote; of equals, the first cited (an offline answer's line is its own quote)
-                if verdict.score > quotes.get(p.n, (-1.0, ""))[0]:
+                best = quotes.get(p.n, (-1.0, ""))  # the best-supported quote; of equals, the shortest
+                if (verdict.score, -len(verdict.quote)) > (best[0], -len(best[1])):
                     quotes[p.n] = (verdict.score, verdict.quote)
             else:
                 reasons.append(f"[{p.n}] {verdict.reason}")
