@@ -191,21 +191,20 @@ def _checked_clauses(text: str, cited: list[Passage], sentences: dict[int, list[
     whole with that passage (the clause rules, made for paraphrase, can misread a long sentence quoted in full:
     "…suspended coach Jim Harbaugh…, and … will be without him" is not a negated "coach"), and that sentence is the
     passage's quote unless an earlier claim's is (an offline answer's citation shows the first line it quoted)."""
-    words = _words_only(text)
-    verbatim = [p for p in cited if words and any(_words_only(s) == words for s, _ in sentences[p.n])]
-    if verbatim:
-        for p in verbatim:
-            if 1.0 > quotes.get(p.n, (-1.0, ""))[0]:
-                quotes[p.n] = (1.0, next(s for s, _ in sentences[p.n] if _words_only(s) == words))
-        others = [p for p in cited if p not in verbatim]
-        _, more = _judged_clauses(text, others, sentences, idf, quotes) if others else ("", [])
-        return text, [p.n for p in verbatim] + more
-    return _judged_clauses(text, cited, sentences, idf, quotes)
-
-
-def _words_only(text: str) -> str:
-    """The text's words, lower-cased, one space apart: "word for word" ignores punctuation and spacing."""
-    return " ".join(re.findall(r"\w+", text.lower()))
+    words = _words(text)  # "word for word" ignores punctuation, spacing and case
+    verbatim: dict[int, str] = {}  # passage → its sentence the claim is
+    for p in cited:
+        same = next((s for s, _ in sentences[p.n] if _words(s) == words), None) if words else None
+        if same is not None:
+            verbatim[p.n] = same
+    if not verbatim:
+        return _judged_clauses(text, cited, sentences, idf, quotes)
+    for n, same in verbatim.items():
+        if quotes.get(n, (-1.0, ""))[0] < 1.0:
+            quotes[n] = (1.0, same)
+    others = [p for p in cited if p.n not in verbatim]
+    _, more = _judged_clauses(text, others, sentences, idf, quotes) if others else ("", [])
+    return text, [*verbatim, *more]
 
 
 def _judged_clauses(text: str, cited: list[Passage], sentences: dict[int, list[tuple[str, set[str]]]],

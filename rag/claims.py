@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from rag.quantities import describe, unsupported
-from rag.text import CALENDAR_WORDS, FUNCTION_WORDS, coverage, split_sentences, stem, terms
+from rag.text import CALENDAR_WORDS, FUNCTION_WORDS, coverage, split_sentences, stem, strip_possessive, terms
 
 MIN_SUPPORT = 0.2  # share of a claim's weighted terms its quoted sentence must contain
 MIN_CLAUSE_SUPPORT = 0.5  # stricter for a claim's later clauses (an appended rider shares few words)
@@ -140,7 +140,7 @@ def tokens(text: str, passage: str = "") -> list[Token]:
     out: list[Token] = []
     span, previous_name = -1, False
     for i, word in enumerate(raw):
-        word = re.sub(r"['’]s$", "", word).rstrip(".")
+        word = strip_possessive(word).rstrip(".")
         lower = word.lower()
         named = _is_name(word, i == 0 or raw[i - 1] in ('"', "“", "("), passage + " " + text)
         if named and not previous_name:
@@ -190,7 +190,7 @@ def _words(text: str) -> set[str]:
 
 
 def _name_key(word: str) -> str:
-    return re.sub(r"['’]s$", "", word).rstrip(".").lower().replace(".", "")
+    return strip_possessive(word).rstrip(".").lower().replace(".", "")
 
 
 def name_problem(claim: list[Token], source: list[Token], sentence: str, context: str, passage: str) -> str:

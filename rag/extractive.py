@@ -25,7 +25,8 @@ from rag.parts import Part, is_yes_no, split_question
 from rag.query_parse import OutletMatcher, lower_vocabulary, parse_dates
 from rag.schema import Answer, Passage
 from rag.store.dates import date_to_int
-from rag.text import CALENDAR_WORDS, FRAMING_WORDS, FUNCTION_WORDS, coverage, idf_table, split_sentences, terms
+from rag.text import (CALENDAR_WORDS, FRAMING_WORDS, FUNCTION_WORDS, coverage, idf_table, split_sentences,
+                      strip_possessive, terms)
 
 NOT_FOUND = "Not found in the articles: “{part}”"
 PARTS_NOTE = "Answered part by part ({count} parts); each quote is from the articles."
@@ -148,8 +149,11 @@ def _anchored(parts: list[Part], picks: list[list[_Candidate]], idf: dict[str, f
     passes the floors on its part's words that the passages hold (the others weigh little, see `_rank`); when no
     quote holds even this share of all its part's words, the passages are about something else and the answer
     abstains."""
-    return any(coverage(_part_terms(part.text, matcher), c.terms | c.title_terms, idf) >= min_anchor
-               for part, chosen in zip(parts, picks) for c in chosen)
+    for part, chosen in zip(parts, picks):
+        words = _part_terms(part.text, matcher) if chosen else []
+        if any(coverage(words, c.terms | c.title_terms, idf) >= min_anchor for c in chosen):
+            return True
+    return False
 
 
 def _goes_on(text: str) -> bool:
@@ -170,12 +174,8 @@ def _candidates(docs: list[Doc]) -> list[_Candidate]:
 
 
 def _known_words(docs: list[Doc]) -> set[str]:
-    return {_bare_name(w).lower() for d in docs for w in _NAME_WORD.findall(f"{d.title} {d.body}")}
-
-
-def _bare_name(word: str) -> str:
-    """"Baldur's" → "Baldur": a name is known whichever way the passages and the question inflect it."""
-    return re.sub(r"['’]s$", "", word)
+    """The words of the passages, lower-cased and possessives stripped ("Baldur's" is known as "baldur")."""
+    return {strip_possessive(w).lower() for d in docs for w in _NAME_WORD.findall(f"{d.title} {d.body}")}
 
 
 def _missing_names(part: Part, matcher: OutletMatcher | None, known: set[str]) -> list[str]:
@@ -184,7 +184,7 @@ def _missing_names(part: Part, matcher: OutletMatcher | None, known: set[str]) -
     text = _blank_outlets_and_dates(part.text, matcher)
     names = []
     for match in _NAME_WORD.finditer(text):
-        word = _bare_name(match.group())
+        word = strip_possessive(match.group())
         before = text[:match.start()].rstrip()
         if (not word[:1].isupper() or not before or before[-1] in ".?!:;\"“'‘" or len(word) < 3
                 or word.lower() in FUNCTION_WORDS or word.lower() in CALENDAR_WORDS):

@@ -9,7 +9,7 @@ from langchain_core.runnables import Runnable
 
 from prompts.loader import load_prompt
 from rag.models import NOT_SURE, OFFLINE_LABEL, STUB_MODEL_NAME, ExtractiveStubModel, model_name
-from rag.text import STOPWORDS
+from rag.text import STOPWORDS, strip_possessive
 
 logger = logging.getLogger(__name__)
 
@@ -57,10 +57,10 @@ def key_terms(text: str) -> list[str]:
     """Content words of `text` as written (not stemmed, so keyword search still matches), first occurrence kept."""
     seen: dict[str, str] = {}
     for word in _WORD.findall(text):
-        low = word.lower().replace("’", "'").removesuffix("'s")
+        low = strip_possessive(word.lower().replace("’", "'"))
         if low in STOPWORDS or len(low) < 2 or low in seen:
             continue
-        seen[low] = word.removesuffix("'s").removesuffix("’s")
+        seen[low] = strip_possessive(word)
     return list(seen.values())
 
 

@@ -52,6 +52,7 @@ october november december
 """.split())  # capitalised, yet not names
 
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*")
+_POSSESSIVE = re.compile(r"['’]s$")
 _STEMMER = Stemmer.Stemmer("porter")
 
 # ---- sentences ----------------------------------------------------------------------------------
@@ -127,11 +128,16 @@ publish published piece pieces coverage story stories outlet outlets source sour
 """.split()))
 
 
+def strip_possessive(word: str) -> str:
+    """"Baldur's" / "Baldur’s" → "Baldur": the word a possessive is made from."""
+    return _POSSESSIVE.sub("", word)
+
+
 def terms(text: str) -> list[str]:
     """Content terms: lower-cased, stemmed, stopwords dropped."""
     words = []
     for raw in _WORD.findall(text):
-        word = raw.lower().replace("’", "'").removesuffix("'s")
+        word = strip_possessive(raw.lower().replace("’", "'"))
         if word in STOPWORDS or (len(word) < 2 and not word.isdigit()):
             continue
         words.append(word)
