@@ -86,6 +86,13 @@ class Settings(BaseSettings):
     feed_poll_process: bool = True  # the bot polls in a child process (no GIL shared with the event loop), started
     # once a feed is first due; false: in a worker thread (no second embedding model; stalls the loop more)
 
+    # quotas (docs/feeds.md): what one library, feed, article or PDF may cost
+    feed_max_per_library: int = Field(default=50, ge=1)  # feeds one library may poll
+    feed_max_new_per_poll: int = Field(default=50, ge=1)  # new or changed articles taken from one feed per poll
+    max_article_chars: int = Field(default=200_000, ge=1000)  # extracted text kept per article (the rest cut)
+    pdf_max_pages: int = Field(default=200, ge=1)  # pages read from one PDF (the rest cut, with a warning)
+    admin_timeout_s: float = Field(default=120.0, gt=0)  # /feeds add and /ingest: their own deadline
+
     briefing_channel_id: int | None = None
     briefing_time: str = "08:00"
     briefing_timezone: str = "UTC"
