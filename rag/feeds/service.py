@@ -94,22 +94,22 @@ class FeedService:
         every_s = parse_every(every, self.settings.feed_every_s)
         if full_text not in FULL_TEXT:
             raise FeedInputError(f"--full-text {full_text!r}: use auto, always or never")
-        self._room_for(library, 1)  # before any fetch: a library at its quota costs no request
-        feed_url, title = self.find_feed(check_url(url))
+        url = check_url(url)
+        if self.store.get(library, canonical_url(url)) is None:
+            self._check_room(library)  # before any fetch: a library at its quota costs no request
+        feed_url, title = self.find_feed(url)
         feed_url = canonical_url(feed_url)
         if self.store.get(library, feed_url) is None:
-            self._room_for(library, 1)  # again: another add may have filled it during the fetch
+            self._check_room(library)  # again: a home page's feed, or another add filled it during the fetch
         added = self.store.add(library, feed_url, title, (source or "").strip() or None, every_s, full_text)
         return self.store.get(library, feed_url), added
 
-    def _room_for(self, library: str, wanted: int) -> int:
-        """How many of `wanted` new feeds the library may still take (at least 1, else FeedQuotaError)."""
+    def _check_room(self, library: str) -> None:
+        """FeedQuotaError if the library already polls NEWSBOT_FEED_MAX_PER_LIBRARY feeds."""
         cap = self.settings.feed_max_per_library
-        room = cap - len(self.store.list(library))
-        if room <= 0:
+        if len(self.store.list(library)) >= cap:
             raise FeedQuotaError(f"library {library!r} already polls {cap} feeds, its limit "
                                  "(NEWSBOT_FEED_MAX_PER_LIBRARY): remove one first, or ask the operator to raise it")
-        return min(room, wanted)
 
     def remove(self, url: str, library: str | None = None) -> bool:
         """Forget the feed (the articles it brought stay); False if the library has no such feed."""
@@ -145,7 +145,7 @@ class FeedService:
             else:
                 already += 1
         if over and not added:
-            self._room_for(library, over)  # nothing fitted: the same refusal as `feeds add`
+            self._check_room(library)  # nothing fitted: the same refusal as `feeds add`
         return added, already, over
 
     def export_opml(self, library: str | None = None) -> str:
