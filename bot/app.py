@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import importlib.util
 import logging
 import sys
+import threading
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -78,6 +80,8 @@ class NewsBot(commands.Bot):
             from rag.services import build_services  # opens the store: only when the bot really starts
 
             self.services = await asyncio.to_thread(build_services, self.settings)
+        if hasattr(self.services, "library_required"):
+            self.services.library_required = True  # every write names its server's library; None raises
         for name in EXTENSIONS:
             if importlib.util.find_spec(name) is not None:
                 await self.load_extension(name)
@@ -120,21 +124,30 @@ class NewsBot(commands.Bot):
         except discord.HTTPException:
             logger.exception("could not leave server %s; it still gets no answers", guild.id)
 
-    async def run_rag(self, fn: Callable[..., T], *args: Any, guild: int | None, **kwargs: Any) -> T:
-        """Run blocking rag work for server `guild` (None: a DM) in a thread, within the timeout. At most
-        NEWSBOT_ASK_CONCURRENCY run at once, and a freed slot goes first to the server running the fewest."""
-
-        async def guarded() -> T:
-            async with self.rag_slots.slot(guild):  # held until the thread ends, even after a timeout
-                return await asyncio.to_thread(fn, *args, **kwargs)
-
-        task = asyncio.ensure_future(guarded())
+    async def run_rag(self, fn: Callable[..., T], *args: Any, guild: int | None, long: bool = False,
+                      **kwargs: Any) -> T:
+        """Run blocking rag work for server `guild` (None: a DM) in a thread, within NEWSBOT_ASK_TIMEOUT_S (`long`
+        admin work that fetches: NEWSBOT_ADMIN_TIMEOUT_S), waiting for a slot included. At most
+        NEWSBOT_ASK_CONCURRENCY run at once, fairly between servers (FairSlots). When the time is up the slot goes
+        back at once; the work still running counts against its server's share until it ends."""
+        limit = self.settings.admin_timeout_s if long else self.settings.ask_timeout_s
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
         try:
-            return await asyncio.wait_for(asyncio.shield(task), self.settings.ask_timeout_s)
+            job = await asyncio.wait_for(self.rag_slots.acquire(guild, long), limit)
         except asyncio.TimeoutError:
-            task.add_done_callback(_consume)
-            raise AnswerTimeout(f"Sorry, that took longer than {self.settings.ask_timeout_s:g} s. "
-                                "Please try again in a moment.") from None
+            raise _timeout(limit) from None
+        work = _in_thread(fn, *args, **kwargs)
+        try:
+            return await asyncio.wait_for(asyncio.shield(work), max(0.0, deadline - loop.time()))
+        except asyncio.TimeoutError:
+            raise _timeout(limit) from None
+        finally:
+            if work.done():
+                job.end()
+            else:  # timed out or cancelled: free the slot now, end the job when its thread does
+                job.overrun()
+                work.add_done_callback(lambda done: (job.end(), _consume(done)))
 
     def refusal(self, guild_id: int | None, user_id: int, question: str) -> str | None:
         """Why a question is refused before any work (too long, empty, or the user is asking too fast in this
@@ -194,6 +207,40 @@ async def send_with_retry(send: Callable[[], Awaitable[T]], what: str) -> T:
         logger.warning("sending %s failed with HTTP %s; trying once more in %g s", what, exc.status, SEND_RETRY_S)
     await asyncio.sleep(SEND_RETRY_S)
     return await send()
+
+
+def _timeout(limit: float) -> AnswerTimeout:
+    return AnswerTimeout(f"Sorry, that took longer than {limit:g} s. Please try again in a moment.")
+
+
+def _in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> asyncio.Future[T]:
+    """`fn(*args, **kwargs)` in a daemon thread of its own. Not the loop's default executor (`asyncio.to_thread`):
+    work that overran its deadline would keep that executor's few threads (6 on 2 cores), which the feed poll and
+    every later command need; and a daemon never holds up the process's exit."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+
+    def run() -> None:
+        try:
+            outcome = (context.run(fn, *args, **kwargs), None)
+        except BaseException as exc:  # handed to the awaiting coroutine, as asyncio.to_thread does
+            outcome = (None, exc)
+        try:
+            loop.call_soon_threadsafe(settle, *outcome)
+        except RuntimeError:  # the loop closed meanwhile (the bot stopped): nobody waits for it
+            pass
+
+    threading.Thread(target=run, name="newsbot-rag", daemon=True).start()
+    return future
 
 
 def _consume(task: asyncio.Future) -> None:

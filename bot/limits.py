@@ -30,52 +30,94 @@ class Cooldowns:
 
 class FairSlots:
     """At most `total` jobs at once. A freed slot goes to the waiting job whose key (a server; None for all DMs)
-    runs the fewest jobs, the longest-waiting first among equals. So a server that floods the bot waits behind
-    one that asks once, which starts as soon as any slot frees, while a server alone may still use every slot."""
+    has the fewest jobs (running, or overdue: see `Job.overrun`), the longest-waiting first among equals. So a
+    server that floods the bot waits behind one that asks once, which starts as soon as any slot frees, while a
+    server alone may still use every slot for questions. Long jobs (admin work that fetches: /feeds add, /ingest)
+    of one key hold at most `long_share` slots, running or overdue, so one server's tarpit URLs can't take them all.
+    """
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, long_share: int | None = None) -> None:
         self.total = total
-        self.running: Counter[Hashable] = Counter()
-        self._waiting: list[tuple[Hashable, asyncio.Future[None]]] = []  # in arrival order
+        self.long_share = max(1, total // 2) if long_share is None else long_share
+        self.running: Counter[Hashable] = Counter()  # jobs holding a slot
+        self.overdue: Counter[Hashable] = Counter()  # jobs whose time is up: slot given back, thread still at work
+        self.long: Counter[Hashable] = Counter()  # long jobs, running or overdue
+        self._waiting: list[tuple[Hashable, bool, asyncio.Future[Job]]] = []  # in arrival order
 
     @contextlib.asynccontextmanager
-    async def slot(self, key: Hashable) -> AsyncIterator[None]:
-        await self._acquire(key)
+    async def slot(self, key: Hashable, long: bool = False) -> AsyncIterator[Job]:
+        job = await self.acquire(key, long)
         try:
-            yield
+            yield job
         finally:
-            self._release(key)
+            job.end()
 
     def waiting(self, key: Hashable | None = None) -> int:
         """Jobs queued for a slot (for `key`, or all)."""
-        return sum(1 for k, _ in self._waiting if key is None or k == key)
+        return sum(1 for k, _, _ in self._waiting if key is None or k == key)
 
-    async def _acquire(self, key: Hashable) -> None:
-        if not self._waiting and sum(self.running.values()) < self.total:
-            self.running[key] += 1
-            return
-        granted = asyncio.get_running_loop().create_future()
-        self._waiting.append((key, granted))
+    async def acquire(self, key: Hashable, long: bool = False) -> Job:
+        """Wait for a slot; the Job must be ended (or overrun, then ended) by the caller."""
+        granted: asyncio.Future[Job] = asyncio.get_running_loop().create_future()
+        self._waiting.append((key, long, granted))
+        self._hand_out()
         try:
-            await granted
+            return await granted
         except asyncio.CancelledError:
             if granted.done() and not granted.cancelled():
-                self._release(key)  # the slot came as the waiter was cancelled: pass it on
+                granted.result().end()  # the slot came as the waiter was cancelled: pass it on
             else:
-                self._waiting = [(k, f) for k, f in self._waiting if f is not granted]
+                self._waiting = [w for w in self._waiting if w[2] is not granted]
             raise
 
-    def _release(self, key: Hashable) -> None:
-        self.running[key] -= 1
-        if self.running[key] <= 0:
-            del self.running[key]
+    def _ended(self, job: Job, was_overdue: bool) -> None:
+        _take(self.overdue if was_overdue else self.running, job.key)
+        if job.long:
+            _take(self.long, job.key)
+        self._hand_out()
+
+    def _overran(self, job: Job) -> None:
+        _take(self.running, job.key)
+        self.overdue[job.key] += 1
         self._hand_out()
 
     def _hand_out(self) -> None:
-        while self._waiting and sum(self.running.values()) < self.total:
-            pick = min(range(len(self._waiting)), key=lambda i: (self.running[self._waiting[i][0]], i))
-            key, granted = self._waiting.pop(pick)
+        while sum(self.running.values()) < self.total:
+            ready = [i for i, (key, long, _) in enumerate(self._waiting)
+                     if not long or self.long[key] < self.long_share]
+            if not ready:
+                return
+            pick = min(ready, key=lambda i: (self.running[self._waiting[i][0]] + self.overdue[self._waiting[i][0]], i))
+            key, long, granted = self._waiting.pop(pick)
             if granted.cancelled():
                 continue
             self.running[key] += 1
-            granted.set_result(None)
+            if long:
+                self.long[key] += 1
+            granted.set_result(Job(self, key, long))
+
+
+class Job:
+    """One job's hold on FairSlots: `overrun()` when its time is up (the slot goes back, the job still counts
+    against its key), `end()` when its work is over. Both may be called more than once."""
+
+    def __init__(self, slots: FairSlots, key: Hashable, long: bool) -> None:
+        self.slots, self.key, self.long = slots, key, long
+        self.overdue = self.ended = False
+
+    def overrun(self) -> None:
+        if not (self.overdue or self.ended):
+            self.overdue = True
+            self.slots._overran(self)
+
+    def end(self) -> None:
+        if not self.ended:
+            self.ended = True
+            self.slots._ended(self, self.overdue)
+
+
+def _take(counter: Counter[Hashable], key: Hashable) -> None:
+    """One less for `key`; keys at zero are dropped (`running` reads as the servers at work)."""
+    counter[key] -= 1
+    if counter[key] <= 0:
+        del counter[key]

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     feed_pause_after: int = Field(default=10, ge=1)  # consecutive failures before a feed is paused
     feed_workers: int = Field(default=4, ge=1, le=64)  # feeds fetched and extracted at once
     feed_poll_s: float = Field(default=60.0, ge=1)  # how often the bot looks for due feeds
+    # one feed's whole turn in a pass (its fetch, then its teasers' pages): a feed not done by then fails and the pass
+    # goes on. 3x NEWSBOT_FETCH_TOTAL_TIMEOUT_S: the feed itself, then pages while one more fits
+    feed_deadline_s: float = Field(default=90.0, gt=0)
     feed_poll_process: bool = True  # the bot polls in a child process (no GIL shared with the event loop), started
     # once a feed is first due; false: in a worker thread (no second embedding model; stalls the loop more)
 

@@ -13,6 +13,7 @@ from rag.answer import Query, build_answer_chain, validate_question
 from rag.articles import Article, LoadFailure
 from rag.briefing import DEFAULT_MAX_STORIES, Briefing, build_briefing
 from rag.config import Settings
+from rag.errors import LibraryError
 from rag.followup import condense
 from rag.index import IngestResult, NewsIndex, StoredArticle, open_index
 from rag.models import make_chat_model
@@ -28,6 +29,9 @@ class Services:
     settings: Settings
     index: NewsIndex
     llm: Runnable
+    # the bot sets it: a write with no library named then raises instead of landing in NEWSBOT_LIBRARY, which
+    # every server reads (a DM or a cog's bug must not write into the shared library)
+    library_required: bool = False
     _feed_child: object = field(default=None, repr=False)
 
     @cached_property
@@ -46,12 +50,16 @@ class Services:
         self.retriever.warm()
 
     # Every read covers the libraries named, or when none are, the configured one (NEWSBOT_LIBRARY); every
-    # write goes to the library named, or the configured one. Names are checked (LibraryError).
+    # write goes to the library named, or the configured one (the CLI; the bot must name one: `library_required`).
+    # Names are checked (LibraryError).
 
     def _read(self, libraries: Sequence[str]) -> tuple[str, ...]:
         return tuple(check_library(name) for name in (tuple(libraries) or (self.settings.library,)))
 
     def _write(self, library: str | None) -> str:
+        if library is None and self.library_required:
+            raise LibraryError("no library named for this write, so nothing was written: the bot writes only into "
+                               "a server's own library (and never from a DM)")
         return check_library(self.settings.library if library is None else library)
 
     def ask(self, query: Query) -> Answer:

@@ -187,7 +187,7 @@ def test_bad_feeds_are_named_with_their_reason_while_the_rest_land_and_nothing_s
                    ("/bad.xml", "/bomb.xml", "/error.xml", "/busy.xml", "/m1.xml", "/huge.xml", "/slow.xml",
                     "/loop0.xml"))
     service = svc.feeds
-    assert service.import_opml(f"<opml version='2.0'><body>{opml}</body></opml>".encode(), lib) == (8, 0)
+    assert service.import_opml(f"<opml version='2.0'><body>{opml}</body></opml>".encode(), lib) == (8, 0, 0)
     site.routes["/good.xml"] = Page(site.routes["/good.xml"].body.replace(b"Vaasa budget review 0",
                                                                           b"Vaasa budget review zero"))
     before = time.time()

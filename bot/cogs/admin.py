@@ -103,7 +103,7 @@ class AdminCog(commands.Cog):
             logger.warning("could not download attachment %s", attachment.filename, exc_info=True)
             return f"❌ {name}: could not download the file from Discord; try again", "download failed"
         return await self.bot.run_rag(self.store_file, attachment.filename, data, source, library,
-                                      guild=interaction.guild_id)
+                                      guild=interaction.guild_id, long=True)
 
     def store_file(self, filename: str, data: bytes, source: str | None, library: str | None) -> tuple[str, str]:
         """Load and ingest one file's bytes into `library` (blocking; runs in a thread)."""

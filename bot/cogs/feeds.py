@@ -18,6 +18,7 @@ from bot.render import clip, escape, split_text
 from rag.errors import NewsbotError
 
 logger = logging.getLogger(__name__)
+FETCHING = {"add_feed"}  # operations that fetch from the open web: long admin work (FairSlots)
 
 
 def feed_line(shown: dict) -> str:
@@ -69,11 +70,12 @@ class FeedsCog(commands.Cog):
 
     async def _own(self, interaction: discord.Interaction, method: str, *args, **kwargs):
         """Defer privately, then run `services.<method>` on the server's own library in a worker thread:
-        (library, result)."""
+        (library, result). Adding fetches: NEWSBOT_ADMIN_TIMEOUT_S, within the server's share of the slots."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         library = self.bot.scope(interaction.guild_id).writes
         call = getattr(self.bot.services, method)
-        return library, await self.bot.run_rag(call, *args, library=library, guild=interaction.guild_id, **kwargs)
+        return library, await self.bot.run_rag(call, *args, library=library, guild=interaction.guild_id,
+                                               long=method in FETCHING, **kwargs)
 
     async def _reply(self, interaction: discord.Interaction, text: str) -> None:
         for piece in split_text(text):

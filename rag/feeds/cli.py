@@ -121,10 +121,12 @@ def import_opml(path: Annotated[Path, typer.Argument(help="An OPML file (as feed
 
     root = _root()
     try:
-        added, already = _feeds().import_opml(path.read_bytes())
+        added, already, over = _feeds().import_opml(path.read_bytes())
     except NewsbotError as exc:
         raise root._fail(f"{path}: {exc}") from None
-    root.err.print(f"added {added} feeds, {already} already there", highlight=False, markup=False)
+    root.err.print(f"added {added} feeds, {already} already there"
+                   + (f", {over} not added: the library is at its limit of {root._settings().feed_max_per_library} "
+                      "feeds (NEWSBOT_FEED_MAX_PER_LIBRARY)" if over else ""), highlight=False, markup=False)
 
 
 @feeds_app.command("export")

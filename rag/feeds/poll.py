@@ -1,16 +1,21 @@
 """One pass over due feeds: conditional GET, parse, dedupe, full text where needed, ingest, then backoff or next due.
 
-Feeds are fetched and their pages extracted by `feed_workers` threads while the caller's thread ingests the feeds
-already prepared, in order (embedding overlaps fetching). Entries are recorded as seen only after their ingest
-committed, so a crash anywhere leaves at most work to redo, never an entry marked seen that was not stored.
+Feeds are fetched and their pages extracted by at most `feed_workers` threads while the caller's thread ingests the
+feeds already prepared, as each is ready (embedding overlaps fetching). Each feed has NEWSBOT_FEED_DEADLINE_S: one
+that is not prepared by then fails (and backs off) and its thread is abandoned, so a server that never answers
+can't stall the pass. Entries are recorded as seen only after their ingest committed, so a crash anywhere leaves at
+most work to redo, never an entry marked seen that was not stored.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import queue
+import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import urljoin
@@ -68,6 +73,12 @@ class _Prepared:
     unchanged: int = 0
     pages: int = 0
     warnings: list[str] = field(default_factory=list)
+    deadline: float = math.inf  # time.monotonic() by which the feed must be prepared
+    pages_skipped: int = 0  # teasers stored with the feed's own text: the deadline was too near to fetch a page
+
+
+class FeedDeadline(NewsbotError):
+    """A feed was not fetched and prepared within NEWSBOT_FEED_DEADLINE_S."""
 
 
 def text_of(response: Response) -> str:
@@ -103,32 +114,67 @@ class Poller:
         self.ingest = ingest
         self.settings = settings
 
-    def poll(self, library: str | None = None, all_feeds: bool = False) -> PollResult:
-        """Every due feed of `library` (None: of every library), or all unpaused ones with `all_feeds`."""
-        now = time.time()
-        feeds = self.store.claim_due(library, now, LEASE_S, all_feeds)
+    def poll(self, library: str | None = None, all_feeds: bool = False,
+             polled: Callable[[str], bool] | None = None) -> PollResult:
+        """Every due feed of `library` (None: of every library `polled` accepts), or all unpaused ones with
+        `all_feeds`."""
+        feeds = self.store.claim_due(library, time.time(), LEASE_S, all_feeds, polled)
         result = PollResult(feeds=len(feeds))
-        if not feeds:
-            return result
-        batch: list[_Prepared] = []
-        with ThreadPoolExecutor(max_workers=min(self.settings.feed_workers, len(feeds)),
-                                thread_name_prefix="newsbot-feed") as pool:
-            for prepared in pool.map(self.prepare, feeds):  # in order: one library's feeds follow each other
-                if batch and batch[0].feed.library != prepared.feed.library:
-                    self.store_batch(batch, result)
-                    batch = []
-                batch.append(prepared)
-                if sum(len(p.items) for p in batch) >= BATCH_ARTICLES:
-                    self.store_batch(batch, result)
-                    batch = []
-            if batch:
-                self.store_batch(batch, result)
+        left, rank = Counter(f.library for f in feeds), {id(f): i for i, f in enumerate(feeds)}
+        batches: dict[str, list[_Prepared]] = {}
+        for prepared in self.prepare_all(feeds):
+            name = prepared.feed.library
+            left[name] -= 1
+            batch = batches.setdefault(name, [])
+            batch.append(prepared)
+            # one library's feeds make one embedding batch, stored once it is full or the library's last feed is in;
+            # in the order the feeds were added, whichever finished first (the older feed keeps an article both bring)
+            if not left[name] or sum(len(p.items) for p in batch) >= BATCH_ARTICLES:
+                self.store_batch(sorted(batches.pop(name), key=lambda p: rank[id(p.feed)]), result)
         return result
 
     # ---- in the worker threads: fetch, parse, full text (nothing stored) -------------------------------------
 
-    def prepare(self, feed: Feed) -> _Prepared:
-        out = _Prepared(feed)
+    def prepare_all(self, feeds: list[Feed]) -> Iterator[_Prepared]:
+        """Each feed prepared, in the order they finish, by at most `feed_workers` threads at once. A feed not
+        prepared by its deadline comes back failed and its thread is abandoned: never joined (a daemon, so not even
+        at exit), its late result dropped; a fresh thread takes its place."""
+        done: queue.SimpleQueue[tuple[int, _Prepared]] = queue.SimpleQueue()
+        waiting, running = deque(enumerate(feeds)), {}  # running: index -> (feed, deadline)
+        limit = self.settings.feed_deadline_s
+        while waiting or running:
+            while waiting and len(running) < self.settings.feed_workers:
+                i, feed = waiting.popleft()
+                running[i] = feed, time.monotonic() + limit
+                threading.Thread(target=lambda i=i, f=feed, d=running[i][1]: done.put((i, self.prepare(f, d))),
+                                 name=f"newsbot-feed-{i}", daemon=True).start()
+            finished = self._finished(done, min(d for _, d in running.values()))
+            for i, prepared in finished:
+                if running.pop(i, None) is not None:  # else: abandoned already, and failed
+                    yield prepared
+            for i, (feed, deadline) in list(running.items()):
+                if time.monotonic() >= deadline:
+                    del running[i]
+                    logger.warning("feed %s: abandoned after %g s (NEWSBOT_FEED_DEADLINE_S)", feed.url, limit)
+                    yield _Prepared(feed, error=FeedDeadline(
+                        f"not fetched within {limit:g} s (NEWSBOT_FEED_DEADLINE_S): the server answers too slowly "
+                        "or never; tried again later"))
+
+    @staticmethod
+    def _finished(done: queue.SimpleQueue, until: float) -> list[tuple[int, _Prepared]]:
+        """The feeds prepared by now, waiting for one until `until` (monotonic) if none is yet."""
+        try:
+            found = [done.get(timeout=max(0.0, until - time.monotonic()))]
+        except queue.Empty:
+            return []
+        while True:  # all that finished meanwhile, before any deadline is judged (storing may have taken long)
+            try:
+                found.append(done.get_nowait())
+            except queue.Empty:
+                return found
+
+    def prepare(self, feed: Feed, deadline: float = math.inf) -> _Prepared:
+        out = _Prepared(feed, deadline=deadline)
         try:
             self._prepare(out)
         except NewsbotError as exc:
@@ -152,6 +198,11 @@ class Poller:
         seen = self.store.seen(feed.library, feed.url)
         fresh = [e for e in entries if seen.get(e.id) != e.fingerprint]
         out.unchanged = len(entries) - len(fresh)
+        cap = self.settings.feed_max_new_per_poll
+        if len(fresh) > cap:  # newest first; the rest are not marked seen, so the next polls bring them
+            out.warnings.append(f"{feed.url}: took {cap} of {len(fresh)} new or changed entries "
+                                "(NEWSBOT_FEED_MAX_NEW_PER_POLL); the rest come with the next polls")
+            fresh = fresh[:cap]
         urls = {e.id: canonical_url(e.link) if e.link else None for e in fresh}
         owned = self.store.owner_of(feed.library, [u for u in urls.values() if u], feed.url)
         for entry in fresh:
@@ -160,6 +211,9 @@ class Poller:
                 out.items.append((entry, url, None))
                 continue
             out.items.append((entry, url, self.article(feed, out.doc, entry, url, out)))
+        if out.pages_skipped:
+            out.warnings.append(f"{feed.url}: {out.pages_skipped} teasers stored with the feed's own text: their "
+                                "pages were not fetched, the feed's deadline was near (NEWSBOT_FEED_DEADLINE_S)")
 
     def article(self, feed: Feed, doc: FeedDoc, entry: Entry, url: str | None, out: _Prepared) -> Article | LoadFailure:
         """The entry as an article, its page fetched and extracted when the entry is only a teaser."""
@@ -167,7 +221,10 @@ class Poller:
         wants_page = feed.full_text == "always" or (
             feed.full_text == "auto" and len(entry.text) < self.settings.feed_teaser_chars)
         page = None
-        if wants_page and entry.link:
+        # a page fetch may take NEWSBOT_FETCH_TOTAL_TIMEOUT_S: none is started that could overrun the deadline
+        if wants_page and entry.link and time.monotonic() + self.settings.fetch_total_timeout_s > out.deadline:
+            out.pages_skipped += 1
+        elif wants_page and entry.link:
             try:
                 response = self.fetcher.get(entry.link, accept=PAGE_ACCEPT)
                 out.pages += 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,13 +121,15 @@ class FeedStore:
             return self.conn.execute("SELECT 1 FROM feeds WHERE paused=0 AND next_due<=? LIMIT 1",
                                      (now,)).fetchone() is not None
 
-    def claim_due(self, library: str | None, now: float, lease_s: float, all_feeds: bool = False) -> list[Feed]:
-        """Feeds due now (or all unpaused ones), each pushed `lease_s` ahead so that another poller skips them."""
+    def claim_due(self, library: str | None, now: float, lease_s: float, all_feeds: bool = False,
+                  polled: Callable[[str], bool] | None = None) -> list[Feed]:
+        """Feeds due now (or all unpaused ones) of the libraries `polled` accepts (None: all), each pushed `lease_s`
+        ahead so that another poller skips them; the others are left as they are."""
         where, args = ("paused=0", []) if all_feeds else ("paused=0 AND next_due<=?", [now])
         if library:
             where, args = where + " AND library=?", [*args, library]
         with self.lock, self.conn:
-            feeds = self._feeds(where, args)
+            feeds = [f for f in self._feeds(where, args) if polled is None or polled(f.library)]
             self.conn.executemany("UPDATE feeds SET next_due=? WHERE library=? AND url=?",
                                   [(now + lease_s, f.library, f.url) for f in feeds])
         return feeds

@@ -37,6 +37,19 @@ def parse_every(value: str | int | None, default: int) -> int:
     return seconds
 
 
+class FeedQuotaError(FeedInputError):
+    """The library already polls NEWSBOT_FEED_MAX_PER_LIBRARY feeds."""
+
+
+def served_library(library: str, allowed_guilds: frozenset[int] | None) -> bool:
+    """Whether the bot serves a library's server: a server's own library (`guild-<id>`, bot/scope.py) only while
+    NEWSBOT_ALLOWED_GUILDS is unset or names it; every other library always."""
+    prefix, _, guild = library.partition("-")
+    if allowed_guilds is None or prefix != "guild" or not guild.isdigit():
+        return True
+    return int(guild) in allowed_guilds
+
+
 class FeedService:
     """The feed operations over one store; `ingest(items, library)` is needed only to poll or ingest a URL."""
 
@@ -81,10 +94,22 @@ class FeedService:
         every_s = parse_every(every, self.settings.feed_every_s)
         if full_text not in FULL_TEXT:
             raise FeedInputError(f"--full-text {full_text!r}: use auto, always or never")
-        feed_url, title = self.find_feed(check_url(url))
+        url = check_url(url)
+        if self.store.get(library, canonical_url(url)) is None:
+            self._check_room(library)  # before any fetch: a library at its quota costs no request
+        feed_url, title = self.find_feed(url)
         feed_url = canonical_url(feed_url)
+        if self.store.get(library, feed_url) is None:
+            self._check_room(library)  # again: a home page's feed, or another add filled it during the fetch
         added = self.store.add(library, feed_url, title, (source or "").strip() or None, every_s, full_text)
         return self.store.get(library, feed_url), added
+
+    def _check_room(self, library: str) -> None:
+        """FeedQuotaError if the library already polls NEWSBOT_FEED_MAX_PER_LIBRARY feeds."""
+        cap = self.settings.feed_max_per_library
+        if len(self.store.list(library)) >= cap:
+            raise FeedQuotaError(f"library {library!r} already polls {cap} feeds, its limit "
+                                 "(NEWSBOT_FEED_MAX_PER_LIBRARY): remove one first, or ask the operator to raise it")
 
     def remove(self, url: str, library: str | None = None) -> bool:
         """Forget the feed (the articles it brought stay); False if the library has no such feed."""
@@ -96,24 +121,32 @@ class FeedService:
     def list(self, library: str | None = None) -> list[Feed]:
         return self.store.list(self._library(library))
 
-    def import_opml(self, content: bytes, library: str | None = None) -> tuple[int, int]:
-        """Register every feed of an OPML file without fetching it (checked at its first poll): (added, already)."""
+    def import_opml(self, content: bytes, library: str | None = None) -> tuple[int, int, int]:
+        """Register the feeds of an OPML file without fetching them (each is checked at its first poll), up to the
+        library's quota: (added, already there, not added because of NEWSBOT_FEED_MAX_PER_LIBRARY)."""
         from rag.feeds.fetch import check_url
         from rag.feeds.parse import read_opml
         from rag.feeds.urls import canonical_url
 
         library = self._library(library)
-        added = already = 0
+        room = self.settings.feed_max_per_library - len(self.store.list(library))
+        added = already = over = 0
         for url, title in read_opml(content):
             try:
                 url = canonical_url(check_url(url))
             except NewsbotError:
                 continue
-            if self.store.add(library, url, title, None, self.settings.feed_every_s, "auto"):
+            if self.store.get(library, url) is not None:
+                already += 1
+            elif added >= room:
+                over += 1
+            elif self.store.add(library, url, title, None, self.settings.feed_every_s, "auto"):
                 added += 1
             else:
                 already += 1
-        return added, already
+        if over and not added:
+            self._check_room(library)  # nothing fitted: the same refusal as `feeds add`
+        return added, already, over
 
     def export_opml(self, library: str | None = None) -> str:
         from rag.feeds.parse import write_opml
@@ -132,7 +165,10 @@ class FeedService:
         if self._ingest is None:
             raise NewsbotError("polling needs the store's ingest (build the feeds through Services)")
         poller = Poller(self.store, self.fetcher, self._ingest, self.settings)
-        return poller.poll(None if every_library else self._library(library), all_feeds)
+        if every_library:  # the bot's pass: a server taken off NEWSBOT_ALLOWED_GUILDS keeps its feeds, unpolled
+            allowed = self.settings.allowed_guilds
+            return poller.poll(None, all_feeds, lambda name: served_library(name, allowed))
+        return poller.poll(self._library(library), all_feeds)
 
     def load_url(self, url: str, source: str | None = None):
         """One article page as an Article (or a LoadFailure saying why not), like a file from `load_paths`."""
