@@ -317,3 +317,20 @@ def test_a_good_backup_restores_every_listed_file_privately(tampered):
     assert_consistent(data, {("default", A1.article_id): {A1.content_hash}})
     assert_consistent(aside, {("default", A1.article_id): {A2.content_hash},
                               ("default", B.article_id): {B.content_hash}})
+
+
+def test_a_file_swapped_for_a_link_after_the_check_is_refused_too(tampered, monkeypatch):
+    """The race: the backup is clean when looked over, and a listed file becomes a link before it is copied."""
+    from rag.store import backup as module
+
+    data, snap, secret = tampered
+    check = module._check_entries
+
+    def check_then_swap(source, files):
+        check(source, files)
+        link_for_listed_file(snap, secret)
+
+    monkeypatch.setattr(module, "_check_entries", check_then_swap)
+    with pytest.raises(StoreError, match=r"chroma/chroma\.sqlite3 is a symbolic link"):
+        restore(snap, data, MODEL)
+    assert_store_as_it_was(data)
