@@ -46,6 +46,7 @@ CHROMA_DIR = "chroma"
 CHROMA_DB = "chroma.sqlite3"
 SCHEDULE = "briefing_schedule.json"  # rag/schedule.py STATE_FILE
 STORE_FILES = (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", CHROMA_DIR, SCHEDULE)  # what a restore replaces
+BACKUP_FILES = (DB_NAME, CHROMA_DIR, SCHEDULE)  # what a backup may hold: files, and chroma/ with files inside
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024  # a store's manifest is a few KB; this only stops a huge or endless one
 COPY_BLOCK = 1024 * 1024
 
@@ -197,9 +198,7 @@ def _listed(source: Path, files: object) -> dict[str, tuple[int, str]]:
     listed: dict[str, tuple[int, str]] = {}
     for entry in files:
         rel = entry.get("path") if isinstance(entry, dict) else None
-        parts = PurePosixPath(rel).parts if isinstance(rel, str) and rel else ()
-        if (not parts or rel.startswith("/") or "\\" in rel or any(p in (".", "..") for p in parts)
-                or rel != "/".join(parts) or parts[0] not in STORE_FILES):
+        if not _store_path(rel):
             raise _refused(source, f"its {MANIFEST} lists {rel!r}, which is not a path to a store file inside "
                                    "the backup")
         size, digest = entry.get("size"), entry.get("sha256")
@@ -209,6 +208,15 @@ def _listed(source: Path, files: object) -> dict[str, tuple[int, str]]:
     if DB_NAME not in listed:
         raise _refused(source, f"its {MANIFEST} does not list {DB_NAME}")
     return listed
+
+
+def _store_path(rel: object) -> bool:
+    """Whether `rel` is a path a backup holds: one of BACKUP_FILES, or a file in chroma/; plain, relative, no `..`."""
+    if not isinstance(rel, str) or not rel or rel.startswith("/") or "\\" in rel:
+        return False
+    parts = PurePosixPath(rel).parts
+    return (rel == "/".join(parts) and not {".", ".."} & set(parts) and parts[0] in BACKUP_FILES
+            and (parts[0] == CHROMA_DIR) == (len(parts) > 1))
 
 
 def _check_entries(source: Path, listed: dict[str, tuple[int, str]]) -> None:
