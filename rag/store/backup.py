@@ -256,11 +256,11 @@ def _copy_verified(source: Path, rel: str, size: int, digest: str, target: Path)
     `size` + 1 bytes are read from it."""
     fd = _open_inside(source, rel)
     with os.fdopen(fd, "rb") as src:
-        mode = os.fstat(src.fileno()).st_mode
-        if not stat.S_ISREG(mode):
-            raise _refused(source, f"{rel} is {_kind(mode)}; a backup holds only regular files")
-        if os.fstat(src.fileno()).st_size != size:
-            raise _refused(source, f"{rel} is {os.fstat(src.fileno()).st_size} bytes, its {MANIFEST} says {size} "
+        found = os.fstat(src.fileno())
+        if not stat.S_ISREG(found.st_mode):
+            raise _refused(source, f"{rel} is {_kind(found.st_mode)}; a backup holds only regular files")
+        if found.st_size != size:
+            raise _refused(source, f"{rel} is {found.st_size} bytes, its {MANIFEST} says {size} "
                                    "(a changed or damaged backup)")
         hashed, copied = hashlib.sha256(), 0
         with open(target, "wb", opener=private_opener) as dst:
@@ -269,7 +269,7 @@ def _copy_verified(source: Path, rel: str, size: int, digest: str, target: Path)
                 dst.write(block)
                 copied += len(block)
     if copied != size:
-        raise _refused(source, f"{rel} is {'more than ' if copied > size else ''}{copied} bytes, its {MANIFEST} "
+        raise _refused(source, f"{rel} is {'at least ' if copied > size else ''}{copied} bytes, its {MANIFEST} "
                                f"says {size} (a changed or damaged backup)")
     if hashed.hexdigest() != digest:
         raise _refused(source, f"{rel} does not match its sha256 in {MANIFEST} (a changed or damaged backup)")
