@@ -360,7 +360,8 @@ def restore_store(source: Annotated[Path, typer.Argument(help="A folder `newsbot
     if aside is not None:
         err.print(f"the previous store was moved to {aside}", highlight=False, markup=False)
     err.print(f"restored {manifest['store']['articles']} articles, {manifest['store']['chunks']} chunks "
-              f"(backup of {manifest['created']}) into {settings.data_dir}", highlight=False, markup=False)
+              f"(backup of {manifest['created']}, {len(manifest['files'])} files checked against their sha256) "
+              f"into {settings.data_dir}", highlight=False, markup=False)
 
 
 from rag.feeds.cli import feeds_app  # noqa: E402  (its heavy imports are inside its commands)

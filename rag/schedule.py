@@ -22,6 +22,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rag.errors import ConfigError
+from rag.store.private import private_folder
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ class ScheduleStore:
             self.save(mark_posted(current, post_day))
 
     def save_all(self, schedules: list[Schedule]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(self.path.parent)
         fd, tmp = tempfile.mkstemp(prefix=".schedule-", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:

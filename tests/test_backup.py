@@ -5,7 +5,11 @@ and never loses the store it replaces."""
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
+import os
+import shutil
+import stat
 import threading
 from pathlib import Path
 
@@ -148,3 +152,185 @@ def test_a_chroma_server_store_cannot_be_copied_from_files(tmp_path):
     with pytest.raises(StoreError, match="back up that server"):
         backup(data, tmp_path / "snap", chroma_host="chroma.internal")
     assert not (tmp_path / "snap").exists()
+
+
+# ---- a tampered backup (issue #25, item 8): refused with its reason, the store as it was ----------------------
+
+SECRET = "token=hunter2\n"
+
+
+@pytest.fixture(scope="module")
+def snapshot(tmp_path_factory) -> tuple[Path, Path]:
+    """A backup holding A1, and the store it came from, which has moved on to A2 and B since."""
+    base = tmp_path_factory.mktemp("tamper")
+    data = base / "store"
+    open_index(data).ingest([A1])
+    backup(data, base / "snap")
+    open_index(data).ingest([A2, B])
+    return data, base / "snap"
+
+
+@pytest.fixture()
+def tampered(snapshot, tmp_path) -> tuple[Path, Path, Path]:
+    """A copy of the store and of its backup for one test to change, and a private file outside both."""
+    data, snap = tmp_path / "store", tmp_path / "snap"
+    shutil.copytree(snapshot[0], data)
+    shutil.copytree(snapshot[1], snap, symlinks=True)
+    secret = tmp_path / "secret.txt"
+    secret.write_text(SECRET)
+    secret.chmod(0o600)
+    return data, snap, secret
+
+
+def edit_manifest(snap: Path, change) -> None:
+    path = snap / "manifest.json"
+    manifest = json.loads(path.read_text())
+    change(manifest)
+    path.write_text(json.dumps(manifest))
+
+
+def listed(snap: Path, rel: str) -> dict:
+    return next(f for f in json.loads((snap / "manifest.json").read_text())["files"] if f["path"] == rel)
+
+
+def assert_store_as_it_was(data: Path) -> None:
+    """The refused restore changed nothing: A2 and B with every vector, nothing moved aside or left half-copied."""
+    assert_consistent(data, {("default", A1.article_id): {A2.content_hash},
+                             ("default", B.article_id): {B.content_hash}})
+    assert not list(data.glob("replaced-*")) and not list(data.glob(".restoring-*"))
+    assert SECRET not in "".join(p.read_text(errors="replace") for p in data.rglob("*") if p.is_file())
+
+
+def link_for_listed_file(snap: Path, secret: Path) -> str:
+    (snap / "chroma" / "chroma.sqlite3").unlink()
+    (snap / "chroma" / "chroma.sqlite3").symlink_to(secret)
+    return r"chroma/chroma.sqlite3 is a symbolic link"
+
+
+def link_to_dev_zero(snap: Path, secret: Path) -> str:
+    (snap / "newsbot.sqlite3").unlink()
+    (snap / "newsbot.sqlite3").symlink_to("/dev/zero")
+    return r"newsbot.sqlite3 is a symbolic link"
+
+
+def unlisted_link(snap: Path, secret: Path) -> str:
+    (snap / "chroma" / "extra.bin").symlink_to(secret)
+    return r"chroma/extra.bin is a symbolic link"
+
+
+def link_for_listed_folder(snap: Path, secret: Path) -> str:
+    """chroma/ moved out and linked back: every checksum still matches, the link alone refuses it."""
+    (snap / "chroma").rename(snap.parent / "elsewhere")
+    (snap / "chroma").symlink_to(snap.parent / "elsewhere")
+    return r"chroma is a symbolic link"
+
+
+def fifo(snap: Path, secret: Path) -> str:
+    os.mkfifo(snap / "chroma" / "queue")
+    return r"chroma/queue is a FIFO"
+
+
+def unlisted_file(snap: Path, secret: Path) -> str:
+    (snap / "notes.txt").write_text("not part of any store")
+    return r"it holds notes.txt, which its manifest.json does not list"
+
+
+def changed_byte(snap: Path, secret: Path) -> str:
+    raw = bytearray((snap / "newsbot.sqlite3").read_bytes())
+    raw[-1] ^= 0xFF  # same size, one byte different
+    (snap / "newsbot.sqlite3").write_bytes(bytes(raw))
+    return r"newsbot.sqlite3 does not match its sha256 in manifest.json"
+
+
+def grown_file(snap: Path, secret: Path) -> str:
+    size = listed(snap, "newsbot.sqlite3")["size"]
+    with open(snap / "newsbot.sqlite3", "ab") as handle:
+        handle.write(b"x")
+    return rf"newsbot.sqlite3 is {size + 1} bytes, its manifest.json says {size}"
+
+
+def no_embedding_model(snap: Path, secret: Path) -> str:
+    edit_manifest(snap, lambda m: m.pop("embedding_model"))
+    return r"names no embedding model"
+
+
+def path_with_dotdot(snap: Path, secret: Path) -> str:
+    edit_manifest(snap, lambda m: m["files"].append({"path": "chroma/../../secret.txt", "size": len(SECRET),
+                                                       "sha256": hashlib.sha256(SECRET.encode()).hexdigest()}))
+    return r"lists 'chroma/\.\./\.\./secret\.txt', which is not a path to a store file inside the backup"
+
+
+def absolute_path(snap: Path, secret: Path) -> str:
+    edit_manifest(snap, lambda m: m["files"].append({"path": str(secret), "size": len(SECRET),
+                                                       "sha256": hashlib.sha256(SECRET.encode()).hexdigest()}))
+    return r"which is not a path to a store file inside the backup"
+
+
+def manifest_is_a_link(snap: Path, secret: Path) -> str:
+    (snap / "manifest.json").unlink()
+    (snap / "manifest.json").symlink_to("/dev/zero")
+    return r"manifest.json is a symbolic link"
+
+
+@pytest.mark.parametrize("tamper", [link_for_listed_file, link_to_dev_zero, unlisted_link, link_for_listed_folder,
+                                    fifo, unlisted_file, changed_byte, grown_file, no_embedding_model,
+                                    path_with_dotdot, absolute_path, manifest_is_a_link])
+def test_a_tampered_backup_is_refused_with_its_reason_and_the_store_stays(tampered, tamper):
+    data, snap, secret = tampered
+    reason = tamper(snap, secret)
+    with pytest.raises(StoreError, match=rf"refused the backup in {snap}: .*{reason}") as refused:
+        restore(snap, data, MODEL)
+    assert "Nothing was restored; the store is unchanged" in str(refused.value)
+    assert_store_as_it_was(data)
+
+
+def test_a_backup_from_before_the_checksums_is_refused_with_how_to_take_a_new_one(tampered):
+    data, snap, _ = tampered
+    edit_manifest(snap, lambda m: (m.pop("files"), m.update(newsbot_version="0.9.0")))
+    with pytest.raises(StoreError, match=r"made by an older newsbot \(0\.9\.0\) and lists no checksums.*take a new "
+                                         r"backup with this newsbot"):
+        restore(snap, data, MODEL)
+    assert_store_as_it_was(data)
+
+
+def test_restore_from_the_command_line_names_the_link_and_exits_1(tampered):
+    data, snap, secret = tampered
+    from rag.config import LOCAL_EMBEDDING_MODEL  # the model the command line's settings choose
+
+    edit_manifest(snap, lambda m: m.update(embedding_model=LOCAL_EMBEDDING_MODEL))
+    link_for_listed_file(snap, secret)
+    proc = run("restore", str(snap), env_dir=data, check_code=1)
+    assert proc.stderr.startswith(f"error: refused the backup in {snap}: chroma/chroma.sqlite3 is a symbolic link")
+    assert "Traceback" not in proc.stderr
+    assert_store_as_it_was(data)
+
+
+def test_a_good_backup_restores_every_listed_file_privately(tampered):
+    data, snap, _ = tampered
+    manifest, aside = restore(snap, data, MODEL)
+    for rel, (size, digest) in manifest["files"].items():  # before Chroma opens (and rewrites) its files
+        restored = data / rel
+        assert restored.stat().st_size == size and hashlib.sha256(restored.read_bytes()).hexdigest() == digest
+        assert stat.S_IMODE(restored.stat().st_mode) == 0o600
+    assert stat.S_IMODE((data / "chroma").stat().st_mode) == 0o700
+    assert stat.S_IMODE(aside.stat().st_mode) == 0o700
+    assert_consistent(data, {("default", A1.article_id): {A1.content_hash}})
+    assert_consistent(aside, {("default", A1.article_id): {A2.content_hash},
+                              ("default", B.article_id): {B.content_hash}})
+
+
+def test_a_file_swapped_for_a_link_after_the_check_is_refused_too(tampered, monkeypatch):
+    """The race: the backup is clean when looked over, and a listed file becomes a link before it is copied."""
+    from rag.store import backup as module
+
+    data, snap, secret = tampered
+    check = module._check_entries
+
+    def check_then_swap(source, files):
+        check(source, files)
+        link_for_listed_file(snap, secret)
+
+    monkeypatch.setattr(module, "_check_entries", check_then_swap)
+    with pytest.raises(StoreError, match=r"chroma/chroma\.sqlite3 is a symbolic link"):
+        restore(snap, data, MODEL)
+    assert_store_as_it_was(data)

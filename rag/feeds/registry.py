@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.store.db import DB_NAME
+from rag.store.private import private_folder, touch_private
 from rag.store.registry import check_library
 
 SCHEMA = """
@@ -73,7 +74,7 @@ class FeedStore:
     """Feeds and seen entries; every method is one short transaction."""
 
     def __init__(self, data_dir: Path) -> None:
-        Path(data_dir).mkdir(parents=True, exist_ok=True)
+        touch_private(private_folder(Path(data_dir)) / DB_NAME)
         self.conn = sqlite3.connect(Path(data_dir) / DB_NAME, timeout=30, check_same_thread=False)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.lock = threading.RLock()

@@ -9,6 +9,7 @@
 - `vectors.py`: the Chroma collection; dense search over the whole store or over a set of libraries.
 - `fts.py`, `keyword.py`, `keyword_copy.py`: FTS5 keyword search and its in-memory copy.
 - `ingest.py`: the write path (ingest, remove, the orphan sweep); `faults.py`: its named crash points.
+- `private.py`: the data folder 0700 and its files 0600; `backup.py`: `newsbot backup` and `restore`.
 
 Nothing here imports Chroma or onnxruntime at module level except `vectors.py`, so the registry can be read
 without them; `db.py`, `registry.py` and `catalog.py` import no numpy or LangChain either (tests/test_cli.py checks

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.store.faults import point
+from rag.store.private import private_folder, private_opener, touch_private
 
 DB_NAME = "newsbot.sqlite3"
 LOCK_NAME = "ingest.lock"
@@ -29,9 +30,9 @@ class StoreDB:
     """The registry's connections (one shared, one per reading thread) and the store's locks."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = private_folder(Path(data_dir))
         self.path = self.data_dir / DB_NAME
+        touch_private(self.path)
         self.conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
@@ -75,7 +76,7 @@ class StoreDB:
         """One writer at a time across processes; readers never wait (SQLite WAL, committed rows only).
 
         With `wait=False`, raises BlockingIOError at once if another process holds it."""
-        with open(self.data_dir / LOCK_NAME, "w") as handle:
+        with open(self.data_dir / LOCK_NAME, "w", opener=private_opener) as handle:
             fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
             try:
                 yield
@@ -92,7 +93,7 @@ class StoreDB:
     @contextmanager
     def chroma_access(self, exclusive: bool = False) -> Iterator[None]:
         """Hold chroma.lock (shared to read, exclusive to write) with a client that is not behind the disk."""
-        with open(self.data_dir / "chroma.lock", "a") as handle:
+        with open(self.data_dir / "chroma.lock", "a", opener=private_opener) as handle:
             fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             try:
                 self._refresh_if_stale()

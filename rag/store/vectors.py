@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from rag.store.db import StoreDB
+from rag.store.private import private_folder
 from rag.store.registry import Scope
 
 logger = logging.getLogger(__name__)
@@ -70,8 +71,7 @@ def open_chroma(settings) -> Any:
     if settings.chroma_host:
         return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port or 8000,
                                    settings=chroma_settings)
-    path = Path(settings.data_dir) / "chroma"
-    path.mkdir(parents=True, exist_ok=True)
+    path = private_folder(private_folder(Path(settings.data_dir)) / "chroma")  # Chroma's own files: private.py
     return _uncached_client(str(path), chroma_settings)
 
 
