@@ -74,7 +74,8 @@ class _Prepared:
     pages: int = 0
     warnings: list[str] = field(default_factory=list)
     deadline: float = math.inf  # time.monotonic() by which the feed must be prepared
-    pages_skipped: int = 0  # teasers stored with the feed's own text: the deadline was too near to fetch a page
+    pages_deferred: int = 0  # entries left unseen for the next poll: too near the deadline to fetch their page
+    partial: bool = False  # entries were left for the next poll: its GET must not be conditional (a 304 hides them)
 
 
 class FeedDeadline(NewsbotError):
@@ -202,7 +203,7 @@ class Poller:
         if len(fresh) > cap:  # newest first; the rest are not marked seen, so the next polls bring them
             out.warnings.append(f"{feed.url}: took {cap} of {len(fresh)} new or changed entries "
                                 "(NEWSBOT_FEED_MAX_NEW_PER_POLL); the rest come with the next polls")
-            fresh = fresh[:cap]
+            fresh, out.partial = fresh[:cap], True
         urls = {e.id: canonical_url(e.link) if e.link else None for e in fresh}
         owned = self.store.owner_of(feed.library, [u for u in urls.values() if u], feed.url)
         for entry in fresh:
@@ -210,21 +211,28 @@ class Poller:
             if url and url in owned:  # another feed of the library brought this article: stored once
                 out.items.append((entry, url, None))
                 continue
+            # a page fetch may take NEWSBOT_FETCH_TOTAL_TIMEOUT_S: none is started that could overrun the feed's
+            # deadline; such an entry is not marked seen, so a later poll fetches its page (its full text kept)
+            if self.wants_page(feed, entry) and \
+                    time.monotonic() + self.settings.fetch_total_timeout_s > out.deadline:
+                out.pages_deferred += 1
+                out.partial = True
+                continue
             out.items.append((entry, url, self.article(feed, out.doc, entry, url, out)))
-        if out.pages_skipped:
-            out.warnings.append(f"{feed.url}: {out.pages_skipped} teasers stored with the feed's own text: their "
-                                "pages were not fetched, the feed's deadline was near (NEWSBOT_FEED_DEADLINE_S)")
+        if out.pages_deferred:
+            out.warnings.append(f"{feed.url}: {out.pages_deferred} entries left for the next poll: their pages "
+                                "could not be fetched within the feed's deadline (NEWSBOT_FEED_DEADLINE_S)")
+
+    def wants_page(self, feed: Feed, entry: Entry) -> bool:
+        """Whether the entry's article page is fetched: `always`, or `auto` and the entry is only a teaser."""
+        return bool(entry.link) and (feed.full_text == "always" or (
+            feed.full_text == "auto" and len(entry.text) < self.settings.feed_teaser_chars))
 
     def article(self, feed: Feed, doc: FeedDoc, entry: Entry, url: str | None, out: _Prepared) -> Article | LoadFailure:
         """The entry as an article, its page fetched and extracted when the entry is only a teaser."""
         origin = f"{feed.url} entry {entry.link or entry.id}"
-        wants_page = feed.full_text == "always" or (
-            feed.full_text == "auto" and len(entry.text) < self.settings.feed_teaser_chars)
         page = None
-        # a page fetch may take NEWSBOT_FETCH_TOTAL_TIMEOUT_S: none is started that could overrun the deadline
-        if wants_page and entry.link and time.monotonic() + self.settings.fetch_total_timeout_s > out.deadline:
-            out.pages_skipped += 1
-        elif wants_page and entry.link:
+        if self.wants_page(feed, entry):
             try:
                 response = self.fetcher.get(entry.link, accept=PAGE_ACCEPT)
                 out.pages += 1
@@ -304,9 +312,10 @@ class Poller:
             result.unchanged += sum(i is None for _, _, i in items)
             self.store.record_entries(library, feed.url, [
                 (e.id, u, e.fingerprint, i.article_id if isinstance(i, Article) else None) for e, u, i in items], now)
-            self.store.record_ok(feed, title=prepared.doc.title, etag=response.etag,
-                                 last_modified=response.last_modified, next_due=self._next_due(feed, response, now),
-                                 now=now)
+            # validators kept only when every entry was taken: else the next GET would be answered 304
+            self.store.record_ok(feed, title=prepared.doc.title, etag=None if prepared.partial else response.etag,
+                                 last_modified=None if prepared.partial else response.last_modified,
+                                 next_due=self._next_due(feed, response, now), now=now)
 
     def _next_due(self, feed: Feed, response: Response, now: float) -> float:
         """The feed's interval, or longer when Cache-Control max-age asks for it."""
