@@ -16,9 +16,16 @@ from bot.app import NO_PINGS, NewsBot
 from bot.audit import audit
 from bot.render import clip, escape, split_text
 from rag.errors import NewsbotError
+from rag.feeds.urls import shown_url
 
 logger = logging.getLogger(__name__)
 FETCHING = {"add_feed"}  # operations that fetch from the open web: long admin work (FairSlots)
+
+
+def linked(url: str) -> str:
+    """A URL in `<…>` (Discord shows it without a preview): percent-encoded and without credentials by
+    `shown_url`, so no feed or admin input can close the brackets or make a masked link."""
+    return f"<{clip(shown_url(url), 300)}>"
 
 
 def feed_line(shown: dict) -> str:
@@ -26,7 +33,7 @@ def feed_line(shown: dict) -> str:
     every = shown["every_s"] // 60
     state = "⏸ paused" if shown["paused"] else f"next <t:{int(shown['next_due_ts'])}:R>"
     ok = f"<t:{int(shown['last_ok_ts'])}:R>" if shown["last_ok_ts"] else "never"
-    line = (f"• <{clip(shown['url'], 300)}> — {escape(clip(shown['title'] or 'untitled', 80))}; every {every} min; "
+    line = (f"• {linked(shown['url'])} — {escape(clip(shown['title'] or 'untitled', 80))}; every {every} min; "
             f"{shown['entries']} entries; last ok {ok}; {state}")
     if shown["last_error"]:
         line += f"\n  ⚠️ {escape(clip(shown['last_error'], 200))}"
@@ -91,12 +98,14 @@ class FeedsCog(commands.Cog):
         try:
             _, (feed, added) = await self._own(interaction, "add_feed", url.strip(), every=every)
         except NewsbotError as exc:
-            audit(interaction, "/feeds add", f"{clip(url, 200)!r} into {library}: refused: {clip(str(exc), 200)}")
-            return await self._reply(interaction, f"❌ <{clip(url.strip(), 300)}>: {escape(clip(str(exc), 400))}")
-        audit(interaction, "/feeds add", f"{feed.url!r} into {library}: {'added' if added else 'already there'}")
+            audit(interaction, "/feeds add", f"{clip(shown_url(url), 200)!r} into {library}: refused: "
+                                             f"{clip(str(exc), 200)}")
+            return await self._reply(interaction, f"❌ {linked(url)}: {escape(clip(str(exc), 400))}")
+        audit(interaction, "/feeds add", f"{shown_url(feed.url)!r} into {library}: "
+                                         f"{'added' if added else 'already there'}")
         what = "Added" if added else "Already polling"
         await self._reply(interaction, f"✅ {what} **{escape(clip(feed.title or 'untitled', 100))}** "
-                                       f"(<{clip(feed.url, 300)}>), every {feed.every_s // 60} min. Its articles "
+                                       f"({linked(feed.url)}), every {feed.every_s // 60} min. Its articles "
                                        "arrive with the next poll.")
 
     @feeds.command(name="remove")
@@ -105,8 +114,9 @@ class FeedsCog(commands.Cog):
     async def remove(self, interaction: discord.Interaction, url: str) -> None:
         """Stop polling a feed; the articles it brought stay (admins only)."""
         library, removed = await self._own(interaction, "remove_feed", url.strip())
-        shown = f"<{clip(url.strip(), 300)}>"
-        audit(interaction, "/feeds remove", f"{clip(url, 200)!r} from {library}: {'removed' if removed else 'absent'}")
+        shown = linked(url)
+        audit(interaction, "/feeds remove", f"{clip(shown_url(url), 200)!r} from {library}: "
+                                            f"{'removed' if removed else 'absent'}")
         await self._reply(interaction, f"Stopped polling {shown}." if removed else
                           f"This server has no feed {shown}; see `/feeds list`.")
 

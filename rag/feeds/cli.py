@@ -42,12 +42,13 @@ def add(
 ) -> None:
     """Check a feed and register it in the library, due at once; the next `feeds poll` brings its entries in."""
     from rag.errors import NewsbotError
+    from rag.feeds.urls import shown_url
 
     root = _root()
     try:
         feed, added = _feeds().add(url, None, every, source, full_text)
     except NewsbotError as exc:
-        raise root._fail(f"{url}: {exc}", 2 if type(exc).__name__ == "FeedInputError" else 1) from None
+        raise root._fail(f"{shown_url(url)}: {exc}", 2 if type(exc).__name__ == "FeedInputError" else 1) from None
     what = "added" if added else "already there:"
     root.err.print(f"{what} {feed.url} ({feed.title or 'untitled'}), every {feed.every_s // 60} min, "
                    f"library {feed.library}", highlight=False, markup=False)
@@ -72,11 +73,14 @@ def list_feeds(as_json: Annotated[bool, typer.Option("--json", help="Print a JSO
 @feeds_app.command("remove")
 def remove(url: Annotated[str, typer.Argument(help="The feed's URL, as `feeds list` shows it.")]) -> None:
     """Stop polling a feed (the articles it brought stay in the library)."""
+    from rag.feeds.urls import shown_url
+
     root = _root()
     service = _feeds()
     if not service.remove(url):
-        raise root._fail(f"library {service.settings.library!r} has no feed {url!r} (see `newsbot feeds list`)")
-    root.err.print(f"removed feed {url}", highlight=False, markup=False)
+        raise root._fail(f"library {service.settings.library!r} has no feed {shown_url(url)!r} (see `newsbot feeds "
+                         "list`)")
+    root.err.print(f"removed feed {shown_url(url)}", highlight=False, markup=False)
 
 
 @feeds_app.command("poll")

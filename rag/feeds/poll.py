@@ -25,7 +25,7 @@ from rag.errors import NewsbotError
 from rag.feeds.fetch import Fetcher, FetchError, Response
 from rag.feeds.parse import ACCEPT, Entry, FeedDoc, parse_feed
 from rag.feeds.registry import Feed, FeedStore
-from rag.feeds.urls import canonical_url
+from rag.feeds.urls import canonical_url, shown_url
 
 logger = logging.getLogger(__name__)
 
@@ -230,7 +230,7 @@ class Poller:
 
     def article(self, feed: Feed, doc: FeedDoc, entry: Entry, url: str | None, out: _Prepared) -> Article | LoadFailure:
         """The entry as an article, its page fetched and extracted when the entry is only a teaser."""
-        origin = f"{feed.url} entry {entry.link or entry.id}"
+        origin = f"{feed.url} entry {shown_url(entry.link) if entry.link else entry.id}"  # no credentials kept
         page = None
         if self.wants_page(feed, entry):
             try:

@@ -18,6 +18,7 @@ from rag.store.registry import check_library
 _EVERY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?\s*$", re.I)
 _UNITS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 MIN_EVERY_S, MAX_EVERY_S = 60, 7 * 86400
+MAX_CANDIDATES = 3  # feeds of a home page tried by autodiscovery: a page can't make us fetch hundreds
 
 
 class FeedInputError(NewsbotError):
@@ -68,20 +69,32 @@ class FeedService:
         return check_library(self.settings.library if library is None else library)
 
     def find_feed(self, url: str) -> tuple[str, str | None]:
-        """(feed URL, title) for a feed URL or a home page that advertises one; FetchError/FeedError otherwise."""
+        """(feed URL, title) for a feed URL or a home page that advertises one; FetchError/FeedError otherwise.
+        A home page's first MAX_CANDIDATES feeds are tried, all within one NEWSBOT_FETCH_TOTAL_TIMEOUT_S."""
+        from rag.feeds.fetch import FetchError
         from rag.feeds.parse import ACCEPT, FeedError, discover, looks_like_html, parse_feed
+        from rag.feeds.urls import shown_url
 
-        response = self.fetcher.get(url, accept=ACCEPT)
-        if looks_like_html(response.content, response.content_type):
-            for candidate in discover(response.content, response.url):
-                try:
-                    found = self.fetcher.get(candidate, accept=ACCEPT)
-                    return found.moved_to or candidate, parse_feed(found.content, found.content_type, 1).title
-                except NewsbotError:
-                    continue
-            raise FeedError(f"{url} is a web page that advertises no feed we could read (no <link rel=\"alternate\" "
-                            "type=\"application/rss+xml\"> or similar)")
-        return response.moved_to or url, parse_feed(response.content, response.content_type, 1).title
+        deadline = time.monotonic() + self.settings.fetch_total_timeout_s
+        response = self.fetcher.get(url, accept=ACCEPT, deadline=deadline)
+        if not looks_like_html(response.content, response.content_type):
+            return response.moved_to or url, parse_feed(response.content, response.content_type, 1).title
+        reasons = []
+        for candidate in discover(response.content, response.url)[:MAX_CANDIDATES]:
+            try:
+                found = self.fetcher.get(candidate, accept=ACCEPT, deadline=deadline)
+                return found.moved_to or candidate, parse_feed(found.content, found.content_type, 1).title
+            except FetchError as exc:
+                reasons.append(f"{shown_url(candidate)}: {exc}")
+                if time.monotonic() >= deadline:
+                    break
+            except NewsbotError as exc:
+                reasons.append(f"{shown_url(candidate)}: {exc}")
+        if reasons:
+            raise FeedError(f"{shown_url(url)} advertises feeds, but none of the first {MAX_CANDIDATES} could be "
+                            f"read ({'; '.join(reasons)})")
+        raise FeedError(f"{shown_url(url)} is a web page that advertises no feed (no <link rel=\"alternate\" "
+                        "type=\"application/rss+xml\"> or similar)")
 
     def add(self, url: str, library: str | None = None, every: str | int | None = None, source: str | None = None,
             full_text: str = "auto") -> tuple[Feed, bool]:
@@ -175,11 +188,12 @@ class FeedService:
         from rag.articles import LoadFailure
         from rag.feeds.fetch import FetchError, check_url
         from rag.feeds.poll import fetch_article
+        from rag.feeds.urls import shown_url
 
         try:
             return fetch_article(self.fetcher, check_url(url), source)
         except FetchError as exc:
-            return LoadFailure(url, str(exc))
+            return LoadFailure(shown_url(url), str(exc))
 
     def ingest_url(self, url: str, library: str | None = None, source: str | None = None):
         """One article page into the library: an IngestResult, as for files."""
