@@ -184,6 +184,22 @@ def test_an_absurd_retry_after_leaves_the_feed_listable_and_due_again_within_a_d
     assert before + 3600 < due <= time.time() + 24 * 3600 + 60
 
 
+def test_a_store_that_kept_an_infinite_schedule_lists_the_feed_and_polls_it_again_within_a_day(tmp_path):
+    from rag.feeds.service import FeedService
+
+    store = FeedService(make_settings(tmp_path / "old")).store
+    store.add("default", "https://news.example/feed.xml", "Old", None, 1800, "auto")
+    with store.conn:  # what a newsbot before the Retry-After cap stored for a 400-digit Retry-After
+        store.conn.execute("UPDATE feeds SET next_due=?", (float("inf"),))
+    store.close()
+    listed = newsbot("feeds", "list", "--json", env={"NEWSBOT_DATA_DIR": str(tmp_path / "old")})
+    assert listed.returncode == 0, listed.stderr
+    [row] = json.loads(listed.stdout)
+    from datetime import datetime
+
+    assert datetime.fromisoformat(row["next_due"].replace("Z", "+00:00")).timestamp() <= time.time() + 86400 + 60
+
+
 # ---- credentials -------------------------------------------------------------------------------------------------
 
 def test_a_url_with_a_password_is_refused_and_the_password_is_nowhere(svc, lib, site, tmp_path, caplog):

@@ -80,6 +80,10 @@ class FeedStore:
         self.lock = threading.RLock()
         with self.lock, self.conn:
             self.conn.executescript(SCHEMA)
+            # A Retry-After of hundreds of digits was once stored as infinity (never polled again, `feeds list`
+            # failing); no schedule is ever more than an interval (7 days at most) ahead: bring such feeds back.
+            now = time.time()
+            self.conn.execute("UPDATE feeds SET next_due=? WHERE next_due>?", (now + 86400, now + 8 * 86400))
 
     def close(self) -> None:
         self.conn.close()
