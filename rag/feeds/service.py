@@ -141,7 +141,7 @@ class FeedService:
         from rag.feeds.poll import fetch_article
 
         try:
-            return fetch_article(self.fetcher, check_url(url), source)
+            return fetch_article(self.fetcher, check_url(url), source, self.settings.max_article_chars)
         except FetchError as exc:
             return LoadFailure(url, str(exc))
 
