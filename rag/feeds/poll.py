@@ -244,6 +244,7 @@ class Poller:
             result.unchanged += len(ingested.unchanged)
             result.chunks_embedded += ingested.chunks_written
             result.warnings.extend(f"{f.origin}: {f.reason}" for f in ingested.failed)
+            result.warnings.extend(ingested.warnings)  # an article's own: cut to NEWSBOT_MAX_ARTICLE_CHARS, …
         now = time.time()
         for prepared, items in zip(batch, rows):
             feed, response = prepared.feed, prepared.response
