@@ -8,8 +8,9 @@ import json
 import logging
 import os
 import re
+import subprocess
+import sys
 from collections import Counter
-from io import BytesIO
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from rag.errors import IngestError
 from rag.headlines import is_byline, lede_headline
-from rag.text import plural
+from rag.text import drop_code, html_text, plural, split_sentences
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,14 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 DEEP_JSON = "JSON nested too deeply to read (an article record is a flat object)"
 # A day of slack for time zones: anything later than that is a typo or a bad feed.
 FUTURE_SLACK = timedelta(days=1)
+# Settings.max_article_chars and pdf_max_pages's defaults, for callers without Settings. The longest article of
+# the multihop-rag corpus is 71k characters: the cap only meets text no reader would call one article.
+MAX_ARTICLE_CHARS = 200_000
+PDF_MAX_PAGES = 200
+# Seconds a PDF's text may take to read, in a child process killed when they pass (rag/pdf_child.py). Normal PDFs
+# take well under a second; a 4 KB PDF of 4 pages sharing one 1 MB content stream took 3.5 s before the caps.
+PDF_DEADLINE_S = 20.0
+CUT_WINDOW = 2000  # characters before the cap searched for a sentence end (else a space) to cut at
 
 
 @dataclass(frozen=True)
@@ -232,9 +241,14 @@ def extract_page(text: str, url: str | None = None):
     """trafilatura's main text and metadata (title, date, sitename, url) of an HTML page; IngestError if none."""
     import trafilatura  # imported here: it is heavy and only HTML needs it
 
-    doc = trafilatura.bare_extraction(text, url=url, with_metadata=True, include_comments=False)
+    # trafilatura keeps a <template>'s text, and its metadata is raw strings (a <title> or og:title holding
+    # "<script>…" comes back verbatim): the tree loses its code first, and the metadata goes through html_text.
+    tree = trafilatura.load_html(text)
+    doc = None if tree is None else trafilatura.bare_extraction(drop_code(tree), url=url, with_metadata=True,
+                                                                include_comments=False)
     if doc is None or not (doc.text or "").strip():
         raise IngestError("no article text found in the HTML")
+    doc.title, doc.sitename = (html_text(v) or None if isinstance(v, str) else None for v in (doc.title, doc.sitename))
     return doc
 
 
@@ -247,23 +261,54 @@ def parse_html(text: str, origin: str, source: str | None, today: date | None = 
     )
 
 
-def parse_pdf(data: bytes, origin: str, source: str | None, today: date | None = None) -> Article:
-    """A PDF's pages' text in page order (pypdf); its title from the document info, else the first line."""
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    try:
-        reader = PdfReader(BytesIO(data))
-        if reader.is_encrypted:
-            raise IngestError("the PDF is encrypted")
-        pages = [(page.extract_text() or "").strip() for page in reader.pages]
-        title = reader.metadata.title if reader.metadata else None
-    except (PdfReadError, ValueError, KeyError, TypeError, RecursionError) as exc:
-        raise IngestError(f"not a readable PDF ({type(exc).__name__})") from None
-    body = "\n\n".join(p for p in pages if p)
+def parse_pdf(data: bytes, origin: str, source: str | None, today: date | None = None,
+              max_chars: int = MAX_ARTICLE_CHARS, max_pages: int = PDF_MAX_PAGES) -> Article:
+    """A PDF's pages' text in page order (pypdf), up to `max_pages` pages and about `max_chars` characters (cut
+    with a warning); its title from the document info, else the first line."""
+    out = read_pdf(data, max_chars, max_pages)
+    body = "\n\n".join(p for p in out["texts"] if p)
     if not body:
         raise IngestError("the PDF has no text (a scan needs OCR first)")
-    return make_article(title=str(title) if title else None, body=body, origin=origin, source=source, today=today)
+    article = make_article(title=out["title"], body=body, origin=origin, source=source, today=today)
+    if out["pages"] > max_pages:
+        article = replace(article, warnings=(*article.warnings, (
+            f"the PDF has {out['pages']:,} pages, over the {max_pages:,}-page limit (NEWSBOT_PDF_MAX_PAGES): "
+            f"read the first {max_pages:,}")))
+    return cap_article(article, max_chars)
+
+
+def read_pdf(data: bytes, max_chars: int, max_pages: int) -> dict:
+    """rag/pdf_child.py's answer ({"title", "pages", "texts"}), run in a child killed at `PDF_DEADLINE_S`."""
+    child = Path(__file__).with_name("pdf_child.py")
+    try:
+        done = subprocess.run([sys.executable, "-I", str(child), str(max_pages), str(max_chars)], input=data,
+                              capture_output=True, timeout=PDF_DEADLINE_S)
+    except subprocess.TimeoutExpired:
+        raise IngestError(f"reading the PDF took over {PDF_DEADLINE_S:g} s: refused (a PDF built to exhaust the "
+                          "reader looks like this; convert it to text and ingest that)") from None
+    try:
+        out = json.loads(done.stdout)
+    except ValueError:
+        logger.warning("PDF reader exited %s: %s", done.returncode, done.stderr[-500:].decode(errors="replace"))
+        raise IngestError(f"the PDF reader failed (exit status {done.returncode})") from None
+    if "error" in out:
+        raise IngestError(out["error"])
+    return out
+
+
+def cap_article(article: Article, max_chars: int) -> Article:
+    """The article with its body cut near `max_chars` (at a sentence end, else a space) and a warning that names
+    the setting; unchanged when it fits."""
+    if len(article.body) <= max_chars:
+        return article
+    start = max(0, max_chars - CUT_WINDOW)
+    window = article.body[start:max_chars]
+    ends = [end for _, end in split_sentences(window)[:-1]]  # the last span may be a sentence cut short
+    cut = start + ends[-1] if ends else (start + window.rindex(" ") if " " in window else max_chars)
+    body = article.body[:cut].rstrip()
+    return replace(article, body=body, warnings=(*article.warnings, (
+        f"the text is over the {max_chars:,}-character limit (NEWSBOT_MAX_ARTICLE_CHARS): kept the first "
+        f"{len(body):,}")))
 
 
 def record_to_article(
@@ -329,19 +374,20 @@ def parse_jsonl(
 
 
 def load_file(
-    path: Path, source: str | None = None, max_bytes: int = 10 * 1024 * 1024, today: date | None = None
+    path: Path, source: str | None = None, max_bytes: int = 10 * 1024 * 1024, today: date | None = None,
+    max_chars: int = MAX_ARTICLE_CHARS, pdf_max_pages: int = PDF_MAX_PAGES,
 ) -> Iterator[Article | LoadFailure]:
-    """Every article in one file; failures are yielded, never raised."""
+    """Every article in one file, each cut to `max_chars`; failures are yielded, never raised."""
     origin = str(path)
     try:
         size = path.stat().st_size
         if size > max_bytes:
             raise IngestError(f"file is {size:,} bytes, over the {max_bytes:,}-byte limit")
         if path.suffix.lower() in PDF_SUFFIXES:
-            yield parse_pdf(path.read_bytes(), origin, source, today)
+            yield parse_pdf(path.read_bytes(), origin, source, today, max_chars, pdf_max_pages)
             return
         text, note = decode_text(path.read_bytes())
-        yield from _with_note(_parse(path, text, origin, source, today), note)
+        yield from _finish(_parse(path, text, origin, source, today), note, max_chars)
     except IngestError as exc:
         yield LoadFailure(origin, str(exc))
     except OSError as exc:
@@ -365,10 +411,12 @@ def _parse(path: Path, text: str, origin: str, source: str | None,
         yield parse_text(text, origin, source, today)
 
 
-def _with_note(items: Iterable[Article | LoadFailure], note: str | None) -> Iterator[Article | LoadFailure]:
+def _finish(items: Iterable[Article | LoadFailure], note: str | None,
+            max_chars: int) -> Iterator[Article | LoadFailure]:
+    """Each article with the file's decoding note, and cut to `max_chars`."""
     for item in items:
-        if note and isinstance(item, Article):
-            item = replace(item, warnings=(note, *item.warnings))
+        if isinstance(item, Article):
+            item = cap_article(replace(item, warnings=(note, *item.warnings)) if note else item, max_chars)
         yield item
 
 
@@ -422,11 +470,11 @@ def _walk(root: Path) -> Iterator[Path | LoadFailure]:
 
 def load_paths(
     paths: Iterable[str | Path], source: str | None = None, max_bytes: int = 10 * 1024 * 1024,
-    today: date | None = None,
+    today: date | None = None, max_chars: int = MAX_ARTICLE_CHARS, pdf_max_pages: int = PDF_MAX_PAGES,
 ) -> Iterator[Article | LoadFailure]:
     """Every article under the given paths, with one LoadFailure per input that was skipped."""
     for item in iter_files(paths):
         if isinstance(item, LoadFailure):
             yield item
         else:
-            yield from load_file(item, source, max_bytes, today)
+            yield from load_file(item, source, max_bytes, today, max_chars, pdf_max_pages)

@@ -148,7 +148,9 @@ def ingest(
         services = _services()
         urls = [str(p) for p in paths if str(p).lower().startswith(("http://", "https://"))]
         items = list(load_paths([p for p in paths if str(p) not in urls], source=source,
-                                max_bytes=services.settings.max_file_bytes))
+                                max_bytes=services.settings.max_file_bytes,
+                                max_chars=services.settings.max_article_chars,
+                                pdf_max_pages=services.settings.pdf_max_pages))
         items += [services.feeds.load_url(url, source) for url in urls]
         total = sum(isinstance(i, Article) for i in items)
         with _progress("ingesting", disable=total < 20) as progress:

@@ -27,6 +27,7 @@ after are in docs/benchmarks.md.
 
 from __future__ import annotations
 
+import html
 import math
 import re
 from collections import Counter
@@ -169,3 +170,39 @@ def plural(count: int, noun: str, plural_form: str | None = None) -> str:
     if plural_form is None:
         plural_form = noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else noun + "s"
     return f"{count} {plural_form}"
+
+
+# ---- HTML -------------------------------------------------------------------------------------------------------
+
+# Elements whose content is code or markup, never the page's text: dropped with everything in them. lxml's
+# `text_content()` keeps them (feedparser's sanitizer test feeds stored `<script>` bodies as titles and chunks).
+# `embed` is left alone: it is a void element, and libxml2 nests the text that follows it inside it, so dropping
+# it drops article text; `math` stays too, since MathML's text is the formula a reader sees.
+CODE_ELEMENTS = ("script", "style", "noscript", "template", "iframe", "object", "svg")
+_BLOCK = re.compile(r"</?(p|div|br|li|h[1-6]|blockquote|tr|section|article|pre)\b[^>]*>", re.I)
+# The fallback when lxml cannot parse a fragment: the same elements, comments, then any tag.
+_CODE_RE = re.compile(r"<(%s)\b.*?(?:</\1\s*>|$)|<!--.*?(?:-->|$)|<[^>]+>" % "|".join(CODE_ELEMENTS), re.I | re.S)
+
+
+def drop_code(tree):
+    """The lxml tree without `CODE_ELEMENTS`, comments and processing instructions (the text after them stays)."""
+    from lxml import etree
+
+    etree.strip_elements(tree, *CODE_ELEMENTS, etree.Comment, etree.ProcessingInstruction, with_tail=False)
+    return tree
+
+
+def html_text(value: str) -> str:
+    """Plain text of an HTML fragment without code: block elements become line breaks, entities decoded, blanks
+    tidied. The one HTML-to-text conversion: feed titles and entries, and page metadata, go through it."""
+    if "<" not in value and "&" not in value:
+        return value.strip()
+    import lxml.html
+
+    value = _BLOCK.sub(lambda m: "\n" + m.group(0), value)
+    try:
+        text = drop_code(lxml.html.fragment_fromstring(value, create_parent="div")).text_content()
+    except Exception:  # lxml raises several types for junk; keep the text rather than nothing
+        text = html.unescape(_CODE_RE.sub(" ", value))
+    lines = (" ".join(line.split()) for line in text.splitlines())
+    return "\n".join(line for line in lines if line).strip()

@@ -113,7 +113,9 @@ class AdminCog(commands.Cog):
             path = Path(folder) / safe_name(filename)
             path.write_bytes(data)
             items = list(load_paths([path], source=(source or "").strip() or None,
-                                    max_bytes=services.settings.max_file_bytes))
+                                    max_bytes=services.settings.max_file_bytes,
+                                    max_chars=services.settings.max_article_chars,
+                                    pdf_max_pages=services.settings.pdf_max_pages))
             result = services.ingest(items, library=library)
             titles = {i.article_id: i.title for i in items if isinstance(i, Article)}
             reasons = [f.reason.replace(str(path), shown) for f in result.failed]

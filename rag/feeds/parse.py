@@ -18,12 +18,12 @@ from datetime import date
 from xml.etree import ElementTree
 
 from rag.errors import NewsbotError
+from rag.text import html_text
 
 FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/feed+json",
               "application/json", "application/xml", "text/xml")
 ACCEPT = ", ".join((*FEED_TYPES[:4], "application/xml;q=0.9", "text/xml;q=0.9", "*/*;q=0.5"))
 _ENTITY = re.compile(rb"<!ENTITY", re.I)
-_BLOCK = re.compile(r"</?(p|div|br|li|h[1-6]|blockquote|tr|section|article|pre)\b[^>]*>", re.I)
 
 
 class FeedError(NewsbotError):
@@ -68,21 +68,6 @@ def refuse_entities(content: bytes) -> None:
     if _ENTITY.search(head):
         raise FeedError("the document declares XML entities (refused: entity expansion, as in a 'billion laughs' "
                         "bomb)")
-
-
-def html_text(value: str) -> str:
-    """Plain text of an HTML fragment: block elements become line breaks, entities decoded, blanks tidied."""
-    if "<" not in value and "&" not in value:
-        return value.strip()
-    import lxml.html
-
-    value = _BLOCK.sub(lambda m: "\n" + m.group(0), value)
-    try:
-        text = lxml.html.fragment_fromstring(value, create_parent="div").text_content()
-    except Exception:  # lxml raises several types for junk; keep the raw text rather than nothing
-        text = re.sub(r"<[^>]+>", " ", value)
-    lines = (" ".join(line.split()) for line in text.splitlines())
-    return "\n".join(line for line in lines if line).strip()
 
 
 def parse_feed(content: bytes, content_type: str = "", max_entries: int = 100) -> FeedDoc:

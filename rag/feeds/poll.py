@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import urljoin
 
-from rag.articles import Article, LoadFailure, extract_page, make_article
+from rag.articles import MAX_ARTICLE_CHARS, Article, LoadFailure, cap_article, extract_page, make_article
 from rag.errors import NewsbotError
 from rag.feeds.fetch import Fetcher, FetchError, Response
 from rag.feeds.parse import ACCEPT, Entry, FeedDoc, parse_feed
@@ -95,13 +95,15 @@ def text_of(response: Response) -> str:
     return decode_bytes(response.content)
 
 
-def fetch_article(fetcher: Fetcher, url: str, source: str | None = None) -> Article | LoadFailure:
-    """One article page: fetched, its main text extracted, title, date and outlet from its metadata."""
+def fetch_article(fetcher: Fetcher, url: str, source: str | None = None,
+                  max_chars: int = MAX_ARTICLE_CHARS) -> Article | LoadFailure:
+    """One article page: fetched, its main text extracted (cut to `max_chars`), title, date and outlet from its
+    metadata."""
     try:
         response = fetcher.get(url, accept=PAGE_ACCEPT)
         page = extract_page(text_of(response), response.url)
-        return make_article(title=page.title, body=page.text, origin=url, source=source or page.sitename,
-                            published=page.date, url=canonical_url(response.url))
+        return cap_article(make_article(title=page.title, body=page.text, origin=url, source=source or page.sitename,
+                                        published=page.date, url=canonical_url(response.url)), max_chars)
     except NewsbotError as exc:
         return LoadFailure(url, str(exc))
 
@@ -243,10 +245,11 @@ class Poller:
         published = entry.published or (page.date if page is not None else None) or \
             datetime.now(UTC).date().isoformat()
         try:
-            return make_article(
+            return cap_article(make_article(
                 title=entry.title or (page.title if page is not None else None), body=body, origin=origin,
                 source=feed.source or doc.title or (page.sitename if page is not None else None),
-                published=published.isoformat() if hasattr(published, "isoformat") else published, url=url)
+                published=published.isoformat() if hasattr(published, "isoformat") else published, url=url),
+                self.settings.max_article_chars)
         except NewsbotError as exc:
             return LoadFailure(origin, str(exc))
 
@@ -306,6 +309,7 @@ class Poller:
             result.unchanged += len(ingested.unchanged)
             result.chunks_embedded += ingested.chunks_written
             result.warnings.extend(f"{f.origin}: {f.reason}" for f in ingested.failed)
+            result.warnings.extend(ingested.warnings)  # an article's own: cut to NEWSBOT_MAX_ARTICLE_CHARS, …
         now = time.time()
         for prepared, items in zip(batch, rows):
             feed, response = prepared.feed, prepared.response

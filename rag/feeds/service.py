@@ -191,7 +191,7 @@ class FeedService:
         from rag.feeds.urls import shown_url
 
         try:
-            return fetch_article(self.fetcher, check_url(url), source)
+            return fetch_article(self.fetcher, check_url(url), source, self.settings.max_article_chars)
         except FetchError as exc:
             return LoadFailure(shown_url(url), str(exc))
 
