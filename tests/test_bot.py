@@ -249,6 +249,20 @@ async def test_admin_ingests_attachments_with_a_result_per_file_and_forgets(serv
         assert services.index.list_articles() == []
 
 
+async def test_an_upload_cut_at_the_article_size_cap_says_so_in_its_result_line(services, monkeypatch):
+    monkeypatch.setattr(services.settings, "max_article_chars", 200)  # the setting allows 1000+; the text is short
+    article = PARTY_ARTICLE.replace("Turku", "Kotka").encode()
+    async with running(services) as (double, _):
+        upload = double.add_attachment("kotka.txt", article, "text/plain")
+        record = await double.invoke_slash("ingest", {"file": upload}, user=double.admin)
+        result = (await record.wait_for_reply(timeout=60))["content"]
+        assert "kotka.txt: added 1" in result and "NEWSBOT\\_MAX\\_ARTICLE\\_CHARS" in result, result
+        assert "newsbot-upload-" not in result  # the temporary path is never shown
+    for row in services.libraries():  # the module's store is shared: leave it as it was
+        for stored in services.index.list_articles("Kotka", libraries=(row["library"],)):
+            services.index.remove(stored.article_id, row["library"])
+
+
 async def test_rate_limit_and_long_questions_are_refused_politely(store):
     async with running(store, ask_cooldown_rate=1, ask_cooldown_s=60) as (double, _):
         record = await double.invoke_slash("ask", {"question": "x" * 1001})

@@ -32,8 +32,10 @@ def safe_name(filename: str) -> str:
     return name[-100:] or "upload.txt"
 
 
-def result_lines(shown: str, result: IngestResult, titles: dict[str, str], reasons: list[str]) -> tuple[str, str]:
-    """The user's line for one file's ingest, and the audit log's (the ids and titles it added or updated)."""
+def result_lines(shown: str, result: IngestResult, titles: dict[str, str], reasons: list[str],
+                 notes: list[str] = ()) -> tuple[str, str]:
+    """The user's line for one file's ingest, and the audit log's (the ids and titles it added or updated); `notes`:
+    what was stored differently from the file (text cut at a cap, pages left out)."""
     parts = [f"{label} {len(ids)}" for label, ids in (("added", result.added), ("updated", result.updated),
                                                         ("unchanged", result.unchanged)) if ids]
     changed = result.added + result.updated
@@ -45,6 +47,9 @@ def result_lines(shown: str, result: IngestResult, titles: dict[str, str], reaso
     line = f"✅ {shown}: {', '.join(parts) or 'nothing to add'}" + (f" — {named}" if named else "")
     if reasons:
         line += f" (skipped {len(reasons)}: {escape(clip('; '.join(reasons), 200))})"
+    if notes:
+        line += f" ⚠️ {escape(clip('; '.join(notes), 300))}"
+        logged += f"; {clip('; '.join(notes), 300)}"
     return clip(line, 1000), logged
 
 
@@ -119,7 +124,8 @@ class AdminCog(commands.Cog):
             result = services.ingest(items, library=library)
             titles = {i.article_id: i.title for i in items if isinstance(i, Article)}
             reasons = [f.reason.replace(str(path), shown) for f in result.failed]
-        return result_lines(shown, result, titles, reasons)
+            notes = [w.replace(str(path), "").lstrip(": ") for w in result.warnings]
+        return result_lines(shown, result, titles, reasons, notes)
 
     @app_commands.command(name="forget")
     @app_commands.guild_only()
