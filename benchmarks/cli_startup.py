@@ -46,15 +46,15 @@ FLOORS = [  # what a command cannot go below: the interpreter, and the imports `
     ("import LangChain's Runnable", [sys.executable, "-c", "from langchain_core.runnables import Runnable"]),
 ]
 
-# `newsbot ask`'s steps, in the order rag/cli.py takes them, each timed (one fresh process per run).
+# `newsbot ask`'s steps, in the order rag/cli/app.py takes them, each timed (one fresh process per run).
 BREAKDOWN = r"""
 import json, sys, time
 marks = [("start", time.perf_counter())]
 def mark(name):
     marks.append((name, time.perf_counter()))
-import rag.cli as cli; mark("import rag.cli (typer, rich)")
+import rag.cli.app as cli; mark("import rag.cli.app (typer, rich)")
 cli._start_loading_model(); mark("start loading the model (a thread)")
-from rag.answer import Query; mark("import rag.answer (LangChain)")
+from rag.answering.chain import Query; mark("import rag.answering.chain (LangChain)")
 import rag.services; mark("import rag.services (the rest of rag)")
 import chromadb; mark("import chromadb")
 services = cli._services(); mark("open the store (SQLite, Chroma client)")
@@ -64,7 +64,7 @@ print(json.dumps([(name, (t - marks[i][1]) * 1000) for i, (name, t) in enumerate
 """
 MODEL_ALONE = r"""
 import json, time
-from rag.embeddings import LocalMiniLMEmbeddings
+from rag.embeddings.embedders import LocalMiniLMEmbeddings
 start = time.perf_counter(); import onnxruntime; imported = time.perf_counter()
 LocalMiniLMEmbeddings().load(); done = time.perf_counter()
 print(json.dumps({"import onnxruntime": (imported - start) * 1000, "create the session": (done - imported) * 1000}))

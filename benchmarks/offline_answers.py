@@ -28,11 +28,11 @@ from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
-from rag.answer import Query, build_answer_chain
+from rag.answering.chain import Query, build_answer_chain
 from rag.config import Settings
-from rag.evaluate import open_eval_store
-from rag.models import ExtractiveStubModel
-from rag.retrieve import NewsRetriever, outlet_matcher
+from rag.eval.retrieval import open_eval_store
+from rag.answering.models import ExtractiveStubModel
+from rag.retrieval.retriever import NewsRetriever, outlet_matcher
 
 PREFIX = 60
 

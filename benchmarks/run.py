@@ -28,11 +28,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag.answer import Query  # noqa: E402
-from rag.articles import Article, load_paths  # noqa: E402
+from rag.answering.chain import Query  # noqa: E402
+from rag.articles.loaders import Article, load_paths  # noqa: E402
 from rag.config import Settings  # noqa: E402
-from rag.index import NewsIndex, open_chroma  # noqa: E402
-from rag.retrieve import NewsRetriever  # noqa: E402
+from rag.store.index import NewsIndex, open_chroma  # noqa: E402
+from rag.retrieval.retriever import NewsRetriever  # noqa: E402
 from rag.services import Services, build_services  # noqa: E402
 
 from benchmarks.scoped import bench_scoped, scoped_quality  # noqa: E402

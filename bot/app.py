@@ -22,8 +22,7 @@ from pydantic import ValidationError
 from bot.audit import audit
 from bot.limits import Cooldowns, FairSlots
 from bot.scope import Scope, scope_of, serves, shared_problem
-from rag.config import Settings, settings_problems
-from rag.errors import NewsbotError, QuestionError
+from rag import NewsbotError, QuestionError, Settings, settings_problems
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -77,7 +76,7 @@ class NewsBot(commands.Bot):
     async def setup_hook(self) -> None:
         whole_process = self.services is None  # `newsbot bot`: the process is the bot's alone
         if self.services is None:
-            from rag.services import build_services  # opens the store: only when the bot really starts
+            from rag import build_services  # opens the store: only when the bot really starts
 
             self.services = await asyncio.to_thread(build_services, self.settings)
         if hasattr(self.services, "library_required"):

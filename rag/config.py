@@ -10,10 +10,10 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from rag.errors import LibraryError
-from rag.store.registry import check_library
+from rag.libraries import check_library
 
 
-LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2-int8-onnx"  # the offline embedder's name in a store (rag/embeddings.py)
+LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2-int8-onnx"  # the offline embedder's name in a store (rag/embeddings/embedders.py)
 
 
 def default_data_dir() -> Path:

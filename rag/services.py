@@ -9,17 +9,17 @@ from functools import cached_property
 
 from langchain_core.runnables import Runnable
 
-from rag.answer import Query, build_answer_chain, validate_question
-from rag.articles import Article, LoadFailure
-from rag.briefing import DEFAULT_MAX_STORIES, Briefing, build_briefing
+from rag.answering.chain import Query, build_answer_chain, validate_question
+from rag.articles.loaders import Article, LoadFailure
+from rag.briefing.build import DEFAULT_MAX_STORIES, Briefing, build_briefing
 from rag.config import Settings
 from rag.errors import LibraryError
-from rag.followup import condense
-from rag.index import IngestResult, NewsIndex, StoredArticle, open_index
-from rag.models import make_chat_model
-from rag.retrieve import NewsRetriever
+from rag.answering.followup import condense
+from rag.store.index import IngestResult, NewsIndex, StoredArticle, open_index
+from rag.answering.models import make_chat_model
+from rag.retrieval.retriever import NewsRetriever
 from rag.schema import Answer
-from rag.store.registry import check_library
+from rag.libraries import check_library
 
 
 @dataclass
@@ -135,7 +135,7 @@ class Services:
                     return PollResult()  # no child (and no second model) for a bot that polls nothing yet
                 from rag.feeds.child import ChildPoller
 
-                self._feed_child = ChildPoller(self.settings)
+                self._feed_child = ChildPoller(self.settings, build_services)
             return self._feed_child.poll(all_feeds)
         return self.feeds.poll(None if every_library else self._write(library), all_feeds, every_library)
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import html
 import math
 import re
+from datetime import date
 from collections import Counter
 from collections.abc import Iterable
 
@@ -206,3 +207,33 @@ def html_text(value: str) -> str:
         text = html.unescape(_CODE_RE.sub(" ", value))
     lines = (" ".join(line.split()) for line in text.splitlines())
     return "\n".join(line for line in lines if line).strip()
+
+
+# ---- dates as YYYYMMDD integers: the store's date format (Chroma's $gte/$lte filters need numbers) ----
+def date_to_int(day: date | None) -> int:
+    """A date as YYYYMMDD; 0 = undated."""
+    return day.year * 10000 + day.month * 100 + day.day if day else 0
+
+
+def int_to_date(value: int | None) -> date | None:
+    """The inverse of `date_to_int`."""
+    if not value:
+        return None
+    return date(value // 10000, value // 100 % 100, value % 100)
+
+
+def int_to_iso(value: int | None) -> str | None:
+    """YYYY-MM-DD, or None for undated."""
+    day = int_to_date(value)
+    return day.isoformat() if day else None
+
+
+# ---- search tokens: runs of ASCII letters and digits, as SQLite FTS5's unicode61 tokenizer splits them ----
+TOKEN_RE = re.compile(r"[A-Za-z0-9]+")
+
+def lower_vocabulary(texts) -> set[str]:
+    """Words seen lower-case in the indexed text: an outlet alias made only of these is an 'ordinary' name."""
+    vocab: set[str] = set()
+    for text in texts:
+        vocab.update(w for w in TOKEN_RE.findall(text) if w.islower())
+    return vocab

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.cli import SAMPLES
+from rag.cli.app import SAMPLES
 from rag.config import Settings
 
 TESTS = Path(__file__).parent
@@ -47,7 +47,7 @@ def services(settings):
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory):
     """Services over a store holding the two seeds (built once per test module)."""
-    from rag.articles import load_paths
+    from rag.articles.loaders import load_paths
     from rag.services import build_services
 
     services = build_services(make_settings(tmp_path_factory.mktemp("seeded")))
@@ -60,7 +60,7 @@ def seeded(tmp_path_factory):
 def store(tmp_path_factory):
     """Services over the two seeds ingested as two outlets, "Outlet A" and "Outlet B" (so the briefing has a
     story reported by both); built once per test module."""
-    from rag.articles import load_paths
+    from rag.articles.loaders import load_paths
     from rag.services import build_services
 
     services = build_services(make_settings(tmp_path_factory.mktemp("store")))

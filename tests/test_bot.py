@@ -14,8 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.app import create_bot, main
-from rag.articles import load_paths
-from rag.cli import app as cli_app
+from rag.articles.loaders import load_paths
+from rag.cli.app import app as cli_app
 from rag.schema import Answer, Citation
 from tests.conftest import SEEDS, make_settings
 from tests.discord_double import MESSAGE_FLAG_EPHEMERAL, DiscordDouble

@@ -10,12 +10,12 @@ from datetime import date
 import pytest
 
 from bot.briefing_render import briefing_messages
-from rag.articles import load_paths, record_to_article
-from rag.briefing import Briefing, SourceRef, Story, lead_vectors, _load_docs, build_briefing, resolve_range
-from rag.briefing_text import briefing_lines, claim_line
-from rag.corroborate import Article as CorroboratedArticle, corroborate
-from rag.store.dates import date_to_int
-from rag.models import make_chat_model
+from rag.articles.loaders import load_paths, record_to_article
+from rag.briefing.build import Briefing, SourceRef, Story, lead_vectors, _load_docs, build_briefing, resolve_range
+from rag.briefing.text import briefing_lines, claim_line
+from rag.briefing.corroborate import Article as CorroboratedArticle, corroborate
+from rag.text import date_to_int
+from rag.answering.models import make_chat_model
 from rag.schema import Citation
 
 from .conftest import MULTIHOP, SEEDS, make_settings

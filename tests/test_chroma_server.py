@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import sys
@@ -11,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.answer import Query
-from rag.articles import load_paths
+from rag.answering.chain import Query
+from rag.articles.loaders import load_paths
 
 from .conftest import SEEDS, make_settings
 
@@ -74,7 +73,7 @@ def _server_store(path: Path, port: int, collection: str | None = None):
 
 
 def _quokka():
-    from rag.articles import make_article
+    from rag.articles.loaders import make_article
 
     return make_article(title="Quokka sanctuary opens on Rottnest", origin="test", source="Coast Wire",
                         published="2024-05-02", body="A quokka sanctuary with 40 enclosures opened on Rottnest "

@@ -1,4 +1,4 @@
-"""Each rule of the claim check (rag/claims.py, rag/quantities.py) on its own, and the benchmark on a slice."""
+"""Each rule of the claim check (rag/answering/claims.py, rag/answering/quantities.py) on its own, and the benchmark on a slice."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.answer import check_citations, split_claims
-from rag.claims import judge, meaning_problem, passage_sentences, split_clauses
-from rag.quantities import quantities, unsupported
+from rag.answering.chain import check_citations, split_claims
+from rag.answering.claims import judge, meaning_problem, passage_sentences, split_clauses
+from rag.answering.quantities import quantities, unsupported
 from rag.schema import Passage
 from rag.text import idf_table
 
@@ -122,7 +122,7 @@ def test_every_sentence_before_a_marker_is_a_claim_of_its_own():
 
 
 def test_a_rider_is_cut_and_the_drop_is_logged_with_its_reason(caplog):
-    with caplog.at_level(logging.DEBUG, logger="rag.answer"):
+    with caplog.at_level(logging.DEBUG, logger="rag.answering.chain"):
         answer = check_citations(f"{CALL[:-1]}, and the two leaders agreed to meet in Geneva next month [1].",
                                  [passage(CALL)], "m")
     assert answer.answer == f"{CALL} [1]"
@@ -137,7 +137,7 @@ def test_a_claim_whose_main_clause_is_false_is_dropped_whole():
 
 @pytest.mark.skipif(not CORPUS.exists(), reason="the dev corpus is not beside this checkout")
 def test_the_perturbation_benchmark_on_a_slice():
-    from rag.claim_eval import build_claims, load_corpus, load_labels, score
+    from rag.eval.claims import build_claims, load_corpus, load_labels, score
 
     labels = load_labels(Path(__file__).parent / "data" / "claim_labels.json")[:400]
     rows = score(build_claims(load_corpus(CORPUS), labels))
@@ -151,7 +151,7 @@ def test_eval_claims_prints_the_figures_as_json():
 
     from typer.testing import CliRunner
 
-    from rag.cli import app
+    from rag.cli.app import app
 
     labels = Path(__file__).parent / "data" / "claim_labels.json"
     result = CliRunner().invoke(app, ["eval", "claims", "--corpus", str(CORPUS), "--labels", str(labels),
@@ -162,7 +162,7 @@ def test_eval_claims_prints_the_figures_as_json():
 
 
 def test_the_benchmark_replaces_a_name_with_a_name_not_with_a_common_word():
-    from rag.claim_eval import variant
+    from rag.eval.claims import variant
 
     # "Apple" is a name of the article, but its first occurrence is the fruit
     body = "Later, Acme hired Dana Reyes as chief executive."

@@ -55,7 +55,7 @@ def test_ask_prints_the_answer_then_numbered_sources(store):
 
 
 def test_ask_and_brief_deliver_all_they_print_before_the_process_ends(store):
-    # `ask` and `brief` end without the interpreter's teardown (rag/cli.py _quick_exit): what they printed must
+    # `ask` and `brief` end without the interpreter's teardown (rag/cli/app.py _quick_exit): what they printed must
     # all arrive, with stdout block-buffered as it is in a pipe (`run`), and with the right exit code.
     one = run("ask", "What did Trump warn Putin about?", "--json", env_dir=store, check_code=None)
     assert one.returncode == 0 and json.loads(one.stdout)["citations"]
@@ -145,7 +145,7 @@ def test_a_bad_library_name_is_a_usage_error(tmp_path, name):
 HEAVY = {"onnxruntime", "chromadb", "langchain", "langchain_core", "langchain_chroma", "discord", "trafilatura"}
 IMPORTS = """
 import json, sys
-from rag.cli import app
+from rag.cli.app import app
 try:
     app(sys.argv[1:])
 except SystemExit as done:
@@ -180,7 +180,7 @@ def test_listing_commands_read_the_registry_without_the_model_or_chroma(store):
 
 
 def test_remove_deletes_the_vectors_without_loading_the_model(tmp_path):
-    from rag.index import open_index
+    from rag.store.index import open_index
 
     from .conftest import make_settings
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from rag.answer import Query
-from rag.articles import load_paths
-from rag.models import OFFLINE_LABEL
+from rag.answering.chain import Query
+from rag.articles.loaders import load_paths
+from rag.answering.models import OFFLINE_LABEL
 
 from .conftest import SEEDS
 

@@ -23,13 +23,13 @@ from pathlib import Path
 
 import pytest
 
-from rag.articles import Article, make_article
-from rag.chunking import chunk_article
+from rag.articles.loaders import Article, make_article
+from rag.articles.chunking import chunk_article
 
 CRASHED = 86  # the exit code of a child that died at its point
 CHUNK_TOKENS = 40
 CTX = multiprocessing.get_context("forkserver")
-CTX.set_forkserver_preload(["rag.index", "rag.services", "rag.models", "rag.chunking", "chromadb"])
+CTX.set_forkserver_preload(["rag.store.index", "rag.services", "rag.answering.models", "rag.articles.chunking", "chromadb"])
 
 
 def article(title: str, fact: str, version: int = 1, outlet: str = "Harbour Gazette") -> Article:
@@ -53,7 +53,7 @@ def open_index(data: Path):
     from langchain_core.embeddings import DeterministicFakeEmbedding
 
     from rag.config import Settings
-    from rag.index import NewsIndex, open_chroma
+    from rag.store.index import NewsIndex, open_chroma
 
     settings = Settings(_env_file=None, data_dir=data)
     embeddings = DeterministicFakeEmbedding(size=32)
@@ -191,9 +191,9 @@ def answers(data: Path) -> list[dict]:
     """What `ask` says to each question, through the real chain and the offline stub."""
     from chromadb.api.shared_system_client import SharedSystemClient
 
-    from rag.answer import Query
+    from rag.answering.chain import Query
     from rag.config import Settings
-    from rag.models import ExtractiveStubModel
+    from rag.answering.models import ExtractiveStubModel
     from rag.services import Services
 
     SharedSystemClient._identifier_to_system.pop(str(data / "chroma"), None)

@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from rag.evaluate import mean_metrics, score_query
+from rag.eval.retrieval import mean_metrics, score_query
 from tests.conftest import MULTIHOP
 
 FILL = ["nothing"] * 10
@@ -38,7 +38,7 @@ def test_means_over_queries():
 @pytest.mark.skipif(not (MULTIHOP / "corpus.json").exists(), reason="MultiHop-RAG data not beside the repo")
 def test_eval_command_on_a_dev_slice(tmp_path, monkeypatch):
     """20 dev queries over their evidence articles plus 30 others (built at test time, never committed)."""
-    from rag.cli import app
+    from rag.cli.app import app
 
     queries = [q for q in json.loads((MULTIHOP / "queries_dev.json").read_text())
                if q["question_type"] != "null_query"][:20]
@@ -70,7 +70,7 @@ def test_eval_command_on_a_dev_slice(tmp_path, monkeypatch):
     ('[{"query": "x"}]', "entry 1 is not a MultiHop-RAG query"),
 ])
 def test_eval_refuses_a_malformed_queries_file_before_ingesting_anything(tmp_path, queries, reason):
-    from rag.cli import app
+    from rag.cli.app import app
 
     (tmp_path / "queries.json").write_text(queries)
     (tmp_path / "corpus.json").write_text(json.dumps([{"title": "T", "body": "Some text.", "source": "S",
@@ -83,7 +83,7 @@ def test_eval_refuses_a_malformed_queries_file_before_ingesting_anything(tmp_pat
 
 
 def test_eval_refuses_a_corpus_with_no_readable_article(tmp_path):
-    from rag.cli import app
+    from rag.cli.app import app
 
     (tmp_path / "queries.json").write_text("[]")
     (tmp_path / "corpus.json").write_text("[1, 2")

@@ -301,7 +301,7 @@ def test_entries_per_poll_are_capped_and_entity_declarations_refused():
 def newsbot(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     import os
 
-    return subprocess.run([sys.executable, "-c", "from rag.cli import main; main()", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-c", "from rag.cli.app import main; main()", *args], capture_output=True,
                           text=True, env={**os.environ, **(env or {})}, timeout=120)
 
 
@@ -335,7 +335,7 @@ def test_cli_add_list_poll_and_exit_1_when_a_feed_fails(tmp_path, site):
 
 
 def test_feeds_list_does_not_load_the_embedding_model(tmp_path):
-    code = ("import sys; from rag.cli import app\n"
+    code = ("import sys; from rag.cli.app import app\n"
             "try: app(['feeds', 'list', '--json'])\nexcept SystemExit: pass\n"
             "print(sorted(m for m in ('onnxruntime', 'chromadb', 'httpx', 'feedparser', 'trafilatura') "
             "if m in sys.modules))")

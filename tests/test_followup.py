@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from rag.followup import condense, format_history, with_key_terms
-from rag.models import ExtractiveStubModel, OFFLINE_LABEL
+from rag.answering.followup import condense, format_history, with_key_terms
+from rag.answering.models import ExtractiveStubModel, OFFLINE_LABEL
 
 HISTORY = [("What did Finland say about drones over Helsinki airport?",
             f"{OFFLINE_LABEL}\nFinland warned of drones over Helsinki airport. [1]")]

@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-import rag.schedule
+import rag.briefing.schedule
 from bot.app import create_bot, main
 from bot.limits import FairSlots
 from bot.scope import scope_of
-from rag.schedule import Schedule, ScheduleStore
+from rag.briefing.schedule import Schedule, ScheduleStore
 from tests.conftest import make_settings
 from tests.discord_double import MESSAGE_FLAG_EPHEMERAL, DiscordDouble
 from tests.test_bot import PARTY_ARTICLE
@@ -64,7 +64,7 @@ class Recorder:
 @pytest.fixture
 def clock(monkeypatch):
     now = {"t": datetime(2024, 11, 13, 6, 0, tzinfo=UTC)}
-    monkeypatch.setattr(rag.schedule, "utcnow", lambda: now["t"])
+    monkeypatch.setattr(rag.briefing.schedule, "utcnow", lambda: now["t"])
     return now
 
 
@@ -312,7 +312,7 @@ def test_a_servers_own_library_cannot_be_shared_with_every_server(monkeypatch, c
 
 def cli_stderr(monkeypatch, capsys, argv: list[str]) -> str:
     """`newsbot ARGV` through the console script's entry point, which must exit 2; its stderr."""
-    from rag.cli import main as cli_main
+    from rag.cli.app import main as cli_main
 
     monkeypatch.setattr("sys.argv", ["newsbot", *argv])
     with pytest.raises(SystemExit) as exited:

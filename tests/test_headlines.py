@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer import Query
-from rag.articles import Article, load_paths
-from rag.chunking import chunk_id
-from rag.headlines import is_byline, lede_headline
+from rag.answering.chain import Query
+from rag.articles.loaders import Article, load_paths
+from rag.articles.chunking import chunk_id
+from rag.articles.headlines import is_byline, lede_headline
 
 from .conftest import SEEDS
 

@@ -13,7 +13,7 @@ from tests.test_hostile_poll import continue_forever
 
 @pytest.fixture
 def fetching(tmp_path):
-    from rag.articles import load_paths
+    from rag.articles.loaders import load_paths
     from rag.services import build_services
 
     services = build_services(make_settings(tmp_path / "store", allow_private_urls=True, fetch_read_timeout_s=60,

@@ -176,7 +176,7 @@ def test_the_bots_pass_skips_servers_off_the_allow_list_and_keeps_their_feeds(tm
 
 
 def test_a_bot_write_with_no_library_named_raises_and_writes_nothing(services):
-    from rag.articles import load_paths
+    from rag.articles.loaders import load_paths
 
     services.library_required = True  # as the bot sets it
     with pytest.raises(LibraryError, match="no library named"):
@@ -214,6 +214,7 @@ def test_a_killed_polling_child_is_replaced_and_logged_and_the_next_poll_works(t
 
 def test_a_hung_child_pass_is_cut_at_its_bound_and_the_next_pass_works(tmp_path, site):
     from rag.feeds.child import ChildPoller, PollHung
+    from rag.services import build_services
 
     settings = make_settings(tmp_path / "s", allow_private_urls=True, feed_deadline_s=600)
     from rag.feeds.registry import FeedStore
@@ -221,7 +222,7 @@ def test_a_hung_child_pass_is_cut_at_its_bound_and_the_next_pass_works(tmp_path,
     store = FeedStore(settings.data_dir)
     site.routes["/tarpit.xml"] = continue_forever(site)
     store.add("guild-1", site.url("/tarpit.xml"), None, None, 1800, "auto")
-    child = ChildPoller(settings, hang_s=20)
+    child = ChildPoller(settings, build_services, hang_s=20)
     try:
         started = time.monotonic()
         with pytest.raises(PollHung, match="ran past 20 s"):

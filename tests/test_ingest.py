@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from rag.articles import load_paths
+from rag.articles.loaders import load_paths
 from rag.errors import StoreError
 
 from .conftest import MULTIHOP, SEEDS, make_settings
@@ -118,7 +118,7 @@ def test_multihop_corpus_loads_exactly_as_it_is():
 def test_a_store_refuses_a_different_embedding_model(tmp_path):
     from langchain_core.embeddings import FakeEmbeddings
 
-    from rag.index import NewsIndex, open_chroma
+    from rag.store.index import NewsIndex, open_chroma
     from rag.services import build_services
 
     settings = make_settings(tmp_path / "s")
@@ -131,9 +131,9 @@ def test_a_store_refuses_a_different_embedding_model(tmp_path):
 def test_an_article_stored_before_versioned_chunk_ids_updates_cleanly(services, seeds_copy, monkeypatch):
     """Stores written before chunk ids named their version hold `article:index` ids; updating such an article
     replaces them (registry, keyword rows and vectors) with the new version's."""
-    import rag.chunking
+    import rag.articles.chunking
 
-    monkeypatch.setattr(rag.chunking, "chunk_id", lambda article, i: f"{article.article_id}:{i:04d}")
+    monkeypatch.setattr(rag.articles.chunking, "chunk_id", lambda article, i: f"{article.article_id}:{i:04d}")
     services.index.ingest(load_paths([seeds_copy]))
     old = _ids(services)
     assert all(i.count(":") == 1 for i in old)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from rag.articles import SOURCE_CHARS, TITLE_CHARS, Article, LoadFailure, load_paths
+from rag.articles.loaders import SOURCE_CHARS, TITLE_CHARS, Article, LoadFailure, load_paths
 
 
 def test_terminal_escapes_and_control_characters_are_stripped_at_ingest(tmp_path):
@@ -46,7 +46,7 @@ def test_an_openai_embedding_error_names_its_class_and_status_never_its_text(tmp
 
     import pytest
 
-    from rag.embeddings import make_embeddings
+    from rag.embeddings.embedders import make_embeddings
     from rag.errors import ModelError
 
     from .conftest import make_settings
@@ -73,7 +73,7 @@ def test_a_folder_ingest_names_the_files_it_ignores_by_type(tmp_path, caplog):
     (tmp_path / "a.txt").write_text("A headline\n\nA body.")
     for name in ("x.docx", "y.docx", "z.bin", ".hidden.docx"):
         (tmp_path / name).write_bytes(b"\0")
-    with caplog.at_level(logging.WARNING, logger="rag.articles"):
+    with caplog.at_level(logging.WARNING, logger="rag.articles.loaders"):
         loaded = list(load_paths([tmp_path]))
 
     assert [a.title for a in loaded] == ["A headline"]

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from rag.articles import load_paths
+from rag.articles.loaders import load_paths
 from tests.conftest import SEEDS, make_settings
 from tests.discord_double import MESSAGE_FLAG_EPHEMERAL
 from tests.test_guilds import DRONES, two_servers

@@ -11,11 +11,11 @@ from datetime import date
 import numpy as np
 import pytest
 
-from rag.articles import Article
-from rag.index import NewsIndex
+from rag.articles.loaders import Article
+from rag.store.index import NewsIndex
 from rag.store.fts import FtsStemmer, fts_stemmer
 from rag.store.keyword_copy import KeywordIndex
-from rag.retrieve import DEFAULT_RECIPE, NewsRetriever
+from rag.retrieval.retriever import DEFAULT_RECIPE, NewsRetriever
 
 from .conftest import make_settings
 

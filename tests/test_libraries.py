@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer import Query
-from rag.articles import Article, load_paths, make_article
+from rag.answering.chain import Query
+from rag.articles.loaders import Article, load_paths, make_article
 from rag.errors import LibraryError
-from rag.retrieve import NewsRetriever
+from rag.retrieval.retriever import NewsRetriever
 
 from .conftest import SEEDS, make_settings
 

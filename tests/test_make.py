@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.articles import load_paths
+from rag.articles.loaders import load_paths
 
 from .conftest import SAMPLES
 

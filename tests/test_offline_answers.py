@@ -9,12 +9,12 @@ import re
 
 from typer.testing import CliRunner
 
-from rag.answer import Query
-from rag.articles import load_paths
-from rag.cli import app
-from rag.extractive import YES_NO_NOTE, Doc, answer_lines
-from rag.extractive import Settings as ExtractiveSettings
-from rag.models import OFFLINE_LABEL
+from rag.answering.chain import Query
+from rag.articles.loaders import load_paths
+from rag.cli.app import app
+from rag.answering.offline import YES_NO_NOTE, Doc, answer_lines
+from rag.answering.offline import Settings as ExtractiveSettings
+from rag.answering.models import OFFLINE_LABEL
 
 from .conftest import SEEDS
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -12,9 +10,9 @@ import time
 
 import pytest
 
-from rag.answer import Query, build_answer_chain
-from rag.models import STUB_MODEL_NAME, make_chat_model
-from rag.retrieve import NewsRetriever
+from rag.answering.chain import Query, build_answer_chain
+from rag.answering.models import STUB_MODEL_NAME, make_chat_model
+from rag.retrieval.retriever import NewsRetriever
 
 from .conftest import make_settings
 from .openai_double import OpenAIDouble, Reply

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.query_parse import OutletMatcher, parse_dates, parse_question, strip_meta
+from rag.retrieval.question import OutletMatcher, parse_dates, parse_question, strip_meta
 
 SOURCES = ["TechCrunch", "The Verge", "Fortune", "The Age", "Sporting News", "The Independent - Life and Style",
            "The Independent - Sports", "The Roar | Sports Writers Blog", "CBSSports.com", "Engadget",
@@ -75,7 +75,7 @@ def test_dates_attach_to_the_outlet_mentioned_before_them(matcher):
 
 
 def test_a_clause_is_stripped_of_its_outlet_and_dates_without_parsing_it_again(matcher):
-    from rag.query_parse import strip_meta_in
+    from rag.retrieval.question import strip_meta_in
 
     q = ("Did TechCrunch report on October 2, 2023 that the startup raised money, while The Verge said in "
          "November that it laid off staff?")

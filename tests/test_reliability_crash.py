@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from rag.answer import Query
-from rag.articles import load_paths, make_article
-from rag.chunking import chunk_article
-from rag.retrieve import NewsRetriever
+from rag.answering.chain import Query
+from rag.articles.loaders import load_paths, make_article
+from rag.articles.chunking import chunk_article
+from rag.retrieval.retriever import NewsRetriever
 
-from .conftest import MULTIHOP, SEEDS, make_settings
+from .conftest import MULTIHOP, SEEDS
 from .test_reliability_inputs import NEWSBOT, ROOT, assert_consistent, good, newsbot
 
 RECORDS, BODY_CHARS, BATCH = 40, 1500, "8"
@@ -123,7 +123,7 @@ def test_a_half_ingested_article_is_never_retrievable_and_the_next_ingest_sweeps
 
 WRITER = """
 import sys
-from rag.articles import make_article
+from rag.articles.loaders import make_article
 from rag.config import Settings
 from rag.services import build_services
 index = build_services(Settings()).index
@@ -138,7 +138,7 @@ print("writer done")
 
 READER = """
 import json, os, sys, time
-from rag.answer import Query
+from rag.answering.chain import Query
 from rag.config import Settings
 from rag.services import build_services
 services = build_services(Settings())  # one long-lived process, like the bot

@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-import rag.schedule
+import rag.briefing.schedule
 from bot.app import create_bot
-from rag.schedule import Schedule, ScheduleStore
+from rag.briefing.schedule import Schedule, ScheduleStore
 from tests.conftest import make_settings
 from tests.discord_double import MESSAGE_FLAG_LOADING, DiscordDouble
 
@@ -45,7 +45,7 @@ def state(store):
 def clock(monkeypatch):
     """The briefing cog's clock, set by the test."""
     now = {"t": datetime(2024, 11, 13, 7, 59, tzinfo=UTC)}
-    monkeypatch.setattr(rag.schedule, "utcnow", lambda: now["t"])
+    monkeypatch.setattr(rag.briefing.schedule, "utcnow", lambda: now["t"])
     return now
 
 

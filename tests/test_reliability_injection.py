@@ -9,10 +9,10 @@ import re
 import pytest
 
 from prompts.loader import load_prompt
-from rag.answer import LEAK_WORDS, Query, build_answer_chain, format_passages, system_text
-from rag.articles import load_paths
-from rag.models import STUB_MODEL_NAME, make_chat_model
-from rag.retrieve import NewsRetriever
+from rag.answering.chain import LEAK_WORDS, Query, build_answer_chain, format_passages, system_text
+from rag.articles.loaders import load_paths
+from rag.answering.models import STUB_MODEL_NAME, make_chat_model
+from rag.retrieval.retriever import NewsRetriever
 from rag.schema import Passage
 
 from .conftest import SEEDS, make_settings

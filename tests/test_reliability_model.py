@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.answer import Query
-from rag.models import OFFLINE_LABEL, STUB_MODEL_NAME
+from rag.answering.chain import Query
+from rag.answering.models import OFFLINE_LABEL, STUB_MODEL_NAME
 
 from .conftest import SEEDS
 from .openai_double import OpenAIDouble, Reply
@@ -54,17 +54,17 @@ ATTEMPTS = {"timeout": 3, "500": 3, "429": 3, "malformed JSON": 1, "empty conten
 def test_each_fault_is_retried_a_bounded_number_of_times_then_answered_offline(seeded, fault, caplog):
     with OpenAIDouble() as api:
         api.default = FAULTS[fault]
-        with caplog.at_level(logging.WARNING, logger="rag.models"):
+        with caplog.at_level(logging.WARNING, logger="rag.answering.models"):
             answer = _chain(seeded, api.base_url, llm_max_retries=2, llm_timeout_s=0.5).invoke(Query(QUESTION))
 
     assert len(api.requests) == ATTEMPTS[fault]
     assert_offline(answer)
-    [warning] = [r.getMessage() for r in caplog.records if r.name == "rag.models"]
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "rag.answering.models"]
     assert warning.startswith("the chat model failed (") and SECRET not in warning
 
 
 def test_connection_refused_falls_back_and_says_why(seeded, caplog):
-    with caplog.at_level(logging.WARNING, logger="rag.models"):
+    with caplog.at_level(logging.WARNING, logger="rag.answering.models"):
         answer = _chain(seeded, f"http://127.0.0.1:{dead_port()}/v1", llm_max_retries=1).invoke(Query(QUESTION))
     assert_offline(answer)
     assert any("ConnectionError" in r.getMessage() for r in caplog.records)
@@ -132,7 +132,7 @@ def test_the_cli_answers_offline_without_a_traceback_or_a_secret(store, fault):
 
     answer = json.loads(proc.stdout)
     assert answer["model"] == STUB_MODEL_NAME and answer["answer"].startswith(OFFLINE_LABEL) and answer["citations"]
-    assert "WARNING rag.models: the chat model failed (" in proc.stderr
+    assert "WARNING rag.answering.models: the chat model failed (" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
@@ -146,7 +146,7 @@ def test_the_cli_with_a_working_model_logs_no_secret_at_debug_level(store):
 
 def test_settings_and_errors_never_show_the_secrets(monkeypatch):
     from rag.config import Settings
-    from rag.models import describe_error
+    from rag.errors import describe_error
 
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     monkeypatch.setenv("DISCORD_TOKEN", TOKEN)

@@ -6,7 +6,7 @@ import pytest
 
 from bot.render import (CONTENT_LIMIT, DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT, TITLE_LIMIT, answer_messages,
                         list_messages, split_text)
-from rag.models import NOT_SURE, OFFLINE_LABEL
+from rag.answering.models import NOT_SURE, OFFLINE_LABEL
 from rag.schema import Answer, Citation
 
 

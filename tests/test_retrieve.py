@@ -8,8 +8,8 @@ from datetime import date
 import numpy as np
 import pytest
 
-from rag.articles import Article
-from rag.retrieve import DEFAULT_RECIPE, NewsRetriever, outlet_matcher
+from rag.articles.loaders import Article
+from rag.retrieval.retriever import DEFAULT_RECIPE, NewsRetriever, outlet_matcher
 
 from .conftest import make_settings
 
@@ -70,7 +70,7 @@ def test_an_outlet_ingested_while_running_is_recognised_in_questions(seeded):
 
 
 def test_clause_vectors_come_from_the_question_pass():
-    from rag.embeddings import LocalMiniLMEmbeddings
+    from rag.embeddings.embedders import LocalMiniLMEmbeddings
 
     emb = LocalMiniLMEmbeddings()
     question = "Did the Gazette praise the ferry budget, while the Herald said fares for tourists will double?"

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from rag.errors import ConfigError
-from rag.schedule import Schedule, ScheduleStore, due, mark_posted, start
+from rag.briefing.schedule import Schedule, ScheduleStore, due, mark_posted, start
 
 PARIS = ZoneInfo("Europe/Paris")
 

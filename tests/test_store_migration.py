@@ -10,17 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from rag.answer import Query
-from rag.articles import load_paths
-from rag.chunking import chunk_article
-from rag.embeddings import LocalMiniLMEmbeddings
-from rag.retrieve import NewsRetriever
+from rag.answering.chain import Query
+from rag.articles.loaders import load_paths
+from rag.articles.chunking import chunk_article
+from rag.embeddings.embedders import LocalMiniLMEmbeddings
+from rag.retrieval.retriever import NewsRetriever
 from rag.store import registry
-from rag.store.dates import date_to_int
+from rag.text import date_to_int
 
 from .conftest import SEEDS, make_settings
 
-# The registry schema as main wrote it before libraries (rag/index.py at e39b29b), and its collection name.
+# The registry schema as main wrote it before libraries (rag/store/index.py at e39b29b), and its collection name.
 V1_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS articles (

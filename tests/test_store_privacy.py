@@ -13,7 +13,7 @@ import stat
 from pathlib import Path
 
 from rag.feeds.registry import FeedStore
-from rag.schedule import Schedule, ScheduleStore
+from rag.briefing.schedule import Schedule, ScheduleStore
 from rag.store.backup import backup
 from rag.store.catalog import Catalog
 

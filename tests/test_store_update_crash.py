@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.articles import make_article
-from rag.retrieve import NewsRetriever
+from rag.articles.loaders import make_article
+from rag.retrieval.retriever import NewsRetriever
 
 from .conftest import make_settings
 from .test_reliability_crash import env_for

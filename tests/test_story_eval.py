@@ -7,7 +7,7 @@ import json
 import pytest
 
 from rag.errors import EvalError
-from rag.story_eval import bcubed, load_labels, pairwise
+from rag.eval.stories import bcubed, load_labels, pairwise
 
 from .conftest import TESTS
 

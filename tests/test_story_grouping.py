@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from rag.articles import record_to_article
-from rag.story_eval import TARGETS, evaluate, load_labelled, load_labels, table
+from rag.articles.loaders import record_to_article
+from rag.eval.stories import TARGETS, evaluate, load_labelled, load_labels, table
 
 from .conftest import MULTIHOP, TESTS, make_settings
 

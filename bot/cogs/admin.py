@@ -17,10 +17,10 @@ from bot.app import NO_PINGS, NewsBot
 from bot.audit import audit
 from bot.render import clip, escape, split_text
 from bot.scope import Scope
-from rag.articles import SUPPORTED, Article, load_paths
+from rag import SUPPORTED, Article, load_paths
 
 if TYPE_CHECKING:
-    from rag.services import IngestResult
+    from rag import IngestResult
 
 logger = logging.getLogger(__name__)
 ADMIN = discord.Permissions(manage_guild=True)

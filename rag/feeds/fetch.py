@@ -31,7 +31,6 @@ import httpcore
 import httpx
 
 from rag.errors import NewsbotError
-from rag.feeds.urls import shown_url
 
 logger = logging.getLogger(__name__)
 

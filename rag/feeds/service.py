@@ -13,7 +13,7 @@ from functools import cached_property
 
 from rag.errors import NewsbotError
 from rag.feeds.registry import FULL_TEXT, Feed, FeedStore
-from rag.store.registry import check_library
+from rag.libraries import check_library
 
 _EVERY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?\s*$", re.I)
 _UNITS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
@@ -185,7 +185,7 @@ class FeedService:
 
     def load_url(self, url: str, source: str | None = None):
         """One article page as an Article (or a LoadFailure saying why not), like a file from `load_paths`."""
-        from rag.articles import LoadFailure
+        from rag.articles.loaders import LoadFailure
         from rag.feeds.fetch import FetchError, check_url
         from rag.feeds.poll import fetch_article
         from rag.feeds.urls import shown_url

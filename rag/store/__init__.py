@@ -1,4 +1,4 @@
-"""The store, one room per job; `rag.index.NewsIndex` is the facade the rest of newsbot calls.
+"""The store, one room per job; `rag.store.index.NewsIndex` is the facade the rest of newsbot calls.
 
 - `dates.py`: dates as YYYYMMDD integers, the store's date format.
 - `db.py`: SQLite connections, the file locks, the store's generation, values memoised on the store's version.

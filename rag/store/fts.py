@@ -28,10 +28,10 @@ def fts_query(text: str) -> str | None:
 
 def selective_words(text: str) -> list[str]:
     """A selective keyword query's candidate words: distinct, lower-case, not stopwords, 2+ characters."""
-    from rag.query_parse import WORD_RE
+    from rag.text import TOKEN_RE
     from rag.text import FUNCTION_WORDS
 
-    return [w for w in dict.fromkeys(WORD_RE.findall(text.lower())) if w not in FUNCTION_WORDS and len(w) >= 2]
+    return [w for w in dict.fromkeys(TOKEN_RE.findall(text.lower())) if w not in FUNCTION_WORDS and len(w) >= 2]
 
 
 class FtsStemmer:
@@ -52,7 +52,7 @@ class FtsStemmer:
         self._db.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, instance)")
 
     def stems(self, words: list[str]) -> list[str]:
-        """The stem of each word (single tokens, e.g. from WORD_RE); a word FTS5 drops entirely stems to ""."""
+        """The stem of each word (single tokens, e.g. from TOKEN_RE); a word FTS5 drops entirely stems to ""."""
         memo = self._memo
         known = {w: memo[w] for w in dict.fromkeys(words) if w in memo}
         missing = [w for w in dict.fromkeys(words) if w not in known]

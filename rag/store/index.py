@@ -15,12 +15,13 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from rag.articles import Article, LoadFailure
-from rag.embeddings import embedding_model_id
+from rag.articles.loaders import Article, LoadFailure
+from rag.embeddings.embedders import embedding_model_id
 from rag.store.catalog import Catalog
 from rag.store.ingest import IngestResult, Writer
 from rag.store.keyword import KeywordSearch
-from rag.store.registry import DEFAULT_LIBRARY, Scope, StoredArticle, StoredChunk
+from rag.libraries import DEFAULT_LIBRARY
+from rag.store.registry import Scope, StoredArticle, StoredChunk
 from rag.store.vectors import Vectors, chroma_where, open_chroma, store_collection
 
 __all__ = ["IngestResult", "NewsIndex", "StoredArticle", "StoredChunk", "open_chroma", "open_index"]
@@ -146,7 +147,7 @@ class NewsIndex:
 
     def lower_vocabulary(self) -> set[str]:
         """Words seen lower-case in the committed chunks (tells ordinary words from outlet names)."""
-        from rag.query_parse import lower_vocabulary
+        from rag.text import lower_vocabulary
 
         return lower_vocabulary(self.registry.chunk_texts())
 
@@ -201,7 +202,7 @@ class NewsIndex:
 
 def open_index(settings) -> NewsIndex:
     """The store as configured: its Chroma client (on disk or a server) and the embedder (loaded on first use)."""
-    from rag.embeddings import make_embeddings
+    from rag.embeddings.embedders import make_embeddings
 
     return NewsIndex(open_chroma(settings), make_embeddings(settings), settings.data_dir, settings.chunk_tokens,
                      settings.chunk_overlap)

@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from rag.errors import IngestError
-from rag.headlines import is_byline, lede_headline
+from rag.articles.headlines import is_byline, lede_headline
 from rag.text import drop_code, html_text, plural, split_sentences
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ FUTURE_SLACK = timedelta(days=1)
 # the multihop-rag corpus is 71k characters: the cap only meets text no reader would call one article.
 MAX_ARTICLE_CHARS = 200_000
 PDF_MAX_PAGES = 200
-# Seconds a PDF's text may take to read, in a child process killed when they pass (rag/pdf_child.py). Normal PDFs
+# Seconds a PDF's text may take to read, in a child process killed when they pass (rag/articles/pdf_child.py). Normal PDFs
 # take well under a second; a 4 KB PDF of 4 pages sharing one 1 MB content stream took 3.5 s before the caps.
 PDF_DEADLINE_S = 20.0
 CUT_WINDOW = 2000  # characters before the cap searched for a sentence end (else a space) to cut at
@@ -278,7 +278,7 @@ def parse_pdf(data: bytes, origin: str, source: str | None, today: date | None =
 
 
 def read_pdf(data: bytes, max_chars: int, max_pages: int) -> dict:
-    """rag/pdf_child.py's answer ({"title", "pages", "texts"}), run in a child killed at `PDF_DEADLINE_S`."""
+    """rag/articles/pdf_child.py's answer ({"title", "pages", "texts"}), run in a child killed at `PDF_DEADLINE_S`."""
     child = Path(__file__).with_name("pdf_child.py")
     try:
         done = subprocess.run([sys.executable, "-I", str(child), str(max_pages), str(max_chars)], input=data,

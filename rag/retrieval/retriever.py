@@ -14,9 +14,9 @@ from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
-from rag.query_parse import WORD_RE, DateRef, OutletMatcher, parse_question, strip_meta, strip_meta_in
+from rag.retrieval.question import DateRef, OutletMatcher, parse_question, strip_meta, strip_meta_in
 from rag.store.fts import selective_words
-from rag.text import split_sentences, stem, stem_words
+from rag.text import TOKEN_RE, split_sentences, stem, stem_words
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class HybridRanker:
         segments = {}  # group -> the question's clause about that group's outlet, if it says enough
         if len(groups) > 1:
             for g, (_, _, seg, _) in enumerate(groups):
-                if len(WORD_RE.findall(seg)) >= 4:
+                if len(TOKEN_RE.findall(seg)) >= 4:
                     segments[g] = seg
         pool = max(n, self.r.pool)
         # One unfiltered search per text and side; each outlet's list is cut from them (filtered searches cost
@@ -246,7 +246,7 @@ class SentenceScorer:
 @lru_cache(maxsize=4096)
 def _sentence_stems(text: str) -> tuple[frozenset[str], ...]:
     """The set of Porter stems of each sentence of a chunk (memoised: the same chunks lead many questions)."""
-    sentences = [WORD_RE.findall(text[s:e].lower()) for s, e in split_sentences(text)]
+    sentences = [TOKEN_RE.findall(text[s:e].lower()) for s, e in split_sentences(text)]
     stems = iter(stem_words([w for words in sentences for w in words]))
     return tuple(frozenset(next(stems) for _ in words) for words in sentences)
 

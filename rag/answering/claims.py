@@ -2,7 +2,7 @@
 
 A claim (one reply sentence, or one clause of it) is supported by a sentence of its cited passage when
 1. the sentence holds enough of the claim's weighted words (`rag.text.coverage`);
-2. every number, amount, percentage and date of the claim is one of the sentence's (`rag.quantities`);
+2. every number, amount, percentage and date of the claim is one of the sentence's (`rag.answering.quantities`);
 3. its polarity agrees: a word the claim negates is not asserted by the sentence, and the reverse;
 4. its named people, organisations and places are in the sentence (or the two before it, the one after it, or
    the title), and
@@ -23,7 +23,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from rag.quantities import describe, unsupported
+from rag.answering.quantities import describe, unsupported
 from rag.text import CALENDAR_WORDS, FUNCTION_WORDS, coverage, split_sentences, stem, strip_possessive, terms
 
 MIN_SUPPORT = 0.2  # share of a claim's weighted terms its quoted sentence must contain

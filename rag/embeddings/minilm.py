@@ -1,6 +1,6 @@
 """The offline embedding model's files: the MiniLM tokenizer and the int8 ONNX session, loaded once per process.
 
-No LangChain here (rag/embeddings.py wraps this as a LangChain `Embeddings`), so `newsbot ask` can start creating
+No LangChain here (rag/embeddings/embedders.py wraps this as a LangChain `Embeddings`), so `newsbot ask` can start creating
 the session in a thread before it imports LangChain and Chroma: onnxruntime builds it without holding the GIL, and
 the two overlap (docs/benchmarks.md, "CLI start-up").
 """

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rag.briefing import Briefing, Story
-from rag.corroborate import Claim
+from rag.briefing.build import Briefing, Story
+from rag.briefing.corroborate import Claim
 from rag.text import plural
 
 OUTLETS_NAMED = 5  # outlets named after a claim; more are counted

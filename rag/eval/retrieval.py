@@ -99,9 +99,9 @@ class EvalResult:
 def open_eval_store(settings: Settings, corpus: Path, chunk_tokens: int = 256,
                     on_ingest: Callable[[int, int], None] | None = None):
     """The corpus's own store (data_dir/eval-<hash>), ingesting what it does not hold yet."""
-    from rag.articles import LoadFailure, load_paths
-    from rag.embeddings import embedding_model_id, make_embeddings
-    from rag.index import NewsIndex, open_chroma
+    from rag.articles.loaders import LoadFailure, load_paths
+    from rag.embeddings.embedders import embedding_model_id, make_embeddings
+    from rag.store.index import NewsIndex, open_chroma
 
     items = list(load_paths([Path(corpus)], max_bytes=max(settings.max_file_bytes, Path(corpus).stat().st_size)))
     failures = [i for i in items if isinstance(i, LoadFailure)]
@@ -129,7 +129,7 @@ def run_eval(settings: Settings, corpus: Path, queries: Path, chunk_tokens: int 
              limit: int | None = None, recipe=None, on_ingest: Callable[[int, int], None] | None = None,
              on_query: Callable[[int, int], None] | None = None) -> EvalResult:
     """Ingest the corpus into its eval store (once), retrieve the top 10 for each query and score them."""
-    from rag.retrieve import NewsRetriever
+    from rag.retrieval.retriever import NewsRetriever
 
     rows = load_queries(queries, limit)  # both inputs are checked before any store is made or filled
     index = open_eval_store(settings, corpus, chunk_tokens, on_ingest)

@@ -3,7 +3,7 @@
 "145", "one hundred forty-five" and "145.0" are all `("n", 145.0)`; "3.5 million" and "3,500,000" are
 `("n", 3500000.0)`; "12%" and "twelve per cent" are `("%", 12.0)`; "Nov. 10", "November 10th" and "10 November"
 are `("date", 11, 10)`; a bare month is `("month", 11)` and a weekday `("day", "sunday")`. The citation checker
-(`rag.claims`) asks that every quantity of a claim be one of its cited sentence's.
+(`rag.answering.claims`) asks that every quantity of a claim be one of its cited sentence's.
 
 Number words are read by number-parser (`parse_number`, scrapinghub's parser for "one hundred and forty five")
 on runs of cardinal words found here; ordinals ("first", "second") are left alone, since "a second" is as often a

@@ -13,14 +13,14 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
 from prompts.loader import load_prompt
-from rag.articles import parse_date
+from rag.articles.loaders import parse_date
 from rag.errors import QuestionError
-from rag.extractive import check_part_reply, is_part_reply
-from rag.models import NOT_SURE, OFFLINE_LABEL, STUB_MODEL_NAME, model_name
-from rag.parts import retrieve_by_parts
+from rag.answering.offline import check_part_reply, is_part_reply
+from rag.answering.models import NOT_SURE, OFFLINE_LABEL, STUB_MODEL_NAME, model_name
+from rag.answering.parts import retrieve_by_parts
 from rag.schema import Answer, Citation, Passage
-from rag.store.dates import date_to_int
-from rag.claims import MIN_CLAUSE_SUPPORT, MIN_SUPPORT, judge, passage_sentences, split_clauses
+from rag.text import date_to_int
+from rag.answering.claims import MIN_CLAUSE_SUPPORT, MIN_SUPPORT, judge, passage_sentences, split_clauses
 from rag.text import coverage, idf_table, split_sentences, terms
 
 _MARKERS = re.compile(r"\s?\[(\d+(?:\s*[,;]\s*\d+)*)\]")
@@ -146,7 +146,7 @@ def _word_ngrams(text: str, n: int) -> set[tuple[str, ...]]:
 def check_citations(reply: str, passages: list[Passage], model: str) -> Answer:
     """Keep only `[n]` that point at a retrieved passage which supports the claim; renumber; attach quotes.
 
-    Each reply sentence is one claim, judged clause by clause by `rag.claims.judge` (words, numbers, dates,
+    Each reply sentence is one claim, judged clause by clause by `rag.answering.claims.judge` (words, numbers, dates,
     negation, names, who did what to whom): a later clause no cited passage supports is cut, a claim whose main
     clause none supports is dropped (each logged at DEBUG with its reason). A reply with no markers at all has its
     sentences attributed to passages here. If nothing checkable is left the answer abstains. Sources that were
@@ -209,7 +209,7 @@ def _checked_clauses(text: str, cited: list[Passage], sentences: dict[int, list[
 
 def _judged_clauses(text: str, cited: list[Passage], sentences: dict[int, list[tuple[str, set[str]]]],
                     idf: dict[str, float], quotes: dict[int, tuple[float, str]]) -> tuple[str, list[int]]:
-    """`_checked_clauses` clause by clause, with `rag.claims.judge`."""
+    """`_checked_clauses` clause by clause, with `rag.answering.claims.judge`."""
     kept, supported = [], []
     for i, (separator, clause) in enumerate(split_clauses(text)):
         threshold = MIN_SUPPORT if i == 0 else MIN_CLAUSE_SUPPORT

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from rapidfuzz.distance import Levenshtein
 
-from rag.store.dates import date_to_int
-from rag.text import FUNCTION_WORDS
+from rag.text import FUNCTION_WORDS, TOKEN_RE, date_to_int
 
 
 MONTHS = {m: i + 1 for i, m in enumerate(
@@ -24,7 +23,6 @@ MONTHS = {m: i + 1 for i, m in enumerate(
 MONTHS.update({m[:3]: i for m, i in list(MONTHS.items())})
 MONTHS["sept"] = 9
 
-WORD_RE = re.compile(r"[A-Za-z0-9]+")
 
 
 def _norm(s: str) -> str:
@@ -70,7 +68,7 @@ class OutletMatcher:
                     self.alias[f].add(s)
         self.entries = []  # (alias, sources, ordinary)
         for a, ss in self.alias.items():
-            words = [w.lower() for w in WORD_RE.findall(a) if w.lower() != "the"]
+            words = [w.lower() for w in TOKEN_RE.findall(a) if w.lower() != "the"]
             bare = [w for w in words]
             ordinary = all(w in lower_vocab or w in FUNCTION_WORDS for w in bare)
             # a bare alias of one short ordinary word is too risky without its 'The'
@@ -84,12 +82,12 @@ class OutletMatcher:
                 self._fuzzy[len(_norm(e[0]))].append((n, e, _norm(e[0])))
         # An ASCII alias can only match an ASCII question where the question holds its first word as a whole
         # word. Other aliases are always tried, and a question with non-ASCII letters tries every alias: re.I
-        # folds some of them to ASCII ("İ", "ſ", the Kelvin sign), which lower() and WORD_RE do not.
+        # folds some of them to ASCII ("İ", "ſ", the Kelvin sign), which lower() and TOKEN_RE do not.
         self._by_first: dict[str, list[int]] = defaultdict(list)
         self._always: list[int] = []
         for n, (a, _, _) in enumerate(self.entries):
             if a.isascii():
-                self._by_first[WORD_RE.findall(a.lower())[0]].append(n)
+                self._by_first[TOKEN_RE.findall(a.lower())[0]].append(n)
             else:
                 self._always.append(n)
         self._patterns = [  # compiled once: there are more aliases than the re module's cache holds
@@ -114,7 +112,7 @@ class OutletMatcher:
         if any(c.isalpha() and not c.isascii() for c in q):
             tried: list[int] | range = range(len(self.entries))
         else:
-            words = set(WORD_RE.findall(q.lower()))
+            words = set(TOKEN_RE.findall(q.lower()))
             tried = sorted([*self._always, *(n for w in words for n in self._by_first.get(w, ()))])
         for n in tried:  # longest alias first, as before
             (a, ss, ordinary), pattern = self.entries[n], self._patterns[n]
@@ -274,9 +272,3 @@ def strip_meta_in(q: str, parsed: Parsed, pieces: list[tuple[int, int]]) -> str:
     return " ".join(out)
 
 
-def lower_vocabulary(texts) -> set[str]:
-    """Words seen lower-case in the indexed text: an outlet alias made only of these is an 'ordinary' name."""
-    vocab: set[str] = set()
-    for text in texts:
-        vocab.update(w for w in WORD_RE.findall(text) if w.islower())
-    return vocab

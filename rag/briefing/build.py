@@ -1,10 +1,10 @@
 """The day's articles → stories (grouped across outlets) → cited summaries → a `Briefing`.
 
-Grouping is rag/stories.py's: lead vectors, shared rare names and days apart, average-linkage clustering.
+Grouping is rag/briefing/stories.py's: lead vectors, shared rare names and days apart, average-linkage clustering.
 
 Summaries are map-reduce: *map* picks each article's key sentences locally (verbatim, so quotes stay checkable
 and a busy day's prompt stays small); *reduce* asks the chat model for 2–4 cited sentences from those extracts,
-and `rag.answer.check_citations` checks them exactly as it checks answers.
+and `rag.answering.chain.check_citations` checks them exactly as it checks answers.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ import numpy as np
 from langchain_core.runnables import Runnable
 
 from prompts.loader import load_prompt
-from rag.answer import check_citations, format_passages
-from rag.articles import parse_date
-from rag.corroborate import Article, Claim, corroborate, outlet_key
-from rag.index import NewsIndex, StoredArticle
-from rag.models import NOT_SURE, OFFLINE_LABEL, STUB_MODEL_NAME, model_name
+from rag.answering.chain import check_citations, format_passages
+from rag.articles.loaders import parse_date
+from rag.briefing.corroborate import Article, Claim, corroborate, outlet_key
+from rag.store.index import NewsIndex, StoredArticle
+from rag.answering.models import NOT_SURE, OFFLINE_LABEL, STUB_MODEL_NAME, model_name
 from rag.schema import Citation, Passage
-from rag.store.dates import date_to_int
-from rag.stories import DEFAULT_GROUPING, LEAD_CHARS, LEAD_CHUNKS, Grouping, StoryItem, group as group_stories
+from rag.text import date_to_int
+from rag.briefing.stories import DEFAULT_GROUPING, LEAD_CHARS, LEAD_CHUNKS, Grouping, StoryItem, group as group_stories
 from rag.text import coverage, idf_table, split_sentences, terms
 
 logger = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """The offline extractive answer: the question split into its parts, each answered by one quoted sentence.
 
-The stub model (`rag.models.ExtractiveStubModel`) reads the prompt's `<doc>` passages and `<question>`, splits the
-question with `rag.parts` (outlets matched against the passages' own sources), and for each part quotes the
+The stub model (`rag.answering.models.ExtractiveStubModel`) reads the prompt's `<doc>` passages and `<question>`, splits the
+question with `rag.answering.parts` (outlets matched against the passages' own sources), and for each part quotes the
 sentence that best covers the part's words (or one of its clauses' words), from a passage of the outlet the part
 names, preferring its date window. A "when" part wants a sentence that gives a time, a "where" part a place, a
 "how many" part a number. The words a question uses to point at an article ("does the article suggest") are not
@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from rag.parts import Part, is_yes_no, split_question
-from rag.query_parse import OutletMatcher, lower_vocabulary, parse_dates
+from rag.answering.parts import Part, is_yes_no, split_question
+from rag.retrieval.question import OutletMatcher, parse_dates
+from rag.text import lower_vocabulary
 from rag.schema import Answer, Passage
-from rag.store.dates import date_to_int
+from rag.text import date_to_int
 from rag.text import (CALENDAR_WORDS, FRAMING_WORDS, FUNCTION_WORDS, coverage, idf_table, split_sentences,
                       strip_possessive, terms)
 

@@ -15,7 +15,7 @@ feeds_app = typer.Typer(no_args_is_help=True, help="RSS/Atom/JSON feeds polled i
 
 
 def _root():
-    import rag.cli as root  # the global --library, the consoles and _fail live there
+    import rag.cli.common as root  # the global --library, the consoles and fail live there
 
     return root
 
@@ -48,7 +48,7 @@ def add(
     try:
         feed, added = _feeds().add(url, None, every, source, full_text)
     except NewsbotError as exc:
-        raise root._fail(f"{shown_url(url)}: {exc}", 2 if type(exc).__name__ == "FeedInputError" else 1) from None
+        raise root.fail(f"{shown_url(url)}: {exc}", 2 if type(exc).__name__ == "FeedInputError" else 1) from None
     what = "added" if added else "already there:"
     root.err.print(f"{what} {feed.url} ({feed.title or 'untitled'}), every {feed.every_s // 60} min, "
                    f"library {feed.library}", highlight=False, markup=False)
@@ -78,7 +78,7 @@ def remove(url: Annotated[str, typer.Argument(help="The feed's URL, as `feeds li
     root = _root()
     service = _feeds()
     if not service.remove(url):
-        raise root._fail(f"library {service.settings.library!r} has no feed {shown_url(url)!r} (see `newsbot feeds "
+        raise root.fail(f"library {service.settings.library!r} has no feed {shown_url(url)!r} (see `newsbot feeds "
                          "list`)")
     root.err.print(f"removed feed {shown_url(url)}", highlight=False, markup=False)
 
@@ -94,14 +94,14 @@ def poll(
 
     root = _root()
     try:
-        services = root._services()
+        services = root.open_services()
         if all_feeds:
             for feed in services.list_feeds():
                 if feed.paused:
                     services.feeds.store.resume(feed.library, feed.url)
         result = services.poll_feeds(all_feeds=all_feeds)
     except NewsbotError as exc:
-        raise root._fail(str(exc)) from None
+        raise root.fail(str(exc)) from None
     summary = {k: v for k, v in result.to_dict().items() if as_json or k != "warnings"}
     if as_json:
         print(json.dumps(summary, ensure_ascii=False))
@@ -127,9 +127,9 @@ def import_opml(path: Annotated[Path, typer.Argument(help="An OPML file (as feed
     try:
         added, already, over = _feeds().import_opml(path.read_bytes())
     except NewsbotError as exc:
-        raise root._fail(f"{path}: {exc}") from None
+        raise root.fail(f"{path}: {exc}") from None
     root.err.print(f"added {added} feeds, {already} already there"
-                   + (f", {over} not added: the library is at its limit of {root._settings().feed_max_per_library} "
+                   + (f", {over} not added: the library is at its limit of {root.load_settings().feed_max_per_library} "
                       "feeds (NEWSBOT_FEED_MAX_PER_LIBRARY)" if over else ""), highlight=False, markup=False)
 
 

@@ -11,13 +11,13 @@ from tokenizers import Tokenizer
 
 from rag.config import LOCAL_EMBEDDING_MODEL
 from rag.errors import ConfigError, ModelError
-from rag.minilm import default_threads, local_model, model_path, start_loading
+from rag.embeddings.minilm import default_threads, local_model, model_path, start_loading
 
 
 class LocalMiniLMEmbeddings(Embeddings):
     """Mean-pooled, L2-normalised MiniLM vectors computed with onnxruntime; no network, no torch.
 
-    The ONNX session is created on first use, once per process (rag/minilm.py): a command that embeds nothing,
+    The ONNX session is created on first use, once per process (rag/embeddings/minilm.py): a command that embeds nothing,
     like `newsbot remove`, never imports onnxruntime. `load()` creates it ahead of time."""
 
     model_id = LOCAL_EMBEDDING_MODEL
@@ -139,7 +139,7 @@ def _quiet_errors():
     except ModelError:
         raise
     except Exception as exc:
-        from rag.models import describe_error
+        from rag.errors import describe_error
 
         raise ModelError(f"the embedding model failed ({describe_error(exc)})") from None
 

@@ -11,9 +11,9 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
-from rag.errors import ConfigError, ModelError
-from rag.extractive import Settings as ExtractiveSettings
-from rag.extractive import answer_lines, read_prompt
+from rag.errors import ConfigError, ModelError, describe_error
+from rag.answering.offline import Settings as ExtractiveSettings
+from rag.answering.offline import answer_lines, read_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -24,13 +24,13 @@ STUB_MODEL_NAME = "offline-extractive"
 
 class ExtractiveStubModel(BaseChatModel):
     """A deterministic, offline chat model that answers by quoting the best sentences of the numbered passages,
-    part by part for a question of several parts (`rag.extractive`).
+    part by part for a question of several parts (`rag.answering.offline`).
 
     It reads the `<doc id='n'>` passages and the `<question>` from the last human message, so it runs the same
     chain and prompt as a real model, and its output carries `[n]` citations the chain checks like any other.
     """
 
-    # what each field means: rag.extractive.Settings, whose defaults these are
+    # what each field means: rag.answering.offline.Settings, whose defaults these are
     min_coverage: float = ExtractiveSettings.min_coverage
     min_sentence_coverage: float = ExtractiveSettings.min_sentence_coverage
     min_anchor: float = ExtractiveSettings.min_anchor
@@ -96,10 +96,6 @@ def _warn_on_failure(primary: Runnable) -> Runnable:
     return RunnableLambda(invoke, name="chat_model")
 
 
-def describe_error(exc: BaseException) -> str:
-    """The error's class and HTTP status, never its text: a server's error message can echo the API key."""
-    status = getattr(exc, "status_code", None)
-    return type(exc).__name__ + (f", HTTP {status}" if status else "")
 
 
 def model_name(message: BaseMessage) -> str:

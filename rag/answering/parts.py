@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
-from rag.query_parse import DateRef, OutletMatcher, parse_dates, parse_question, strip_meta_in
+from rag.retrieval.question import DateRef, OutletMatcher, parse_dates, parse_question, strip_meta_in
 from rag.text import terms
 
 MIN_PART_TERMS = 3  # content words a part needs of its own, else it borrows its neighbour's clause
@@ -105,7 +105,7 @@ def matcher_of(retriever: BaseRetriever) -> OutletMatcher | None:
     index = getattr(retriever, "index", None)
     if index is None:
         return None
-    from rag.retrieve import outlet_matcher
+    from rag.retrieval.retriever import outlet_matcher
 
     return outlet_matcher(index)
 

@@ -8,7 +8,7 @@ import re
 from langchain_core.runnables import Runnable
 
 from prompts.loader import load_prompt
-from rag.models import NOT_SURE, OFFLINE_LABEL, STUB_MODEL_NAME, ExtractiveStubModel, model_name
+from rag.answering.models import NOT_SURE, OFFLINE_LABEL, STUB_MODEL_NAME, ExtractiveStubModel, model_name
 from rag.text import STOPWORDS, strip_possessive
 
 logger = logging.getLogger(__name__)

@@ -7,10 +7,9 @@ from functools import lru_cache
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from rag.articles import Article
-from rag.minilm import load_tokenizer
-from rag.store.dates import date_to_int
-from rag.store.registry import new_version_id
+from rag.articles.loaders import Article
+from rag.embeddings.minilm import load_tokenizer
+from rag.text import date_to_int
 
 
 @dataclass(frozen=True)
@@ -80,3 +79,10 @@ def chunk_article(article: Article, chunk_tokens: int = 256, overlap: int = 32) 
             meta["original_title"] = article.original_title
         chunks.append(Chunk(chunk_id(article, i), article.article_id, i, text, start, start + len(text), meta))
     return chunks
+
+
+def new_version_id(article_id: str, content_hash: str) -> str:
+    """A stored version's id, `article:version` (the version: the content hash's first 12 hex digits); its chunk
+    ids are `<version id>:<index>` (rag/articles/chunking.py). Versions migrated from schema 1 keep their article id as
+    version id and their chunk ids as they were (`article:index`, or already `article:version:index`)."""
+    return f"{article_id}:{content_hash[:12]}"

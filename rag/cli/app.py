@@ -3,8 +3,8 @@ feeds, eval.
 
 Every command answers at once: this module imports only typer, rich and light parts of `rag`, and each command
 imports what it needs (LangChain, Chroma, onnxruntime, discord, trafilatura) inside itself. Three ways to open
-the store, lightest first: `_catalog()` (the SQLite registry: stats, sources, libraries), `_index()` (the registry
-and Chroma, no model: remove), `_services()` (everything: ingest, ask, brief). A sub-app (like `eval` below) lives
+the store, lightest first: `open_catalog()` (the SQLite registry: stats, sources, libraries), `open_store()` (the registry
+and Chroma, no model: remove), `open_services()` (everything: ingest, ask, brief). A sub-app (like `eval` below) lives
 in a module that follows the same rule and is added with one `app.add_typer(...)` line; tests/test_cli.py checks
 what the listing commands import.
 """
@@ -20,101 +20,24 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 
 from rag.errors import LibraryError, NewsbotError, QuestionError
-from rag.store.registry import check_library
+from rag.cli.common import (day_option, err, fail, load_settings, open_catalog, open_services, open_store, out,
+                             progress_bar, start_loading_model, state)
+from rag.libraries import check_library
 
 if TYPE_CHECKING:
-    from rich.progress import Progress
 
-    from rag.answer import Query
-    from rag.briefing import Briefing
-    from rag.config import Settings
-    from rag.index import NewsIndex
+    from rag.answering.chain import Query
+    from rag.briefing.build import Briefing
     from rag.schema import Answer
     from rag.services import Services
-    from rag.store.catalog import Catalog
 
 logger = logging.getLogger(__name__)
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="newsbot: cited answers and daily briefings from news articles.")
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-SAMPLES = Path(__file__).parent / "samples" / "articles"  # the two seed articles (origin: rag/samples/README.md)
+SAMPLES = Path(__file__).parents[1] / "samples" / "articles"  # the two seed articles (origin: rag/samples/README.md)
 SAMPLE_QUESTION = "What did Trump warn Putin about?"
-
-
-_library: str | None = None  # --library, if given (else NEWSBOT_LIBRARY, else "default": Settings.library)
-
-
-def _settings() -> Settings:
-    from rag.config import Settings
-
-    settings = Settings()
-    return settings.model_copy(update={"library": _library}) if _library else settings
-
-
-def _catalog() -> tuple[Catalog, str]:
-    """The store's registry alone, no Chroma and no embedding model, and the library to read (not yet checked:
-    `libraries` reads them all)."""
-    from rag.store.catalog import Catalog
-
-    settings = _settings()
-    return Catalog(settings.data_dir, settings.embedding_model_id), settings.library
-
-
-def _index() -> tuple[NewsIndex, str]:
-    """The registry and Chroma, with the embedder unloaded (nothing here embeds), and the library to write."""
-    from rag.index import open_index
-
-    settings = _settings()
-    library = check_library(settings.library)
-    return open_index(settings), library
-
-
-def _services() -> Services:
-    from rag.services import build_services
-
-    return build_services(_settings())
-
-
-def _start_loading_model() -> None:
-    """Start creating the offline embedding model in a thread, so that it overlaps the imports still to come
-    (onnxruntime builds the session without holding the GIL); the services built later use the same session."""
-    if _settings().embedding_provider != "local":
-        return
-    from rag.minilm import default_threads, start_loading
-
-    try:
-        start_loading(default_threads())
-    except NewsbotError:  # a missing model: building the services says so, where its errors are handled
-        pass
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
-    return typer.Exit(code)
-
-
-def _progress(label: str, disable: bool = False) -> Progress:
-    """A transient progress bar on stderr: label, bar, done/total, time."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err,
-                    transient=True, disable=disable)
-
-
-def _day(value: str | None, option: str) -> int | None:
-    from rag.articles import parse_date
-    from rag.store.dates import date_to_int
-
-    if value is None:
-        return None
-    try:
-        return date_to_int(parse_date(value))
-    except ValueError:
-        raise _fail(f"{option} {value!r} is not a date (use YYYY-MM-DD)", 2) from None
 
 
 @app.callback()
@@ -124,15 +47,14 @@ def _setup(
         "--library", "-l", metavar="NAME",
         help="The library read and written (default: $NEWSBOT_LIBRARY, else 'default').")] = None,
 ) -> None:
-    global _library
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        _library = check_library(library) if library is not None else None
+        state.library = check_library(library) if library is not None else None
         if library is None and (configured := os.environ.get("NEWSBOT_LIBRARY")):
             check_library(configured)
     except LibraryError as exc:
-        raise _fail(str(exc) + (" (--library)" if library is not None else " (NEWSBOT_LIBRARY)"), 2) from None
+        raise fail(str(exc) + (" (--library)" if library is not None else " (NEWSBOT_LIBRARY)"), 2) from None
 
 
 @app.command()
@@ -142,10 +64,10 @@ def ingest(
 ) -> None:
     """Add articles (seed txt, txt/md, html, json, jsonl, pdf, or an http(s) article page) to the store; unchanged
     ones are skipped."""
-    from rag.articles import Article, load_paths
+    from rag.articles.loaders import Article, load_paths
 
     try:
-        services = _services()
+        services = open_services()
         urls = [str(p) for p in paths if str(p).lower().startswith(("http://", "https://"))]
         items = list(load_paths([p for p in paths if str(p) not in urls], source=source,
                                 max_bytes=services.settings.max_file_bytes,
@@ -153,11 +75,11 @@ def ingest(
                                 pdf_max_pages=services.settings.pdf_max_pages))
         items += [services.feeds.load_url(url, source) for url in urls]
         total = sum(isinstance(i, Article) for i in items)
-        with _progress("ingesting", disable=total < 20) as progress:
+        with progress_bar("ingesting", disable=total < 20) as progress:
             task = progress.add_task("ingest", total=total)
             result = services.ingest(items, on_progress=lambda n: progress.advance(task, n))
     except NewsbotError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     for warning in result.warnings:
         err.print(f"warning: {warning}", highlight=False, markup=False)
     for failure in result.failed:
@@ -182,23 +104,23 @@ def ask(
 ) -> None:
     """Answer a question from the ingested articles, citing the passages it used."""
     _end_quickly()
-    _start_loading_model()
-    from rag.answer import Query
+    start_loading_model()
+    from rag.answering.chain import Query
 
-    query = Query(question=question, since=_day(since, "--since"), until=_day(until, "--until"),
+    query = Query(question=question, since=day_option(since, "--since"), until=day_option(until, "--until"),
                   source=source, k=k)
     if question == "-":
         if not as_json:
-            raise _fail("'-' (questions from stdin) needs --json: newsbot ask --json -", 2)
-        if not ask_lines(_services(), query, sys.stdin):
+            raise fail("'-' (questions from stdin) needs --json: newsbot ask --json -", 2)
+        if not ask_lines(open_services(), query, sys.stdin):
             raise typer.Exit(1)
         return
     try:
-        answer = _services().ask(query)
+        answer = open_services().ask(query)
     except QuestionError as exc:
-        raise _fail(str(exc), 2) from None
+        raise fail(str(exc), 2) from None
     except NewsbotError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if as_json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
     else:
@@ -262,17 +184,17 @@ def brief(
 ) -> None:
     """The day's stories, grouped across outlets, each with a cited summary; most covered first."""
     _end_quickly()
-    from rag.briefing import resolve_range
+    from rag.briefing.build import resolve_range
 
     try:
         start, end = resolve_range(day, since, until)
     except ValueError as exc:
-        raise _fail(str(exc), 2) from None
+        raise fail(str(exc), 2) from None
     try:
-        briefing = _services().briefing(start, end, source=source, max_stories=max_stories)
+        briefing = open_services().briefing(start, end, source=source, max_stories=max_stories)
     except NewsbotError as exc:
         logger.exception("brief failed")
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if as_json:
         print(json.dumps(briefing.to_dict(), ensure_ascii=False))
     else:
@@ -281,7 +203,7 @@ def brief(
 
 def print_briefing(briefing: Briefing) -> None:
     """A heading, then each story: headline, outlets, one line per claim and its numbered sources."""
-    from rag.briefing_text import briefing_lines
+    from rag.briefing.text import briefing_lines
 
     for line in briefing_lines(briefing):
         out.print(line, highlight=False, markup=False)
@@ -293,7 +215,7 @@ def sources(
     query: Annotated[str | None, typer.Option(help="Only titles or outlets containing this.")] = None,
 ) -> None:
     """List the library's articles, newest first."""
-    catalog, library = _catalog()
+    catalog, library = open_catalog()
     articles = catalog.list_articles(query, libraries=(check_library(library),))
     if as_json:
         print(json.dumps([{"article_id": a.article_id, "title": a.title, "source": a.source,
@@ -308,16 +230,16 @@ def sources(
 @app.command()
 def remove(article_id: Annotated[str, typer.Argument(help="The id `newsbot sources` shows.")]) -> None:
     """Take one article out of the library; its chunks are deleted when no other library holds it."""
-    index, library = _index()
+    index, library = open_store()
     if not index.remove(article_id, library):
-        raise _fail(f"no article with id {article_id!r} in library {library!r} (see `newsbot sources`)")
+        raise fail(f"no article with id {article_id!r} in library {library!r} (see `newsbot sources`)")
     err.print(f"removed {article_id} from library {library}", highlight=False, markup=False)
 
 
 @app.command()
 def stats(as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False) -> None:
     """The library's article and chunk counts, the embedding model and the data folder."""
-    catalog, library = _catalog()
+    catalog, library = open_catalog()
     numbers = catalog.stats(check_library(library))
     if as_json:
         print(json.dumps(numbers))
@@ -329,7 +251,7 @@ def stats(as_json: Annotated[bool, typer.Option("--json", help="Print a JSON obj
 @app.command()
 def libraries(as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False) -> None:
     """Every library that holds an article, with its article and chunk counts."""
-    catalog, _ = _catalog()
+    catalog, _ = open_catalog()
     found = catalog.libraries()
     if as_json:
         print(json.dumps(found))
@@ -344,7 +266,7 @@ def backup_store(target: Annotated[Path, typer.Argument(help="A new (or empty) f
     """Copy the whole store (every library) to a new folder, consistently, while the bot runs and ingests."""
     from rag.store.backup import backup
 
-    settings = _settings()
+    settings = load_settings()
     manifest = backup(settings.data_dir, target, settings.chroma_host,
                       on_wait=lambda: err.print("waiting for the ingest or remove under way to finish…",
                                                 highlight=False, markup=False))
@@ -357,7 +279,7 @@ def restore_store(source: Annotated[Path, typer.Argument(help="A folder `newsbot
     """Replace the store with a backup (stop the bot first); the replaced files are kept aside."""
     from rag.store.backup import restore
 
-    settings = _settings()
+    settings = load_settings()
     manifest, aside = restore(source, settings.data_dir, settings.embedding_model_id, settings.chroma_host)
     if aside is not None:
         err.print(f"the previous store was moved to {aside}", highlight=False, markup=False)
@@ -366,7 +288,7 @@ def restore_store(source: Annotated[Path, typer.Argument(help="A folder `newsbot
               f"into {settings.data_dir}", highlight=False, markup=False)
 
 
-from rag.feeds.cli import feeds_app  # noqa: E402  (its heavy imports are inside its commands)
+from rag.cli.feeds import feeds_app  # noqa: E402  (its heavy imports are inside its commands)
 
 app.add_typer(feeds_app, name="feeds")
 
@@ -385,12 +307,12 @@ def eval_multihop(
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object.")] = False,
 ) -> None:
     """Hits@4/10, MRR@10 and MAP@10 of the retriever on MultiHop-RAG (upstream's scorer; null_query skipped)."""
-    from rag.evaluate import METRICS, run_eval
+    from rag.eval.retrieval import METRICS, run_eval
 
     if retriever not in ("hybrid", "dense", "bm25", "rrf"):
-        raise _fail(f"--retriever {retriever!r}: use hybrid, dense, bm25 or rrf", 2)
+        raise fail(f"--retriever {retriever!r}: use hybrid, dense, bm25 or rrf", 2)
     try:
-        with _progress("{task.description}") as progress:
+        with progress_bar("{task.description}") as progress:
             tasks: dict[str, int] = {}
 
             def step(name: str):
@@ -400,11 +322,11 @@ def eval_multihop(
                     progress.update(tasks[name], completed=done, total=total)
                 return update
 
-            result = run_eval(_settings(), corpus, queries, chunk_tokens, retriever, limit,
+            result = run_eval(load_settings(), corpus, queries, chunk_tokens, retriever, limit,
                               on_ingest=step("ingesting"), on_query=step("retrieving"))
     except NewsbotError as exc:
         logger.exception("eval failed")
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if as_json:
         print(json.dumps(result.to_dict()))
         return
@@ -425,13 +347,13 @@ def eval_stories(
 ) -> None:
     """B-cubed and pairwise precision/recall/F1 of the briefings' story grouping against hand-made labels."""
     from rag.config import Settings
-    from rag.story_eval import run_story_eval, table
+    from rag.eval.stories import run_story_eval, table
 
     try:
         result = run_story_eval(Settings(), labels, corpus)
     except NewsbotError as exc:
         logger.exception("eval stories failed")
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if as_json:
         print(json.dumps(result.to_dict()))
         return
@@ -449,13 +371,13 @@ def eval_claims(
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object.")] = False,
 ) -> None:
     """The citation check on true and perturbed corpus claims: share kept / rejected per kind."""
-    from rag.claim_eval import TARGETS, run_claim_eval, table
+    from rag.eval.claims import TARGETS, run_claim_eval, table
 
     try:
         rows = run_claim_eval(corpus, labels, limit)
     except NewsbotError as exc:
         logger.exception("eval claims failed")
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if as_json:
         print(json.dumps({"rows": rows, "targets": TARGETS}))
         return

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.errors import EvalError
-from rag.stories import DEFAULT_GROUPING, Grouping, StoryItem, group
+from rag.briefing.stories import DEFAULT_GROUPING, Grouping, StoryItem, group
 
 TARGETS = {"bcubed_f1": 0.90, "bcubed_precision": 0.95}
 
@@ -124,8 +124,8 @@ class LabelledSet:
 
 def load_labelled(index, labels: list[Label]) -> dict[date, LabelledSet]:
     """Each labelled day's articles from the store, with lead vectors; raise EvalError if labels are missing."""
-    from rag.briefing import _day, _load_docs, lead_vectors
-    from rag.store.dates import date_to_int
+    from rag.briefing.build import _day, _load_docs, lead_vectors
+    from rag.text import date_to_int
 
     wanted: dict[date, dict[str, str]] = defaultdict(dict)
     for label in labels:
@@ -185,7 +185,7 @@ def run_story_eval(settings, labels_path: Path, corpus: Path | None = None,
     """Load the labels (checked first), open the store (the corpus's eval store if given) and score grouping."""
     labels = load_labels(labels_path)
     if corpus is not None:
-        from rag.evaluate import open_eval_store
+        from rag.eval.retrieval import open_eval_store
 
         index = open_eval_store(settings, corpus, settings.chunk_tokens)
     else:
