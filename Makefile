@@ -26,7 +26,7 @@ run: $(STAMP)
 	echo "With DISCORD_TOKEN in .env, make run starts the Discord bot (README: Discord bot)."
 
 test: $(STAMP)
-	cd $(HERE) && $(BIN)/python -m pytest $(ARGS)
+	cd $(HERE) && $(BIN)/lint-imports --no-logo --no-cache && $(BIN)/python -m pytest $(ARGS)
 
 install: $(STAMP)
 
