@@ -49,7 +49,6 @@ def result_lines(shown: str, result: IngestResult, titles: dict[str, str], reaso
         line += f" (skipped {len(reasons)}: {escape(clip('; '.join(reasons), 200))})"
     if notes:
         line += f" ⚠️ {escape(clip('; '.join(notes), 300))}"
-        logged += f"; {clip('; '.join(notes), 300)}"
     return clip(line, 1000), logged
 
 
