@@ -40,7 +40,8 @@ def strip_prompt_leaks(reply: str, system: str, n: int = LEAK_WORDS) -> str:
     spans, whole = _word_ngrams(system, n), f" {' '.join(lower_words(system))} "
     sentences = split_sentences(reply)
     leaks = {i for i, (s, e) in enumerate(sentences) if _word_ngrams(reply[s:e], n) & spans
-             or (len(lower_words(reply[s:e])) >= 4 and f" {' '.join(lower_words(reply[s:e]))} " in whole)}  # a short rule
+             or (len(lower_words(reply[s:e])) >= 4
+                 and f" {' '.join(lower_words(reply[s:e]))} " in whole)}  # a short rule, whole
     if not leaks:
         return reply
     logger.warning("dropped %d reply sentence(s) that repeated the system prompt", len(leaks))

@@ -1,17 +1,16 @@
 """The offline extractive answer: the question split into its parts, each answered by one quoted sentence.
 
 The stub model (`rag.answering.models.ExtractiveStubModel`) reads the prompt's `<doc>` passages and `<question>`
-(`reader`), splits the question with `rag.answering.parts` (outlets matched against the passages' own sources), and for each part quotes the
-sentence that best covers the part's words (or one of its clauses' words), from a passage of the outlet the part
-names, preferring its date window. A "when" part wants a sentence that gives a time, a "where" part a place, a
-"how many" part a number. The words a question uses to point at an article ("does the article suggest") are not
-matched, and words no passage holds weigh little (`ranker.rank`). A part that names someone no passage mentions (or goes
-on about that part's subject), or that has no sentence covering `min_coverage` of its words, gets its own "not
-found" line; an answer none of whose quotes holds `min_anchor` of its part's words abstains. A yes/no question is
-not answered yes or no: the quotes for each side are shown. The chain checks the quoted lines with
-`check_citations`, like any model's reply, and `check_part_reply` puts the checked lines back under their parts.
-The parts are ranked and picked in `ranker`, the thresholds are `rules.ExtractiveRules`, and the reply's layout is
-`regroup`'s.
+(`reader`), splits the question with `rag.answering.parts` (outlets matched against the passages' own sources),
+and for each part quotes the sentence that best covers the part's words (or one of its clauses' words), from a
+passage of the outlet the part names, preferring its date window (`ranker`). A "when" part wants a sentence that
+gives a time, a "where" part a place, a "how many" part a number. The words a question uses to point at an article
+("does the article suggest") are not matched, and words no passage holds weigh little (`ranker.rank`). A part that
+names someone no passage mentions (or goes on about that part's subject), or that has no sentence covering
+`min_coverage` of its words, gets its own "not found" line; an answer none of whose quotes holds `min_anchor` of
+its part's words abstains (the thresholds: `rules.ExtractiveRules`). A yes/no question is not answered yes or no:
+the quotes for each side are shown. The chain checks the quoted lines with `check_citations`, like any model's
+reply, and `regroup.check_part_reply` puts the checked lines back under their parts.
 """
 
 from __future__ import annotations
