@@ -161,7 +161,8 @@ def _common_prefix(a: str, b: str) -> str:
     return a[:n]
 
 
-def _words(text: str) -> set[str]:
+def _name_keys(text: str) -> set[str]:
+    """Every token of the text as a name key (lower-case, no dots or possessive): what a name is looked up in."""
     return {_name_key(w) for w in CLAIM_TOKEN_RE.findall(text)}
 
 
@@ -175,10 +176,10 @@ def name_problem(claim: list[Token], source: list[Token], sentence: str, context
     of the quote: then it may come from the sentences around it or the title. A name swapped for another one
     nearby, with the quote's pronouns left as they were ("Trump said his…" → "Biden said his…"), is not a
     pronoun resolved."""
-    quoted, anywhere = _words(sentence), _words(passage + " " + sentence + " " + context)
+    quoted, anywhere = _name_keys(sentence), _name_keys(passage + " " + sentence + " " + context)
     claim_words = [w for words in names(claim).values() for w in words]
     keeps_names = all(any(same_name(w, c) for c in claim_words) for words in names(source).values() for w in words)
-    near = quoted | _words(context) if keeps_names or _resolves_a_pronoun(claim, source) else quoted
+    near = quoted | _name_keys(context) if keeps_names or _resolves_a_pronoun(claim, source) else quoted
     for words in names(claim).values():
         head, rest = words[-1], words[:-1]
         if not any(same_name(head, w) for w in near):
