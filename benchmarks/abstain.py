@@ -27,7 +27,9 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 import rag.answering.chain
-from rag.answering.chain import Query, build_answer_chain
+import rag.answering.citations
+from rag.answering.chain import build_answer_chain
+from rag.answering.query import Query
 from rag.config import Settings
 from rag.eval.retrieval import open_eval_store
 from rag.answering.models import ExtractiveStubModel
@@ -91,7 +93,7 @@ def main() -> None:
     answerable = [r["query"] for r in rows if r["question_type"] != "null_query"][:args.answerable]
     index = open_eval_store(Settings(_env_file=None, data_dir=args.data_dir), args.corpus)
     retriever = NewsRetriever(index=index)
-    checks = {"this checkout": rag.answering.chain.check_citations}
+    checks = {"this checkout": rag.answering.citations.check_citations}
     if args.old_check:
         spec = importlib.util.spec_from_file_location("old_answer", args.old_check)
         old = importlib.util.module_from_spec(spec)
@@ -101,7 +103,7 @@ def main() -> None:
     start = time.perf_counter()
     print(f"{len(null)} null queries, {len(answerable)} answerable; load average {os.getloadavg()[0]:.2f}")
     for name, check in checks.items():
-        rag.answering.chain.check_citations = check
+        rag.answering.chain.check_citations = check  # the name the chain calls it by
         stub = build_answer_chain(retriever, ExtractiveStubModel())
         inventor = build_answer_chain(retriever, InventingModel())
         quoter = build_answer_chain(retriever, QuotingModel())

@@ -52,7 +52,7 @@ def main() -> None:
         print("\n".join(table(rows)))
     if args.show:
         logging.basicConfig(level=logging.WARNING)
-        logging.getLogger("rag.answering.chain").setLevel(logging.DEBUG)
+        logging.getLogger("rag.answering.citations").setLevel(logging.DEBUG)
         shown: dict[str, int] = {}
         for claim in claims:
             if verdict(claim) == claim.true or shown.get(claim.kind, 0) >= args.show:

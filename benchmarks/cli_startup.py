@@ -54,7 +54,7 @@ def mark(name):
     marks.append((name, time.perf_counter()))
 import rag.cli.app as cli; mark("import rag.cli.app (typer, rich)")
 cli._start_loading_model(); mark("start loading the model (a thread)")
-from rag.answering.chain import Query; mark("import rag.answering.chain (LangChain)")
+from rag.answering.chain import build_answer_chain; mark("import rag.answering.chain (LangChain)")
 import rag.services; mark("import rag.services (the rest of rag)")
 import chromadb; mark("import chromadb")
 services = cli._services(); mark("open the store (SQLite, Chroma client)")

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag.answering.chain import Query  # noqa: E402
+from rag.answering.query import Query  # noqa: E402
 from rag.articles.loaders import Article, load_paths  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.store.index import NewsIndex, open_chroma  # noqa: E402

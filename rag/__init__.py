@@ -23,7 +23,7 @@ _API = {
     "NewsbotError": "rag.errors", "ConfigError": "rag.errors", "QuestionError": "rag.errors",
     "LibraryError": "rag.errors",
     # what front ends send and get back
-    "Query": "rag.answering.chain", "query_day": "rag.answering.chain",
+    "Query": "rag.answering.query", "query_day": "rag.answering.query",
     "Answer": "rag.schema", "Citation": "rag.schema", "OFFLINE_LABEL": "rag.answering.models",
     "IngestResult": "rag.store.index", "Article": "rag.articles.loaders", "SUPPORTED": "rag.articles.loaders",
     "load_paths": "rag.articles.loaders",
@@ -53,7 +53,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
-    from rag.answering.chain import Query, query_day
+    from rag.answering.query import Query, query_day
     from rag.answering.models import OFFLINE_LABEL
     from rag.articles.loaders import SUPPORTED, Article, load_paths
     from rag.briefing import schedule

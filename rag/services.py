@@ -9,7 +9,8 @@ from functools import cached_property
 
 from langchain_core.runnables import Runnable
 
-from rag.answering.chain import Query, build_answer_chain, validate_question
+from rag.answering.chain import build_answer_chain
+from rag.answering.query import Query, validate_question
 from rag.articles.loaders import Article, LoadFailure
 from rag.briefing.build import DEFAULT_MAX_STORIES, Briefing, build_briefing
 from rag.config import Settings

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.answering.chain import Query
+from rag.answering.query import Query
 from rag.articles.loaders import load_paths
 
 from .conftest import SEEDS, make_settings

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.answering.chain import check_citations, split_claims
-from rag.answering.claims import judge, meaning_problem, passage_sentences, split_clauses
+from rag.answering.citations import check_citations, split_claims
+from rag.answering.claims import judge, meaning_problem, passage_sentences
+from rag.text import split_clauses
 from rag.answering.quantities import quantities, unsupported
 from rag.schema import Passage
 from rag.text import idf_table
@@ -122,7 +123,7 @@ def test_every_sentence_before_a_marker_is_a_claim_of_its_own():
 
 
 def test_a_rider_is_cut_and_the_drop_is_logged_with_its_reason(caplog):
-    with caplog.at_level(logging.DEBUG, logger="rag.answering.chain"):
+    with caplog.at_level(logging.DEBUG, logger="rag.answering.citations"):
         answer = check_citations(f"{CALL[:-1]}, and the two leaders agreed to meet in Geneva next month [1].",
                                  [passage(CALL)], "m")
     assert answer.answer == f"{CALL} [1]"

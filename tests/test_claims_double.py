@@ -8,7 +8,7 @@ import re
 import pytest
 
 from bot.render import answer_messages
-from rag.answering.chain import Query
+from rag.answering.query import Query
 
 from .openai_double import OpenAIDouble, Reply
 from .test_openai_path import _chain, doc_with

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.answering.chain import Query
+from rag.answering.query import Query
 from rag.articles.loaders import load_paths
 from rag.answering.models import OFFLINE_LABEL
 

@@ -191,7 +191,7 @@ def answers(data: Path) -> list[dict]:
     """What `ask` says to each question, through the real chain and the offline stub."""
     from chromadb.api.shared_system_client import SharedSystemClient
 
-    from rag.answering.chain import Query
+    from rag.answering.query import Query
     from rag.config import Settings
     from rag.answering.models import ExtractiveStubModel
     from rag.services import Services

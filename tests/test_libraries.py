@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answering.chain import Query
+from rag.answering.query import Query
 from rag.articles.loaders import Article, load_paths, make_article
 from rag.errors import LibraryError
 from rag.retrieval.retriever import NewsRetriever

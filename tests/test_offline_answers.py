@@ -9,11 +9,13 @@ import re
 
 from typer.testing import CliRunner
 
-from rag.answering.chain import Query
+from rag.answering.query import Query
 from rag.articles.loaders import load_paths
 from rag.cli.app import app
-from rag.answering.offline import YES_NO_NOTE, Doc, answer_lines
-from rag.answering.offline import Settings as ExtractiveSettings
+from rag.answering.offline.answer import answer_lines
+from rag.answering.offline.reader import Doc
+from rag.answering.offline.regroup import YES_NO_NOTE
+from rag.answering.offline.rules import ExtractiveRules
 from rag.answering.models import OFFLINE_LABEL
 
 from .conftest import SEEDS
@@ -137,7 +139,7 @@ def test_an_answer_whose_quotes_hold_too_little_of_the_question_abstains():
                 "complaints and the planned terminal?")
     # "planned" and "terminal" pass the floors once the words no passage holds weigh little, but that sentence
     # holds too few of the question's words to be an answer
-    assert answer_lines(question, [HARBOUR, GAMES], ExtractiveSettings(min_anchor=0)) != []
+    assert answer_lines(question, [HARBOUR, GAMES], ExtractiveRules(min_anchor=0)) != []
     assert answer_lines(question, [HARBOUR, GAMES]) == []
 
 

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from rag.answering.chain import Query, build_answer_chain
+from rag.answering.chain import build_answer_chain
+from rag.answering.query import Query
 from rag.answering.models import STUB_MODEL_NAME, make_chat_model
 from rag.retrieval.retriever import NewsRetriever
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.answering.chain import Query
+from rag.answering.query import Query
 from rag.articles.loaders import load_paths, make_article
 from rag.articles.chunking import chunk_article
 from rag.retrieval.retriever import NewsRetriever
@@ -138,7 +138,7 @@ print("writer done")
 
 READER = """
 import json, os, sys, time
-from rag.answering.chain import Query
+from rag.answering.query import Query
 from rag.config import Settings
 from rag.services import build_services
 services = build_services(Settings())  # one long-lived process, like the bot

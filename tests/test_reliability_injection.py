@@ -9,7 +9,9 @@ import re
 import pytest
 
 from prompts.loader import load_prompt
-from rag.answering.chain import LEAK_WORDS, Query, build_answer_chain, format_passages, system_text
+from rag.answering.chain import build_answer_chain
+from rag.answering.prompt_safety import LEAK_WORDS, format_passages, system_text
+from rag.answering.query import Query
 from rag.articles.loaders import load_paths
 from rag.answering.models import STUB_MODEL_NAME, make_chat_model
 from rag.retrieval.retriever import NewsRetriever

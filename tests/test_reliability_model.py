@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.answering.chain import Query
+from rag.answering.query import Query
 from rag.answering.models import OFFLINE_LABEL, STUB_MODEL_NAME
 
 from .conftest import SEEDS

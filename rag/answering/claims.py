@@ -24,7 +24,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 from rag.answering.quantities import describe, unsupported
-from rag.text import CALENDAR_WORDS, FUNCTION_WORDS, coverage, split_sentences, stem, strip_possessive, terms
+from rag.text import (AUXILIARIES, CALENDAR_WORDS, CLAIM_TOKEN_RE, FUNCTION_WORDS, PASSIVE_AUXILIARIES,
+                      PERSONAL_PRONOUNS, coverage, split_sentences, stem, strip_possessive, terms)
 
 MIN_SUPPORT = 0.2  # share of a claim's weighted terms its quoted sentence must contain
 MIN_CLAUSE_SUPPORT = 0.5  # stricter for a claim's later clauses (an appended rider shares few words)
@@ -35,15 +36,8 @@ CONTEXT_SENTENCES = 2  # a name may come from this many sentences before the quo
 
 NEGATIONS = frozenset("not n't never no none nobody nothing neither nor without cannot".split())
 _SKIP_AFTER_NEGATION = frozenset("yet even ever also only still really always further longer".split())
-_PRONOUNS = frozenset("he she they him her his their them".split())
-_PASSIVE = frozenset("was were been is are be being got get gets".split())
-_AUXILIARIES = _PASSIVE | frozenset("has have had having will would could can may might must should shall did does "
-                                    "do also then later reportedly allegedly not".split())
 _PREPOSITIONS = frozenset("in at on of from to with against for by about into onto over under near across between "
                           "among toward towards".split())
-_TOKEN = re.compile(r"[A-Za-z][A-Za-z'’.-]*[A-Za-z]|[A-Za-z]|\d[\d,.]*\d|\d|[,;:()\"“”]")
-_CLAUSE = re.compile(r"\s*;\s*|\s+[—–]\s+|,\s+(?=(?:and|but|while|whereas|although|though|as|after|before|"
-                     r"with|which|who|when|where|yet|so)\b)")
 _DE_CONTRACT = re.compile(r"n['’]t\b", re.IGNORECASE)
 
 
@@ -63,24 +57,6 @@ class Verdict:
     score: float
     quote: str
     reason: str = ""
-
-
-def split_clauses(text: str) -> list[tuple[str, str]]:
-    """A claim's clauses, each with the separator before it (`"".join` gives the claim back): split at `;`, a
-    dash, and a comma before a conjunction ("…, and the two agreed …")."""
-    parts: list[tuple[str, str]] = []
-    cursor, separator = 0, ""
-    for match in _CLAUSE.finditer(text):
-        parts.append((separator, text[cursor:match.start()]))
-        cursor, separator = match.end(), match.group()
-    parts.append((separator, text[cursor:]))
-    merged: list[tuple[str, str]] = []
-    for sep, clause in parts:
-        if merged and not terms(clause):  # nothing to check on its own: it stays with the clause before
-            merged[-1] = (merged[-1][0], merged[-1][1] + sep + clause)
-        else:
-            merged.append((sep, clause))
-    return merged
 
 
 def judge(claim: str, sentences: list[tuple[str, set[str]]], idf: dict[str, float], passage: str, title: str = "",
@@ -136,7 +112,7 @@ def meaning_problem(claim: str, sentence: str, context: str = "", passage: str =
 
 def tokens(text: str, passage: str = "") -> list[Token]:
     """Words and stopping punctuation, with runs of capitalised words marked as names."""
-    raw = _TOKEN.findall(_DE_CONTRACT.sub(" not", text))
+    raw = CLAIM_TOKEN_RE.findall(_DE_CONTRACT.sub(" not", text))
     out: list[Token] = []
     span, previous_name = -1, False
     for i, word in enumerate(raw):
@@ -185,8 +161,9 @@ def _common_prefix(a: str, b: str) -> str:
     return a[:n]
 
 
-def _words(text: str) -> set[str]:
-    return {_name_key(w) for w in _TOKEN.findall(text)}
+def _name_keys(text: str) -> set[str]:
+    """Every token of the text as a name key (lower-case, no dots or possessive): what a name is looked up in."""
+    return {_name_key(w) for w in CLAIM_TOKEN_RE.findall(text)}
 
 
 def _name_key(word: str) -> str:
@@ -199,10 +176,10 @@ def name_problem(claim: list[Token], source: list[Token], sentence: str, context
     of the quote: then it may come from the sentences around it or the title. A name swapped for another one
     nearby, with the quote's pronouns left as they were ("Trump said his…" → "Biden said his…"), is not a
     pronoun resolved."""
-    quoted, anywhere = _words(sentence), _words(passage + " " + sentence + " " + context)
+    quoted, anywhere = _name_keys(sentence), _name_keys(passage + " " + sentence + " " + context)
     claim_words = [w for words in names(claim).values() for w in words]
     keeps_names = all(any(same_name(w, c) for c in claim_words) for words in names(source).values() for w in words)
-    near = quoted | _words(context) if keeps_names or _resolves_a_pronoun(claim, source) else quoted
+    near = quoted | _name_keys(context) if keeps_names or _resolves_a_pronoun(claim, source) else quoted
     for words in names(claim).values():
         head, rest = words[-1], words[:-1]
         if not any(same_name(head, w) for w in near):
@@ -216,7 +193,7 @@ def name_problem(claim: list[Token], source: list[Token], sentence: str, context
 def _resolves_a_pronoun(claim: list[Token], source: list[Token]) -> bool:
     """The claim has fewer of some pronoun than the quote: one was written out as a name."""
     def pronouns(toks: list[Token]) -> Counter:
-        return Counter(t.lower for t in toks if t.lower in _PRONOUNS)
+        return Counter(t.lower for t in toks if t.lower in PERSONAL_PRONOUNS)
 
     return bool(pronouns(source) - pronouns(claim))
 
@@ -291,9 +268,9 @@ def _name_before(toks: list[Token], i: int) -> tuple[int | None, bool]:
             if start > 0 and toks[start - 1].lower in _PREPOSITIONS:
                 return None, False  # "the war in Ukraine while …": a preposition's object acts on nothing
             return toks[j].name, passive
-        if toks[j].lower not in _AUXILIARIES and not toks[j].lower.endswith("ly"):
+        if toks[j].lower not in AUXILIARIES and not toks[j].lower.endswith("ly"):
             return None, False
-        passive = passive or toks[j].lower in _PASSIVE
+        passive = passive or toks[j].lower in PASSIVE_AUXILIARIES
     return None, False
 
 

@@ -9,14 +9,12 @@ from langchain_core.runnables import Runnable
 
 from prompts.loader import load_prompt
 from rag.answering.models import NOT_SURE, OFFLINE_LABEL, STUB_MODEL_NAME, ExtractiveStubModel, model_name
-from rag.text import STOPWORDS, strip_possessive
+from rag.text import MARKER_RE, STOPWORDS, WORD_RE, strip_possessive
 
 logger = logging.getLogger(__name__)
 
 MAX_TURNS = 3  # only the latest turns matter for what a follow-up refers to
 MAX_ANSWER_CHARS = 600  # of each earlier answer shown to the model
-_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*")
-_MARKER = re.compile(r"\s?\[\d+(?:\s*[,;]\s*\d+)*\]")
 
 
 def condense(llm: Runnable, history: list[tuple[str, str]], question: str) -> str:
@@ -46,7 +44,7 @@ def format_history(history: list[tuple[str, str]]) -> str:
     """The latest turns as `User:` / `Assistant:` lines, answers without markers or the offline label."""
     lines = []
     for asked, answered in history[-MAX_TURNS:]:
-        answered = _MARKER.sub("", answered.replace(OFFLINE_LABEL, "")).strip()
+        answered = MARKER_RE.sub("", answered.replace(OFFLINE_LABEL, "")).strip()
         if len(answered) > MAX_ANSWER_CHARS:
             answered = answered[:MAX_ANSWER_CHARS].rsplit(" ", 1)[0] + " …"
         lines += [f"User: {asked.strip()}", f"Assistant: {answered}"]
@@ -56,7 +54,7 @@ def format_history(history: list[tuple[str, str]]) -> str:
 def key_terms(text: str) -> list[str]:
     """Content words of `text` as written (not stemmed, so keyword search still matches), first occurrence kept."""
     seen: dict[str, str] = {}
-    for word in _WORD.findall(text):
+    for word in WORD_RE.findall(text):
         low = strip_possessive(word.lower().replace("’", "'"))
         if low in STOPWORDS or len(low) < 2 or low in seen:
             continue

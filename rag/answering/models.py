@@ -12,8 +12,9 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
 from rag.errors import ConfigError, ModelError, describe_error
-from rag.answering.offline import Settings as ExtractiveSettings
-from rag.answering.offline import answer_lines, read_prompt
+from rag.answering.offline.answer import answer_lines
+from rag.answering.offline.reader import read_prompt
+from rag.answering.offline.rules import ExtractiveRules
 
 logger = logging.getLogger(__name__)
 
@@ -24,19 +25,13 @@ STUB_MODEL_NAME = "offline-extractive"
 
 class ExtractiveStubModel(BaseChatModel):
     """A deterministic, offline chat model that answers by quoting the best sentences of the numbered passages,
-    part by part for a question of several parts (`rag.answering.offline`).
+    part by part for a question of several parts (`rag.answering.offline.answer`).
 
     It reads the `<doc id='n'>` passages and the `<question>` from the last human message, so it runs the same
     chain and prompt as a real model, and its output carries `[n]` citations the chain checks like any other.
     """
 
-    # what each field means: rag.answering.offline.Settings, whose defaults these are
-    min_coverage: float = ExtractiveSettings.min_coverage
-    min_sentence_coverage: float = ExtractiveSettings.min_sentence_coverage
-    min_anchor: float = ExtractiveSettings.min_anchor
-    max_sentences: int = ExtractiveSettings.max_single
-    max_per_part: int = ExtractiveSettings.max_per_part
-    by_clause: bool = ExtractiveSettings.by_clause
+    rules: ExtractiveRules = ExtractiveRules()  # how strict it is (one object: a new rule is one field there)
 
     @property
     def _llm_type(self) -> str:
@@ -54,10 +49,7 @@ class ExtractiveStubModel(BaseChatModel):
         question, docs = read_prompt(prompt)
         if not question or not docs:
             return NOT_SURE
-        lines = answer_lines(question, docs, ExtractiveSettings(
-            min_coverage=self.min_coverage, min_sentence_coverage=self.min_sentence_coverage,
-            min_anchor=self.min_anchor,
-            max_single=self.max_sentences, max_per_part=self.max_per_part, by_clause=self.by_clause))
+        lines = answer_lines(question, docs, self.rules)
         return "\n".join([OFFLINE_LABEL, *lines]) if lines else NOT_SURE
 
 

@@ -16,14 +16,12 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
 from rag.retrieval.question import DateRef, OutletMatcher, parse_dates, parse_question, strip_meta_in
-from rag.text import terms
+from rag.text import QUESTION_AUXILIARIES, terms
 
 MIN_PART_TERMS = 3  # content words a part needs of its own, else it borrows its neighbour's clause
 MAX_PARTS = 4  # a question of more parts is answered as these four (an answer shows at most four quotes)
 QUESTION_WORDS = ("who", "whom", "whose", "what", "when", "where", "which", "why", "how")
-AUXILIARIES = ("is", "was", "are", "were", "do", "does", "did", "has", "have", "had", "can", "could", "will",
-               "would", "should", "shall", "may", "might", "must")
-_STARTER = "|".join(QUESTION_WORDS + AUXILIARIES)
+_STARTER = "|".join(QUESTION_WORDS + QUESTION_AUXILIARIES)
 # "…, and where …", "… but did …", "…; what …", "…? When …": a new question starts after the joint
 _JOINT = re.compile(rf"(?:\s*[,;]?\s+(?:and|but|while)\s+(?:also\s+)?|\s*;\s*|(?<=\?)\s+)(?=(?:{_STARTER})\b)",
                     re.IGNORECASE)
@@ -49,7 +47,7 @@ class Part:
 def is_yes_no(question: str) -> bool:
     """Whether the question asks yes or no ("Does …", "Was …", "Is it true …")."""
     first = re.match(r"\W*(\w+)", question)
-    return bool(first) and first.group(1).lower() in AUXILIARIES
+    return bool(first) and first.group(1).lower() in QUESTION_AUXILIARIES
 
 
 def split_question(question: str, matcher: OutletMatcher | None = None) -> list[Part]:

@@ -4,7 +4,7 @@ Grouping is rag/briefing/stories.py's: lead vectors, shared rare names and days 
 
 Summaries are map-reduce: *map* picks each article's key sentences locally (verbatim, so quotes stay checkable
 and a busy day's prompt stays small); *reduce* asks the chat model for 2–4 cited sentences from those extracts,
-and `rag.answering.chain.check_citations` checks them exactly as it checks answers.
+and `rag.answering.citations.check_citations` checks them exactly as it checks answers.
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ import numpy as np
 from langchain_core.runnables import Runnable
 
 from prompts.loader import load_prompt
-from rag.answering.chain import check_citations, format_passages
+from rag.answering.citations import check_citations
+from rag.answering.prompt_safety import format_passages
 from rag.articles.loaders import parse_date
 from rag.briefing.corroborate import Article, Claim, corroborate, outlet_key
 from rag.store.index import NewsIndex, StoredArticle
 from rag.answering.models import NOT_SURE, OFFLINE_LABEL, STUB_MODEL_NAME, model_name
 from rag.schema import Citation, Passage
-from rag.text import date_to_int
+from rag.text import date_to_int, iso_to_date
 from rag.briefing.stories import DEFAULT_GROUPING, LEAD_CHARS, LEAD_CHUNKS, Grouping, StoryItem, group as group_stories
 from rag.text import coverage, idf_table, split_sentences, terms
 
@@ -273,7 +274,7 @@ def build_briefing(index: NewsIndex, llm: Runnable, since: date, until: date, so
     briefing = Briefing(since=since, until=until, articles=len(docs))
     if not docs:
         return briefing
-    items = [StoryItem(d.meta.title, d.lead, _day(d.meta.published)) for d in docs]
+    items = [StoryItem(d.meta.title, d.lead, iso_to_date(d.meta.published)) for d in docs]
     groups = [[docs[i] for i in g] for g in group_stories(lead_vectors(index, docs), items, grouping)]
     stories = [_story_stub(g) for g in groups]
     order = sorted(range(len(stories)), key=lambda i: (stories[i].outlets, len(stories[i].sources),
@@ -295,10 +296,6 @@ def build_briefing(index: NewsIndex, llm: Runnable, since: date, until: date, so
     briefing.model = ", ".join(sorted(models)) or "none"
     briefing.offline = models == {STUB_MODEL_NAME}
     return briefing
-
-
-def _day(published: str | None) -> date | None:
-    return date.fromisoformat(published) if published else None
 
 
 def _story_stub(group: list[_Doc]) -> Story:

@@ -1,7 +1,7 @@
 """Claim by claim, which outlets of a story report what its summary says.
 
 Each summary sentence (a claim, with the `[n]` it cites) is checked against every article of the story, not only
-the ones it cites, with the citation checker itself (`rag.answering.chain.check_citations`): an article supports a claim
+the ones it cites, with the citation checker itself (`rag.answering.citations.check_citations`): an article supports a claim
 when the claim, citing that article alone (`claim [1]`, the article as passage 1), keeps its citation. So
 "reported by 3 outlets" next to a claim means three outlets' articles each passed the check a citation must pass,
 and a stricter citation check makes corroboration stricter with it.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rag.answering.chain import check_citations, split_claims
+from rag.answering.citations import check_citations, split_claims
 from rag.answering.models import OFFLINE_LABEL
 from rag.schema import Citation, Passage
 

@@ -28,7 +28,7 @@ from rag.libraries import check_library
 
 if TYPE_CHECKING:
 
-    from rag.answering.chain import Query
+    from rag.answering.query import Query
     from rag.briefing.build import Briefing
     from rag.schema import Answer
     from rag.services import Services
@@ -105,7 +105,7 @@ def ask(
     """Answer a question from the ingested articles, citing the passages it used."""
     _end_quickly()
     start_loading_model()
-    from rag.answering.chain import Query
+    from rag.answering.query import Query
 
     query = Query(question=question, since=day_option(since, "--since"), until=day_option(until, "--until"),
                   source=source, k=k)

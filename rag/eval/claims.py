@@ -16,7 +16,7 @@ side (about one chunk). From it come light paraphrases (still true) and perturba
 | date | no | a date moved a day (else a weekday, else a year) |
 | rider | no | an unsupported clause appended (", and …") |
 
-Each claim cites the passage as `[1]` and goes through `rag.answering.chain.check_citations`. A true claim counts as kept
+Each claim cites the passage as `[1]` and goes through `rag.answering.citations.check_citations`. A true claim counts as kept
 when it is shown whole; a false one as rejected when its changed words are not shown (the claim dropped, or the
 changed clause cut). Labels (`tests/data/claim_labels.json`) hold only article URLs, sentence numbers and kinds;
 the text is rebuilt from the corpus, so no article text is stored in the project.
@@ -31,7 +31,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.answering.chain import check_citations
+from rag.answering.citations import check_citations
 from rag.answering.claims import names, roles, tokens
 from rag.errors import EvalError
 from rag.answering.quantities import MONTHS, WEEKDAYS

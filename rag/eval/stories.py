@@ -124,7 +124,8 @@ class LabelledSet:
 
 def load_labelled(index, labels: list[Label]) -> dict[date, LabelledSet]:
     """Each labelled day's articles from the store, with lead vectors; raise EvalError if labels are missing."""
-    from rag.briefing.build import _day, _load_docs, lead_vectors
+    from rag.briefing.build import _load_docs, lead_vectors
+    from rag.text import iso_to_date
     from rag.text import date_to_int
 
     wanted: dict[date, dict[str, str]] = defaultdict(dict)
@@ -135,7 +136,7 @@ def load_labelled(index, labels: list[Label]) -> dict[date, LabelledSet]:
         docs = _load_docs(index, index.articles_between(date_to_int(day), date_to_int(day)))
         found = {_key(d.meta.title): d.meta.article_id for d in docs}
         missing += [f"{day} {title!r}" for title in stories if title not in found]
-        items = [StoryItem(d.meta.title, d.lead, _day(d.meta.published)) for d in docs]
+        items = [StoryItem(d.meta.title, d.lead, iso_to_date(d.meta.published)) for d in docs]
         days[day] = LabelledSet([d.meta.article_id for d in docs], items, lead_vectors(index, docs),
                                 {found[t]: s for t, s in stories.items() if t in found})
     if missing:

@@ -6,7 +6,6 @@ and their agreement is what makes the copy's scores equal FTS5's.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import threading
 
@@ -20,7 +19,9 @@ def df_limit(max_df: float, n_rows: int) -> float:
 
 def fts_query(text: str) -> str | None:
     """A safe FTS5 OR-query from free text (quotes every term, so user text can't inject syntax)."""
-    terms = [t for t in re.findall(r"[\w][\w'’.-]*", text.lower()) if len(t) > 1 or t.isdigit()]
+    from rag.text import QUERY_WORD_RE
+
+    terms = [t for t in QUERY_WORD_RE.findall(text.lower()) if len(t) > 1 or t.isdigit()]
     terms = [t.strip(".'’-") for t in terms]
     unique = list(dict.fromkeys(t for t in terms if t))
     return " OR ".join(f'"{t}"' for t in unique) or None
