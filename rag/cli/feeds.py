@@ -24,7 +24,7 @@ def _feeds():
     """The feed operations without the embedding model (polling goes through Services instead)."""
     from rag.feeds.service import FeedService
 
-    return FeedService(_root()._settings())
+    return FeedService(_root().load_settings())
 
 
 def _when(ts: str | None) -> str:
