@@ -35,8 +35,9 @@ def sources(
 
 def remove(article_id: Annotated[str, typer.Argument(help="The id `newsbot sources` shows.")]) -> None:
     """Take one article out of the library; its chunks are deleted when no other library holds it."""
-    index, library = open_store()
-    if not index.remove(article_id, library):
+    services = open_store()
+    library = services.settings.library
+    if not services.remove(article_id):
         raise fail(f"no article with id {article_id!r} in library {library!r} (see `newsbot sources`)")
     err.print(f"removed {article_id} from library {library}", highlight=False, markup=False)
 

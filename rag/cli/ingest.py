@@ -17,16 +17,11 @@ def ingest(
 ) -> None:
     """Add articles (seed txt, txt/md, html, json, jsonl, pdf, or an http(s) article page) to the store; unchanged
     ones are skipped."""
-    from rag.articles.loaders import Article, load_paths
+    from rag.articles.loaders import Article
 
     try:
         services = open_services()
-        urls = [str(p) for p in paths if str(p).lower().startswith(("http://", "https://"))]
-        items = list(load_paths([p for p in paths if str(p) not in urls], source=source,
-                                max_bytes=services.settings.max_file_bytes,
-                                max_chars=services.settings.max_article_chars,
-                                pdf_max_pages=services.settings.pdf_max_pages))
-        items += [services.feeds.load_url(url, source) for url in urls]
+        items = services.load(paths, source)
         total = sum(isinstance(i, Article) for i in items)
         with progress_bar("ingesting", disable=total < 20) as progress:
             task = progress.add_task("ingest", total=total)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from rag.cli.common import (day_option, end_quickly, err, fail, open_services, out,
+from rag.cli.common import (day_option, end_quickly, err, fail, open_services, out, resolve_range,
                             start_loading_model, state)
 from rag.cli.ingest import ingest
 from rag.errors import NewsbotError, QuestionError
@@ -117,8 +117,6 @@ def brief(
 ) -> None:
     """The day's stories, grouped across outlets, each with a cited summary; most covered first."""
     end_quickly()
-    from rag.briefing.build import resolve_range
-
     try:
         start, end = resolve_range(day, since, until)
     except ValueError as exc:
