@@ -46,18 +46,18 @@ FLOORS = [  # what a command cannot go below: the interpreter, and the imports `
     ("import LangChain's Runnable", [sys.executable, "-c", "from langchain_core.runnables import Runnable"]),
 ]
 
-# `newsbot ask`'s steps, in the order rag/cli/app.py takes them, each timed (one fresh process per run).
+# `newsbot ask`'s steps, in the order rag/cli/reading.py takes them, each timed (one fresh process per run).
 BREAKDOWN = r"""
 import json, sys, time
 marks = [("start", time.perf_counter())]
 def mark(name):
     marks.append((name, time.perf_counter()))
-import rag.cli.app as cli; mark("import rag.cli.app (typer, rich)")
-cli._start_loading_model(); mark("start loading the model (a thread)")
+import rag.cli.app; import rag.cli.common as cli; mark("import rag.cli.app (typer, rich)")
+cli.start_loading_model(); mark("start loading the model (a thread)")
 from rag.answering.chain import build_answer_chain; mark("import rag.answering.chain (LangChain)")
 import rag.services; mark("import rag.services (the rest of rag)")
 import chromadb; mark("import chromadb")
-services = cli._services(); mark("open the store (SQLite, Chroma client)")
+services = cli.open_services(); mark("open the store (SQLite, Chroma client)")
 services.index.embeddings.load(); mark("wait for the model's session")
 services.ask(Query(sys.argv[1])); mark("answer (embed, search, extract)")
 print(json.dumps([(name, (t - marks[i][1]) * 1000) for i, (name, t) in enumerate(marks[1:])]))

@@ -25,22 +25,19 @@ _API = {
     # what front ends send and get back
     "Query": "rag.answering.query", "query_day": "rag.answering.query",
     "Answer": "rag.schema", "Citation": "rag.schema", "OFFLINE_LABEL": "rag.answering.models",
-    "IngestResult": "rag.store.index", "Article": "rag.articles.loaders", "SUPPORTED": "rag.articles.loaders",
-    "load_paths": "rag.articles.loaders",
-    "Briefing": "rag.briefing.build", "Story": "rag.briefing.build", "resolve_range": "rag.briefing.build",
+    "IngestResult": "rag.store.index", "SUPPORTED": "rag.articles.loaders",
+    "Briefing": "rag.briefing.build", "Story": "rag.briefing.build", "Schedule": "rag.briefing.schedule",
+    # the days a briefing covers, as typed (each front end names its own option in the errors)
+    "parse_day": "rag.briefing.dates", "last_days": "rag.briefing.dates",
     "claim_line": "rag.briefing.text", "story_dates": "rag.briefing.text",
     # text a front end shows
     "plural": "rag.text", "shown_url": "rag.feeds.urls",
 }
-_MODULES = {"schedule": "rag.briefing.schedule"}  # the briefing clock and schedule store, as a namespace
-
-__all__ = sorted([*_API, *_MODULES])
+__all__ = sorted(_API)
 
 
 def __getattr__(name: str) -> Any:
-    if name in _MODULES:
-        value = importlib.import_module(_MODULES[name])
-    elif name in _API:
+    if name in _API:
         value = getattr(importlib.import_module(_API[name]), name)
     else:
         raise AttributeError(f"module 'rag' has no attribute {name!r}")
@@ -55,9 +52,10 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
     from rag.answering.query import Query, query_day
     from rag.answering.models import OFFLINE_LABEL
-    from rag.articles.loaders import SUPPORTED, Article, load_paths
-    from rag.briefing import schedule
-    from rag.briefing.build import Briefing, Story, resolve_range
+    from rag.articles.loaders import SUPPORTED
+    from rag.briefing.build import Briefing, Story
+    from rag.briefing.dates import last_days, parse_day
+    from rag.briefing.schedule import Schedule
     from rag.briefing.text import claim_line, story_dates
     from rag.config import Settings, settings_problems
     from rag.errors import ConfigError, LibraryError, NewsbotError, QuestionError

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import re
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cached_property
+from pathlib import Path
 
 from langchain_core.runnables import Runnable
 
 from rag.answering.chain import build_answer_chain
 from rag.answering.query import Query, validate_question
-from rag.articles.loaders import Article, LoadFailure
+from rag.articles.loaders import Article, LoadFailure, load_paths
 from rag.briefing.build import DEFAULT_MAX_STORIES, Briefing, build_briefing
+from rag.briefing.schedule import Schedules
 from rag.config import Settings
 from rag.errors import LibraryError
 from rag.answering.followup import condense
@@ -23,13 +27,32 @@ from rag.schema import Answer
 from rag.libraries import check_library
 
 
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded file's articles (and the parts skipped), read from a temporary copy that is gone now."""
+
+    items: list[Article | LoadFailure]
+    path: str  # the temporary copy: the origin that skip reasons and ingest warnings name, for the caller to rename
+
+    @property
+    def titles(self) -> dict[str, str]:
+        """Each article's id and title."""
+        return {i.article_id: i.title for i in self.items if isinstance(i, Article)}
+
+
+def safe_name(filename: str) -> str:
+    """A filename that is safe to write in a temporary folder (the suffix, which picks the loader, is kept)."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(filename).name).lstrip(".")
+    return name[-100:] or "upload.txt"
+
+
 @dataclass
 class Services:
     """Everything a front end needs, built once and passed down."""
 
     settings: Settings
     index: NewsIndex
-    llm: Runnable
+    llm: Runnable | None  # None: built for the store alone (`newsbot remove`), nothing is asked
     # the bot sets it: a write with no library named then raises instead of landing in NEWSBOT_LIBRARY, which
     # every server reads (a DM or a cog's bug must not write into the shared library)
     library_required: bool = False
@@ -74,6 +97,21 @@ class Services:
         """The stories of [since, until] grouped across outlets, with checked summaries (blocking)."""
         return build_briefing(self.index, self.llm, since, until or since, source, max_stories,
                               libraries=self._read(libraries))
+
+    def load(self, paths: Sequence[str | Path], source: str | None = None) -> list[Article | LoadFailure]:
+        """Read files, folders and http(s) article pages into articles, within the configured limits (blocking)."""
+        urls = [str(p) for p in paths if str(p).lower().startswith(("http://", "https://"))]
+        items = list(load_paths([p for p in paths if str(p) not in urls], source=source,
+                                max_bytes=self.settings.max_file_bytes, max_chars=self.settings.max_article_chars,
+                                pdf_max_pages=self.settings.pdf_max_pages))
+        return items + [self.feeds.load_url(url, source) for url in urls]
+
+    def read_upload(self, filename: str, data: bytes, source: str | None = None) -> Upload:
+        """Read an uploaded file's bytes as `load` reads a file (blocking); ingest its items with `ingest`."""
+        with tempfile.TemporaryDirectory(prefix="newsbot-upload-") as folder:
+            path = Path(folder) / safe_name(filename)
+            path.write_bytes(data)
+            return Upload(self.load([path], source), str(path))
 
     def ingest(self, items: Iterable[Article | LoadFailure], library: str | None = None, *,
                on_progress: Callable[[int], None] | None = None) -> IngestResult:
@@ -146,6 +184,10 @@ class Services:
             self._feed_child.close(wait)
             self._feed_child = None
 
+    def resume_feed(self, url: str, library: str | None = None) -> bool:
+        """Make a paused feed of the library due again, its failures forgotten; False if not there."""
+        return self.feeds.store.resume(self._write(library), url)
+
     def ingest_url(self, url: str, library: str | None = None, source: str | None = None) -> IngestResult:
         """Fetch one article page and ingest it, as for a file (blocking)."""
         return self.feeds.ingest_url(url, self._write(library), source)
@@ -155,8 +197,16 @@ class Services:
         question = validate_question(question, self.settings.max_question_chars)
         return condense(self.llm, history, question)[: self.settings.max_question_chars]
 
+    # ---- the daily briefing's schedules (rag/briefing/schedule.py) -------------------------------------------
 
-def build_services(settings: Settings | None = None) -> Services:
-    """Open the store and choose the model, as configured."""
+    @cached_property
+    def schedules(self) -> Schedules:
+        """Every server's daily-briefing schedule, kept in the data folder, and the clock that says what is due."""
+        return Schedules(self.settings.data_dir)
+
+
+def build_services(settings: Settings | None = None, chat_model: bool = True) -> Services:
+    """Open the store and choose the model, as configured (`chat_model=False`: the store alone, for upkeep)."""
     settings = settings or Settings()
-    return Services(settings=settings, index=open_index(settings), llm=make_chat_model(settings))
+    return Services(settings=settings, index=open_index(settings),
+                    llm=make_chat_model(settings) if chat_model else None)

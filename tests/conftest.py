@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.cli.app import SAMPLES
+from rag.cli.reading import SAMPLES
 from rag.config import Settings
 
 TESTS = Path(__file__).parent

@@ -14,7 +14,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 
 import numpy as np
 from langchain_core.runnables import Runnable
@@ -22,7 +22,6 @@ from langchain_core.runnables import Runnable
 from prompts.loader import load_prompt
 from rag.answering.citations import check_citations
 from rag.answering.prompt_safety import format_passages
-from rag.articles.loaders import parse_date
 from rag.briefing.corroborate import Article, Claim, corroborate, outlet_key
 from rag.store.index import NewsIndex, StoredArticle
 from rag.answering.models import NOT_SURE, OFFLINE_LABEL, STUB_MODEL_NAME, model_name
@@ -303,39 +302,3 @@ def _story_stub(group: list[_Doc]) -> Story:
     sources = [SourceRef(d.meta.article_id, d.meta.title, d.meta.source, d.meta.published, d.meta.url)
                for d in ordered]
     return Story(headline=pick_headline(ordered), summary="", sources=sources)
-
-
-def resolve_range(day: str | None = None, since: str | None = None, until: str | None = None,
-                  today: date | None = None) -> tuple[date, date]:
-    """The dates a briefing covers, from `--date` or `--since 24h|7d|DATE` and `--until DATE`.
-
-    `24h` means yesterday and today (articles carry dates, not times); `7d` the last seven days and today.
-    With nothing given it is `24h`. Raises ValueError with a message for the user.
-    """
-    today = today or date.today()
-    if day and (since or until):
-        raise ValueError("use --date alone, or --since/--until")
-    if day:
-        start = end = _parse_day(day, "date", today)
-        return start, end
-    end = _parse_day(until, "until", today) if until else today
-    relative = re.fullmatch(r"\s*(\d{1,4})\s*([hd])\s*", since or "24h")
-    if relative:
-        amount, unit = int(relative.group(1)), relative.group(2)
-        days = -(-amount // 24) if unit == "h" else amount
-        start = end - timedelta(days=days)
-    else:
-        start = _parse_day(since, "since", today)
-    if start > end:
-        raise ValueError(f"--since {start} is after --until {end}")
-    return start, end
-
-
-def _parse_day(value: str | None, option: str, today: date) -> date:
-    text = (value or "").strip().lower()
-    if text in ("today", "yesterday"):
-        return today - timedelta(days=text == "yesterday")
-    try:
-        return parse_date(value)
-    except ValueError:
-        raise ValueError(f"--{option} {value!r} is not a date (use YYYY-MM-DD, today or yesterday)") from None

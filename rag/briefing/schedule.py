@@ -192,3 +192,34 @@ def from_settings(settings) -> Schedule | None:
     schedule = Schedule(settings.briefing_channel_id, settings.briefing_time, settings.briefing_timezone)
     parse_time(schedule.time), parse_timezone(schedule.timezone)  # fail early with a readable message
     return schedule
+
+
+class Schedules(ScheduleStore):
+    """The schedule store and the clock read against it, as front ends use them (`Services.schedules`).
+
+    Each clock method reads this module's `utcnow` when called, so a test's fake clock (set on the module) is the
+    one every caller sees."""
+
+    def now(self) -> datetime:
+        return utcnow()
+
+    def configured(self, settings) -> Schedule | None:
+        """The schedule in `settings`, if any (ConfigError if its time or zone is wrong): see `from_settings`."""
+        return from_settings(settings)
+
+    def start(self, schedule: Schedule, now: datetime) -> Schedule:
+        return start(schedule, now)
+
+    def due(self, schedule: Schedule, now: datetime) -> list[Due]:
+        return due(schedule, now)
+
+    def next_post(self, schedule: Schedule, now: datetime) -> datetime:
+        return next_post(schedule, now)
+
+    def post_moment(self, schedule: Schedule, day: date) -> datetime:
+        return post_moment(schedule, day)
+
+    def zone(self, guild_id: int | None, default: str) -> ZoneInfo:
+        """The server's time zone: its schedule's, else `default` (ConfigError if the one used is wrong)."""
+        schedule = self.load(guild_id) if guild_id else None
+        return parse_timezone(schedule.timezone if schedule else default)

@@ -1,4 +1,5 @@
-"""`newsbot …`: the command line. `app.py` holds the commands, `feeds.py` the `feeds` sub-app."""
+"""`newsbot …`: the command line. `app.py` is the app and its entry point; each other module holds the commands
+of one job (see app.py)."""
 
 
 def main() -> None:

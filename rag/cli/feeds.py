@@ -24,7 +24,7 @@ def _feeds():
     """The feed operations without the embedding model (polling goes through Services instead)."""
     from rag.feeds.service import FeedService
 
-    return FeedService(_root()._settings())
+    return FeedService(_root().load_settings())
 
 
 def _when(ts: str | None) -> str:
@@ -42,13 +42,14 @@ def add(
 ) -> None:
     """Check a feed and register it in the library, due at once; the next `feeds poll` brings its entries in."""
     from rag.errors import NewsbotError
+    from rag.feeds.service import FeedInputError
     from rag.feeds.urls import shown_url
 
     root = _root()
     try:
         feed, added = _feeds().add(url, None, every, source, full_text)
     except NewsbotError as exc:
-        raise root.fail(f"{shown_url(url)}: {exc}", 2 if type(exc).__name__ == "FeedInputError" else 1) from None
+        raise root.fail(f"{shown_url(url)}: {exc}", 2 if isinstance(exc, FeedInputError) else 1) from None
     what = "added" if added else "already there:"
     root.err.print(f"{what} {feed.url} ({feed.title or 'untitled'}), every {feed.every_s // 60} min, "
                    f"library {feed.library}", highlight=False, markup=False)
@@ -98,7 +99,7 @@ def poll(
         if all_feeds:
             for feed in services.list_feeds():
                 if feed.paused:
-                    services.feeds.store.resume(feed.library, feed.url)
+                    services.resume_feed(feed.url, feed.library)
         result = services.poll_feeds(all_feeds=all_feeds)
     except NewsbotError as exc:
         raise root.fail(str(exc)) from None
