@@ -25,7 +25,7 @@ _API = {
     # what front ends send and get back
     "Query": "rag.answering.chain", "query_day": "rag.answering.chain",
     "Answer": "rag.schema", "Citation": "rag.schema", "OFFLINE_LABEL": "rag.answering.models",
-    "IngestResult": "rag.store.index", "Article": "rag.articles.loaders", "SUPPORTED": "rag.articles.loaders",
+    "IngestResult": "rag.store.index", "Article": "rag.articles.article", "SUPPORTED": "rag.articles.loaders",
     "load_paths": "rag.articles.loaders",
     "Briefing": "rag.briefing.build", "Story": "rag.briefing.build", "resolve_range": "rag.briefing.build",
     "claim_line": "rag.briefing.text", "story_dates": "rag.briefing.text",
@@ -55,7 +55,8 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
     from rag.answering.chain import Query, query_day
     from rag.answering.models import OFFLINE_LABEL
-    from rag.articles.loaders import SUPPORTED, Article, load_paths
+    from rag.articles.article import Article
+    from rag.articles.loaders import SUPPORTED, load_paths
     from rag.briefing import schedule
     from rag.briefing.build import Briefing, Story, resolve_range
     from rag.briefing.text import claim_line, story_dates

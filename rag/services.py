@@ -10,7 +10,7 @@ from functools import cached_property
 from langchain_core.runnables import Runnable
 
 from rag.answering.chain import Query, build_answer_chain, validate_question
-from rag.articles.loaders import Article, LoadFailure
+from rag.articles.article import Article, LoadFailure
 from rag.briefing.build import DEFAULT_MAX_STORIES, Briefing, build_briefing
 from rag.config import Settings
 from rag.errors import LibraryError

@@ -10,7 +10,8 @@ from datetime import date
 import pytest
 
 from bot.briefing_render import briefing_messages
-from rag.articles.loaders import load_paths, record_to_article
+from rag.articles.formats import record_to_article
+from rag.articles.loaders import load_paths
 from rag.briefing.build import Briefing, SourceRef, Story, lead_vectors, _load_docs, build_briefing, resolve_range
 from rag.briefing.text import briefing_lines, claim_line
 from rag.briefing.corroborate import Article as CorroboratedArticle, corroborate

@@ -13,7 +13,7 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
 from prompts.loader import load_prompt
-from rag.articles.loaders import parse_date
+from rag.articles.article import parse_date
 from rag.errors import QuestionError
 from rag.answering.offline import check_part_reply, is_part_reply
 from rag.answering.models import NOT_SURE, OFFLINE_LABEL, STUB_MODEL_NAME, model_name

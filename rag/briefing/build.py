@@ -21,7 +21,7 @@ from langchain_core.runnables import Runnable
 
 from prompts.loader import load_prompt
 from rag.answering.chain import check_citations, format_passages
-from rag.articles.loaders import parse_date
+from rag.articles.article import parse_date
 from rag.briefing.corroborate import Article, Claim, corroborate, outlet_key
 from rag.store.index import NewsIndex, StoredArticle
 from rag.answering.models import NOT_SURE, OFFLINE_LABEL, STUB_MODEL_NAME, model_name

@@ -64,7 +64,8 @@ def ingest(
 ) -> None:
     """Add articles (seed txt, txt/md, html, json, jsonl, pdf, or an http(s) article page) to the store; unchanged
     ones are skipped."""
-    from rag.articles.loaders import Article, load_paths
+    from rag.articles.article import Article
+    from rag.articles.loaders import load_paths
 
     try:
         services = open_services()

@@ -185,7 +185,7 @@ class FeedService:
 
     def load_url(self, url: str, source: str | None = None):
         """One article page as an Article (or a LoadFailure saying why not), like a file from `load_paths`."""
-        from rag.articles.loaders import LoadFailure
+        from rag.articles.article import LoadFailure
         from rag.feeds.fetch import FetchError, check_url
         from rag.feeds.poll import fetch_article
         from rag.feeds.urls import shown_url

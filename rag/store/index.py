@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from rag.articles.loaders import Article, LoadFailure
+from rag.articles.article import Article, LoadFailure
 from rag.embeddings.embedders import embedding_model_id
 from rag.store.catalog import Catalog
 from rag.store.ingest import IngestResult, Writer

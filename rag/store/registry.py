@@ -28,7 +28,7 @@ from rag.store.fts import FTS_TOKENIZE
 if TYPE_CHECKING:
     import numpy as np
 
-    from rag.articles.loaders import Article
+    from rag.articles.article import Article
     from rag.articles.chunking import Chunk
 
 SCHEMA_VERSION = 2
