@@ -23,7 +23,8 @@ from urllib.parse import urljoin
 from rag.articles.article import MAX_ARTICLE_CHARS, Article, LoadFailure, cap_article, make_article
 from rag.articles.formats import extract_page
 from rag.errors import NewsbotError
-from rag.feeds.fetch import Fetcher, FetchError, Response
+from rag.feeds.fetch import Fetcher, Response
+from rag.feeds.network import FetchError
 from rag.feeds.parse import ACCEPT, Entry, FeedDoc, parse_feed
 from rag.feeds.registry import Feed, FeedStore
 from rag.feeds.urls import canonical_url, shown_url
