@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 def build_store(data: Path, n: int) -> None:
     from langchain_core.embeddings import DeterministicFakeEmbedding
 
-    from rag.articles.loaders import make_article
+    from rag.articles.article import make_article
     from rag.config import Settings
     from rag.store.index import NewsIndex, open_chroma
 

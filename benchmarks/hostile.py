@@ -19,13 +19,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rag.feeds.fetch import Fetcher, FetchError  # noqa: E402
+from rag.feeds.fetch import Fetcher  # noqa: E402
+from rag.feeds.network import FetchError  # noqa: E402
 from tests.hostile_site import (HostileSite, answer, deflate_bomb, encoded, gzip_bomb, stacked_gzip_bomb,  # noqa: E402
                                 zstd_bomb)
 
 CHILD = """
 import json, sys
-from rag.feeds.fetch import Fetcher, FetchError
+from rag.feeds.fetch import Fetcher
+from rag.feeds.network import FetchError
 
 def rss_kb(field):
     for line in open("/proc/self/status"):

@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag.answering.query import Query  # noqa: E402
-from rag.articles.loaders import Article, load_paths  # noqa: E402
+from rag.articles.article import Article  # noqa: E402
+from rag.articles.loaders import load_paths  # noqa: E402
 from rag.config import Settings  # noqa: E402
 from rag.store.index import NewsIndex, open_chroma  # noqa: E402
 from rag.retrieval.retriever import NewsRetriever  # noqa: E402

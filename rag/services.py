@@ -14,7 +14,8 @@ from langchain_core.runnables import Runnable
 
 from rag.answering.chain import build_answer_chain
 from rag.answering.query import Query, validate_question
-from rag.articles.loaders import Article, LoadFailure, load_paths
+from rag.articles.article import Article, LoadFailure
+from rag.articles.loaders import load_paths
 from rag.briefing.build import DEFAULT_MAX_STORIES, Briefing, build_briefing
 from rag.briefing.schedule import Schedules
 from rag.config import Settings

@@ -10,11 +10,12 @@ from datetime import date
 import pytest
 
 from bot.briefing_render import briefing_messages
-from rag.articles.loaders import load_paths, record_to_article
+from rag.articles.formats import record_to_article
+from rag.articles.loaders import load_paths
 from rag.briefing.build import Briefing, SourceRef, Story, lead_vectors, _load_docs, build_briefing
 from rag.cli.common import resolve_range
 from rag.briefing.text import briefing_lines, claim_line
-from rag.briefing.corroborate import Article as CorroboratedArticle, corroborate
+from rag.briefing.corroborate import StoryArticle, corroborate
 from rag.text import date_to_int
 from rag.answering.models import make_chat_model
 from rag.schema import Citation
@@ -76,11 +77,11 @@ def test_a_claim_both_seeds_support_names_both_outlets_everywhere(two_outlets):
 
 
 def test_a_claim_is_credited_to_the_outlets_whose_articles_support_it_and_no_others():
-    game = CorroboratedArticle("a", "A", "Outlet A", "2024-11-11", None, (
+    game = StoryArticle("a", "A", "Outlet A", "2024-11-11", None, (
         "The Lakers beat the Celtics in overtime on Sunday night. LeBron James scored 40 points."))
-    call = CorroboratedArticle("b", "B", "Outlet B", "2024-11-12", None, (
+    call = StoryArticle("b", "B", "Outlet B", "2024-11-12", None, (
         "Trump warned Putin not to escalate the war in Ukraine, The Washington Post reported."))
-    recap = CorroboratedArticle("c", "C", "Outlet C", "2024-11-12", None, (
+    recap = StoryArticle("c", "C", "Outlet C", "2024-11-12", None, (
         "Los Angeles needed overtime: the Lakers beat the Celtics 110-105. James finished with 40."))
     cited = [Citation(1, "b", "B", "Outlet B", "2024-11-12", None, "Trump warned Putin"),
              Citation(2, "a", "A", "Outlet A", "2024-11-11", None, "The Lakers beat the Celtics")]

@@ -73,7 +73,7 @@ def _server_store(path: Path, port: int, collection: str | None = None):
 
 
 def _quokka():
-    from rag.articles.loaders import make_article
+    from rag.articles.article import make_article
 
     return make_article(title="Quokka sanctuary opens on Rottnest", origin="test", source="Coast Wire",
                         published="2024-05-02", body="A quokka sanctuary with 40 enclosures opened on Rottnest "

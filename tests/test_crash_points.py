@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.articles.loaders import Article, make_article
+from rag.articles.article import Article, make_article
 from rag.articles.chunking import chunk_article
 
 CRASHED = 86  # the exit code of a child that died at its point

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from rag.feeds.fetch import Fetcher, FetchError
+from rag.feeds.fetch import Fetcher
+from rag.feeds.network import FetchError
 from rag.feeds.parse import FeedError, parse_feed
 from rag.feeds.service import FeedService
 from rag.feeds.urls import canonical_url
@@ -392,7 +393,7 @@ def test_a_store_fault_fails_only_its_feed_and_its_entries_come_in_at_the_next_p
 def test_a_redirect_to_a_private_address_is_refused_before_any_request_reaches_it(monkeypatch, site):
     import socket
 
-    import rag.feeds.fetch as fetch
+    import rag.feeds.network as network
 
     port = site.server.server_address[1]
     real = socket.getaddrinfo
@@ -407,8 +408,8 @@ def test_a_redirect_to_a_private_address_is_refused_before_any_request_reaches_i
     def refused(_ip):
         return "private address (test)" if asked[-1] == "private.test" else None
 
-    monkeypatch.setattr(fetch.socket, "getaddrinfo", resolve)
-    monkeypatch.setattr(fetch, "refused_address", refused)
+    monkeypatch.setattr(network.socket, "getaddrinfo", resolve)
+    monkeypatch.setattr(network, "refused_address", refused)
     site.routes["/start"] = Page(b"", "text/plain", 302, {"Location": f"http://private.test:{port}/secret"})
     site.routes["/secret"] = Page(b"internal", "text/plain")
     with pytest.raises(FetchError, match="refused private.test"):

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from rag.answering.query import Query
-from rag.articles.loaders import Article, load_paths
+from rag.articles.article import Article
+from rag.articles.loaders import load_paths
 from rag.articles.chunking import chunk_id
 from rag.articles.headlines import is_byline, lede_headline
 

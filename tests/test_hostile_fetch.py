@@ -14,7 +14,8 @@ import zlib
 import pytest
 
 from bot.cogs.feeds import feed_line, linked
-from rag.feeds.fetch import MAX_RETRY_AFTER_S, Fetcher, FetchError, retry_after_s
+from rag.feeds.fetch import MAX_RETRY_AFTER_S, Fetcher, retry_after_s
+from rag.feeds.network import FetchError
 from rag.feeds.parse import FeedError
 from rag.feeds.urls import canonical_url, shown_url
 from tests.conftest import make_settings

@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-import rag.articles.loaders
-from rag.articles.loaders import Article, LoadFailure, load_paths
+import rag.articles.pdf
+from rag.articles.article import Article, LoadFailure
+from rag.articles.loaders import load_paths
 from tests.conftest import make_settings
 from tests.feeds_site import Page, article_page, atom, paragraphs, rss
 from tests.test_feeds import lib, newsbot, site, texts  # noqa: F401 (fixtures and helpers shared with the feed tests)
@@ -203,11 +204,11 @@ def test_a_pdf_bomb_is_cut_at_the_character_cap_with_its_reason_well_within_the_
     assert 190_000 < len(article.body) <= 200_000
     assert article.warnings[-1] == ("the text is over the 200,000-character limit (NEWSBOT_MAX_ARTICLE_CHARS): "
                                     f"kept the first {len(article.body):,}")
-    assert took < rag.articles.loaders.PDF_DEADLINE_S
+    assert took < rag.articles.pdf.PDF_DEADLINE_S
 
 
 def test_a_pdf_past_its_deadline_is_refused_with_its_reason_and_the_other_files_load(tmp_path, monkeypatch):
-    monkeypatch.setattr(rag.articles.loaders, "PDF_DEADLINE_S", 1.0)
+    monkeypatch.setattr(rag.articles.pdf, "PDF_DEADLINE_S", 1.0)
     (tmp_path / "a-bomb.pdf").write_bytes(pdf(pages=8, lines=25_000))
     (tmp_path / "b-note.txt").write_text("Harbour note\n\nThe harbour office opens at nine on Monday.")
     started = time.monotonic()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from rag.articles.loaders import SOURCE_CHARS, TITLE_CHARS, Article, LoadFailure, load_paths
+from rag.articles.article import SOURCE_CHARS, TITLE_CHARS, Article, LoadFailure
+from rag.articles.loaders import load_paths
 
 
 def test_terminal_escapes_and_control_characters_are_stripped_at_ingest(tmp_path):

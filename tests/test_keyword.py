@@ -11,7 +11,7 @@ from datetime import date
 import numpy as np
 import pytest
 
-from rag.articles.loaders import Article
+from rag.articles.article import Article
 from rag.store.index import NewsIndex
 from rag.store.fts import FtsStemmer, fts_stemmer
 from rag.store.keyword_copy import KeywordIndex

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from rag.answering.query import Query
-from rag.articles.loaders import Article, load_paths, make_article
+from rag.articles.article import Article, make_article
+from rag.articles.loaders import load_paths
 from rag.errors import LibraryError
 from rag.retrieval.retriever import NewsRetriever
 

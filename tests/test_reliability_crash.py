@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from rag.answering.query import Query
-from rag.articles.loaders import load_paths, make_article
+from rag.articles.article import make_article
+from rag.articles.loaders import load_paths
 from rag.articles.chunking import chunk_article
 from rag.retrieval.retriever import NewsRetriever
 
@@ -123,7 +124,7 @@ def test_a_half_ingested_article_is_never_retrievable_and_the_next_ingest_sweeps
 
 WRITER = """
 import sys
-from rag.articles.loaders import make_article
+from rag.articles.article import make_article
 from rag.config import Settings
 from rag.services import build_services
 index = build_services(Settings()).index

@@ -8,7 +8,7 @@ from datetime import date
 import numpy as np
 import pytest
 
-from rag.articles.loaders import Article
+from rag.articles.article import Article
 from rag.retrieval.retriever import DEFAULT_RECIPE, NewsRetriever, outlet_matcher
 
 from .conftest import make_settings

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.articles.loaders import make_article
+from rag.articles.article import make_article
 from rag.retrieval.retriever import NewsRetriever
 
 from .conftest import make_settings

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from rag.articles.loaders import record_to_article
+from rag.articles.formats import record_to_article
 from rag.eval.stories import TARGETS, evaluate, load_labelled, load_labels, table
 
 from .conftest import MULTIHOP, TESTS, make_settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rag.articles.loaders import parse_date
+from rag.articles.article import parse_date
 from rag.errors import QuestionError
 from rag.text import date_to_int
 

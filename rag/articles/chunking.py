@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from rag.articles.loaders import Article
+from rag.articles.article import Article
 from rag.embeddings.minilm import load_tokenizer
 from rag.text import date_to_int
 

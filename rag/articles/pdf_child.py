@@ -1,4 +1,4 @@
-"""One PDF's text, read in a child process of its own: `rag.articles.loaders.parse_pdf` runs this file with `python -I` and
+"""One PDF's text, read in a child process of its own: `rag.articles.pdf.parse_pdf` runs this file with `python -I` and
 kills it at its deadline, so no PDF can hold a worker for long. Only pypdf is imported here.
 
 stdin: the PDF's bytes; argv: the most pages and characters to read. stdout: one JSON object, either

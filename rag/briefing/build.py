@@ -22,7 +22,7 @@ from langchain_core.runnables import Runnable
 from prompts.loader import load_prompt
 from rag.answering.citations import check_citations
 from rag.answering.prompt_safety import format_passages
-from rag.briefing.corroborate import Article, Claim, corroborate, outlet_key
+from rag.briefing.corroborate import Claim, StoryArticle, corroborate, outlet_key
 from rag.store.index import NewsIndex, StoredArticle
 from rag.answering.models import NOT_SURE, OFFLINE_LABEL, STUB_MODEL_NAME, model_name
 from rag.schema import Citation, Passage
@@ -234,7 +234,7 @@ def summarise(docs: list[_Doc], headline: str, llm: Runnable) -> Summary:
     if checked.abstained:
         return Summary(model=checked.model)
     text = " ".join(line.strip() for line in checked.answer.replace(OFFLINE_LABEL, "").splitlines() if line.strip())
-    articles = [Article(d.meta.article_id, d.meta.title, d.meta.source, d.meta.published, d.meta.url, d.body)
+    articles = [StoryArticle(d.meta.article_id, d.meta.title, d.meta.source, d.meta.published, d.meta.url, d.body)
                 for d in docs]
     return Summary(text, checked.citations, checked.model,
                    corroborate(checked.answer, checked.citations, articles, checked.model))

@@ -30,7 +30,7 @@ class Claim:
 
 
 @dataclass(frozen=True)
-class Article:
+class StoryArticle:
     """What the check needs of one article of the story."""
 
     article_id: str
@@ -46,7 +46,7 @@ def outlet_key(source: str | None, article_id: str) -> str:
     return source.lower() if source else f"\0{article_id}"
 
 
-def corroborate(answer: str, citations: list[Citation], articles: list[Article], model: str) -> list[Claim]:
+def corroborate(answer: str, citations: list[Citation], articles: list[StoryArticle], model: str) -> list[Claim]:
     """The checked summary's claims, each with the outlets (in `articles` order) whose articles support it."""
     cited_article = {c.n: c.article_id for c in citations}
     claims = []
@@ -61,7 +61,7 @@ def corroborate(answer: str, citations: list[Citation], articles: list[Article],
     return claims
 
 
-def supports(claim: str, article: Article, model: str) -> bool:
+def supports(claim: str, article: StoryArticle, model: str) -> bool:
     """Whether the citation checker keeps `claim [1]` with this article as passage 1."""
     passage = Passage(n=1, chunk_id=f"{article.article_id}:body", article_id=article.article_id,
                       title=article.title, source=article.source, published=article.published, url=article.url,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-from rag.articles.loaders import parse_date
+from rag.articles.article import parse_date
 
 
 def parse_day(value: str, today: date) -> date:

@@ -101,7 +101,7 @@ def progress_bar(label: str, disable: bool = False) -> Progress:
 
 
 def day_option(value: str | None, option: str) -> int | None:
-    from rag.articles.loaders import parse_date
+    from rag.articles.article import parse_date
     from rag.text import date_to_int
 
     if value is None:

@@ -17,7 +17,7 @@ def ingest(
 ) -> None:
     """Add articles (seed txt, txt/md, html, json, jsonl, pdf, or an http(s) article page) to the store; unchanged
     ones are skipped."""
-    from rag.articles.loaders import Article
+    from rag.articles.article import Article
 
     try:
         services = open_services()

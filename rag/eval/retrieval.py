@@ -99,7 +99,8 @@ class EvalResult:
 def open_eval_store(settings: Settings, corpus: Path, chunk_tokens: int = 256,
                     on_ingest: Callable[[int, int], None] | None = None):
     """The corpus's own store (data_dir/eval-<hash>), ingesting what it does not hold yet."""
-    from rag.articles.loaders import LoadFailure, load_paths
+    from rag.articles.article import LoadFailure
+    from rag.articles.loaders import load_paths
     from rag.embeddings.embedders import embedding_model_id, make_embeddings
     from rag.store.index import NewsIndex, open_chroma
 

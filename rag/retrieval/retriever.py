@@ -115,6 +115,25 @@ def outlet_matcher(index) -> OutletMatcher:
     return index.derived("outlet_matcher", lambda: OutletMatcher(sorted(index.sources()), index.lower_vocabulary()))
 
 
+@dataclass(frozen=True)
+class OutletGroup:
+    """Outlets the question names together, with the dates and the clause of the question that go with them."""
+
+    sources: list[str]  # the outlets' names, sorted
+    dates: list[DateRef]
+    clause: str  # the question's clause about these outlets
+    spans: list[tuple[int, int]]  # where that clause sits in the question
+
+
+@dataclass(frozen=True)
+class _Searches:
+    """What `HybridRanker._search` found: item 0 of each side is the whole question's, then one per clause."""
+
+    keyword: list[dict[str, float]]
+    dense: list[dict[str, float]]
+    clauses: dict[int, str]  # group index -> its clause, for the groups searched on their own
+
+
 class HybridRanker:
     """FTS5 + dense weighted-sum fusion, a soft date boost, and per-outlet round-robin routing with sub-queries.
 
@@ -126,65 +145,80 @@ class HybridRanker:
         self.r = recipe
 
     def rank(self, query: str, n: int, since, until, source, libraries=None) -> list[tuple[str, float]]:
-        matcher = outlet_matcher(self.index)
-        parsed = parse_question(query, matcher)
+        parsed = parse_question(query, outlet_matcher(self.index))
         groups = self._groups(parsed, source)
         text = strip_meta(query, parsed)
-        segments = {}  # group -> the question's clause about that group's outlet, if it says enough
-        if len(groups) > 1:
-            for g, (_, _, seg, _) in enumerate(groups):
-                if len(TOKEN_RE.findall(seg)) >= 4:
-                    segments[g] = seg
-        pool = max(n, self.r.pool)
-        # One unfiltered search per text and side; each outlet's list is cut from them (filtered searches cost
-        # 4-30x more in Chroma). Running the keyword side in a thread gained nothing on 2 cores: the embedding
-        # model uses both.
-        kw_lists = self._keyword_lists([text, *(strip_meta_in(query, parsed, groups[g][3]) for g in segments)],
-                                       pool, since, until, source, libraries)
-        embeddings = self.index.embeddings
-        if self.r.segment_dense and segments and self.r.pooled_segments and hasattr(embeddings, "embed_with_parts"):
-            vectors = embeddings.embed_with_parts(query, [groups[g][3] for g in segments])
-        else:
-            vectors = [embeddings.embed_query(query)]
-            if self.r.segment_dense and segments:
-                vectors += embeddings.embed_documents(list(segments.values()))  # padded to the longest only
-        dense_lists = [dict(found) for found in self.index.dense_search_many(vectors, pool, since, until, source,
-                                                                              libraries)]
-        dense_lists += [{} for _ in range(1 + len(segments) - len(dense_lists))]
-        meta = chunk_meta(self.index)
-        kw, dense = kw_lists[0], dense_lists[0]
-        norm = _Norm(kw, dense)
-        base = self._boost(norm.fuse(kw, dense, self.r.w_dense), parsed.dates, meta)
-        lists = []
-        seg_lists = dict(zip(segments, zip(kw_lists[1:], dense_lists[1:])))
-        for g, (sources, group_dates, _, _) in enumerate(groups):
-            keep = set(sources)
-            gkw, gdense = _only(kw, keep, meta), _only(dense, keep, meta)
-            scores = norm.fuse(gkw, gdense, self.r.w_dense)
-            if g in seg_lists:
-                skw, sdense = (_only(d, keep, meta) for d in seg_lists[g])
-                seg_scores = _Norm(skw, sdense).fuse(skw, sdense, self.r.w_dense)
-                ids = set(scores) | set(seg_scores)
-                scores = {c: (1 - self.r.w_segment) * scores.get(c, 0.0)
-                          + self.r.w_segment * seg_scores.get(c, 0.0) for c in ids}
-            lists.append(self._boost(self._boost(scores, parsed.dates, meta), group_dates, meta))
-        lists.append(base)
+        found = self._search(query, text, parsed, groups, max(n, self.r.pool), since, until, source, libraries)
+        lists = self._fuse(found, groups, parsed.dates)
         if self.r.w_sentence:
             scorer = SentenceScorer(self.index, text)
             lists = scorer.sharpen(lists, self.r.sharpen_top, self.r.w_sentence, self.r.title_discount)
         return round_robin(lists, n, self.r.rounds_by_score)
+
+    def _search(self, query: str, text: str, parsed, groups: list[OutletGroup], pool: int, since, until, source,
+                libraries) -> _Searches:
+        """Step 1: the keyword and dense searches for the question and for each group's clause."""
+        clauses = {}  # group -> the question's clause about that group's outlet, if it says enough
+        if len(groups) > 1:
+            for g, group in enumerate(groups):
+                if len(TOKEN_RE.findall(group.clause)) >= 4:
+                    clauses[g] = group.clause
+        # One unfiltered search per text and side; each outlet's list is cut from them (filtered searches cost
+        # 4-30x more in Chroma). Running the keyword side in a thread gained nothing on 2 cores: the embedding
+        # model uses both.
+        keyword = self._keyword_lists([text, *(strip_meta_in(query, parsed, groups[g].spans) for g in clauses)],
+                                      pool, since, until, source, libraries)
+        vectors = self._vectors(query, [groups[g] for g in clauses])
+        dense = [dict(found) for found in self.index.dense_search_many(vectors, pool, since, until, source,
+                                                                        libraries)]
+        dense += [{} for _ in range(1 + len(clauses) - len(dense))]
+        return _Searches(keyword, dense, clauses)
+
+    def _vectors(self, query: str, with_clause: list[OutletGroup]) -> list:
+        """The question's embedding, then (when the recipe says so) one per group clause."""
+        embeddings = self.index.embeddings
+        if self.r.segment_dense and with_clause and self.r.pooled_segments and hasattr(embeddings,
+                                                                                       "embed_with_parts"):
+            return embeddings.embed_with_parts(query, [group.spans for group in with_clause])
+        vectors = [embeddings.embed_query(query)]
+        if self.r.segment_dense and with_clause:
+            vectors += embeddings.embed_documents([group.clause for group in with_clause])  # padded to the longest only
+        return vectors
+
+    def _fuse(self, found: _Searches, groups: list[OutletGroup], dates: list[DateRef]) -> list[dict[str, float]]:
+        """Step 2: one fused, date-boosted list per outlet group (cut from the global searches), then the global
+        list."""
+        meta = chunk_meta(self.index)
+        kw, dense = found.keyword[0], found.dense[0]
+        norm = _Norm(kw, dense)
+        base = self._boost(norm.fuse(kw, dense, self.r.w_dense), dates, meta)
+        lists = []
+        by_clause = dict(zip(found.clauses, zip(found.keyword[1:], found.dense[1:])))
+        for g, group in enumerate(groups):
+            keep = set(group.sources)
+            gkw, gdense = _only(kw, keep, meta), _only(dense, keep, meta)
+            scores = norm.fuse(gkw, gdense, self.r.w_dense)
+            if g in by_clause:
+                skw, sdense = (_only(d, keep, meta) for d in by_clause[g])
+                clause_scores = _Norm(skw, sdense).fuse(skw, sdense, self.r.w_dense)
+                ids = set(scores) | set(clause_scores)
+                scores = {c: (1 - self.r.w_segment) * scores.get(c, 0.0)
+                          + self.r.w_segment * clause_scores.get(c, 0.0) for c in ids}
+            lists.append(self._boost(self._boost(scores, dates, meta), group.dates, meta))
+        lists.append(base)
+        return lists
 
     def _keyword_lists(self, texts: list[str], pool: int, since, until, source,
                        libraries) -> list[dict[str, float]]:
         return [dict(self.index.keyword_search(t, pool, since, until, source, weights=self.r.weights,
                                                max_df=self.r.max_df, libraries=libraries)) for t in texts]
 
-    def _groups(self, parsed, source) -> list[tuple[list[str], list[DateRef], str, list[tuple[int, int]]]]:
+    def _groups(self, parsed, source) -> list[OutletGroup]:
         groups = []
-        for (sources, dates, seg), spans in zip(parsed.groups, parsed.spans):
+        for (sources, dates, clause), spans in zip(parsed.groups, parsed.spans):
             kept = sorted(s for s in sources if not source or s.lower() == source.lower())
             if kept:
-                groups.append((kept, dates, seg, spans))
+                groups.append(OutletGroup(kept, dates, clause, spans))
         return groups
 
     def _boost(self, scores: dict[str, float], windows: list[DateRef], meta: dict[str, tuple[str, int]]):

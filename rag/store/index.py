@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from rag.articles.loaders import Article, LoadFailure
+from rag.articles.article import Article, LoadFailure
 from rag.embeddings.embedders import embedding_model_id
 from rag.store.catalog import Catalog
 from rag.store.ingest import IngestResult, Writer
 from rag.store.keyword import KeywordSearch
 from rag.libraries import DEFAULT_LIBRARY
-from rag.store.registry import Scope, StoredArticle, StoredChunk
+from rag.store.registry import ChunkScope, StoredArticle, StoredChunk
 from rag.store.vectors import Vectors, chroma_where, open_chroma, store_collection
 
 __all__ = ["IngestResult", "NewsIndex", "StoredArticle", "StoredChunk", "open_chroma", "open_index"]
@@ -155,7 +155,7 @@ class NewsIndex:
         """chunk_id -> (source, published YYYYMMDD int, 0 = undated) for every committed chunk."""
         return self.registry.chunk_sources_and_dates()
 
-    def scope(self, libraries: Sequence[str]) -> tuple[tuple[str, ...], Scope]:
+    def scope(self, libraries: Sequence[str]) -> tuple[tuple[str, ...], ChunkScope]:
         """The libraries' committed chunks (memoised per store version), with the key they are memoised under."""
         key = tuple(sorted(set(libraries)))
         return key, self.store.derived(("scope", key), lambda: self.registry.scope(key), keep=KEEP_SCOPES)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from langchain_core.embeddings import Embeddings
 
-from rag.articles.loaders import Article, LoadFailure
+from rag.articles.article import Article, LoadFailure
 from rag.articles.chunking import Chunk, chunk_article
 from rag.store.db import StoreDB
 from rag.store.faults import point

@@ -28,7 +28,7 @@ from rag.store.fts import FTS_TOKENIZE
 if TYPE_CHECKING:
     import numpy as np
 
-    from rag.articles.loaders import Article
+    from rag.articles.article import Article
     from rag.articles.chunking import Chunk
 
 SCHEMA_VERSION = 2
@@ -106,7 +106,7 @@ class StoredChunk:
 
 
 @dataclass(frozen=True)
-class Scope:
+class ChunkScope:
     """The committed chunks a set of libraries can read, ordered by rowid (the FTS5 rowid), with their filters."""
 
     rowids: np.ndarray  # int64, ascending
@@ -261,7 +261,7 @@ class Registry:
         return {r[0]: (r[1] or "", r[2] or 0) for r in self.db.reader().execute(
             "SELECT c.chunk_id, v.source, v.published FROM chunks c JOIN versions v USING (version_id)")}
 
-    def scope(self, libraries: Sequence[str]) -> Scope:
+    def scope(self, libraries: Sequence[str]) -> ChunkScope:
         """The committed chunks these libraries hold (read fresh; the facade memoises it per store version)."""
         import numpy as np  # here, not at the top: listing commands read the registry without numpy
 
@@ -269,10 +269,10 @@ class Registry:
         rows = self.db.reader().execute(
             "SELECT c.rowid, c.chunk_id, v.source, v.published FROM chunks c JOIN versions v USING (version_id) "
             f"WHERE {where} ORDER BY c.rowid", args).fetchall()
-        return Scope(rowids=np.fromiter((r[0] for r in rows), np.int64, len(rows)),
-                     chunk_ids=tuple(r[1] for r in rows),
-                     sources=np.array([r[2] or "" for r in rows], dtype=object),
-                     published=np.fromiter((r[3] or 0 for r in rows), np.int64, len(rows)))
+        return ChunkScope(rowids=np.fromiter((r[0] for r in rows), np.int64, len(rows)),
+                          chunk_ids=tuple(r[1] for r in rows),
+                          sources=np.array([r[2] or "" for r in rows], dtype=object),
+                          published=np.fromiter((r[3] or 0 for r in rows), np.int64, len(rows)))
 
     # ---- writing (inside the caller's transaction; the write path commits) -------------------------
 
