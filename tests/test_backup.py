@@ -324,13 +324,13 @@ def test_a_file_swapped_for_a_link_after_the_check_is_refused_too(tampered, monk
     from rag.store import backup as module
 
     data, snap, secret = tampered
-    check = module._check_entries
+    check = module.check_entries
 
     def check_then_swap(source, files):
         check(source, files)
         link_for_listed_file(snap, secret)
 
-    monkeypatch.setattr(module, "_check_entries", check_then_swap)
+    monkeypatch.setattr(module, "check_entries", check_then_swap)
     with pytest.raises(StoreError, match=r"chroma/chroma\.sqlite3 is a symbolic link"):
         restore(snap, data, MODEL)
     assert_store_as_it_was(data)
