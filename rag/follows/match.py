@@ -1,0 +1,116 @@
+"""Does a new article match a follow's topic? Meaning and words together, with hard rules for phrases and exclusions.
+
+score = meaning_weight * (best cosine between the topic vector and the article's title/chunk vectors)
+      + words_weight * (share of the topic's content words (stemmed, stopwords dropped) in the article: a title hit
+                        counts 1, a body-only hit `body_credit`)
+An article matches when score >= threshold, every `"exact phrase"` occurs verbatim (case-insensitive) in the title
+or body, and no `-word` occurs. The knobs were chosen on tests/data/follow_labels.json (`newsbot eval follows`,
+benchmarks/follow_match.py prints the grid).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from rag.follows.topic import Topic
+from rag.text import stem, terms
+
+_TOPIC_CACHE = 1024  # topic vectors kept (a library's follows, many times over)
+
+
+@dataclass(frozen=True)
+class MatchKnobs:
+    """The matching knobs (chosen on the labels; see the module docstring)."""
+
+    threshold: float = 0.55
+    meaning_weight: float = 0.6
+    words_weight: float = 0.4
+    body_credit: float = 0.6  # a topic word only in the body counts this much of a title hit
+
+
+DEFAULT_KNOBS = MatchKnobs()
+
+
+@dataclass(frozen=True)
+class ArticleText:
+    """What matching needs of one article. `vectors`: its stored chunk vectors (rows); embedded when None."""
+
+    article_id: str
+    title: str
+    text: str
+    vectors: np.ndarray | None = None
+
+
+def _unit(rows) -> np.ndarray:
+    array = np.atleast_2d(np.asarray(rows, dtype=np.float32))
+    norms = np.linalg.norm(array, axis=1, keepdims=True)
+    return array / np.where(norms == 0, 1, norms)
+
+
+def _has_word(text_lower: str, word: str) -> bool:
+    """`word` (any of its inflections, by stem) occurs in the text."""
+    target = stem(word.lower())
+    return target in set(terms(text_lower)) or re.search(rf"\b{re.escape(word.lower())}\b", text_lower) is not None
+
+
+class Matcher:
+    """Scores articles against topics. Topic vectors are cached: 50 follows embed 50 topics once, not per article."""
+
+    def __init__(self, embeddings: Embeddings, knobs: MatchKnobs = DEFAULT_KNOBS):
+        self.embeddings = embeddings
+        self.knobs = knobs
+        self._topics: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def topic_vector(self, topic: Topic) -> np.ndarray:
+        key = topic.positive.lower()
+        vector = self._topics.get(key)
+        if vector is None:
+            vector = _unit(self.embeddings.embed_query(topic.positive))[0]
+            self._topics[key] = vector
+            if len(self._topics) > _TOPIC_CACHE:
+                self._topics.popitem(last=False)
+        else:
+            self._topics.move_to_end(key)
+        return vector
+
+    def article_vectors(self, article: ArticleText) -> np.ndarray:
+        """The title's vector and the article's chunk vectors (embedded here when not given), unit rows."""
+        title = self.embeddings.embed_query(article.title) if article.title.strip() else None
+        chunks = article.vectors
+        if chunks is None or len(chunks) == 0:
+            chunks = self.embeddings.embed_documents([article.text[:2000]]) if article.text.strip() else []
+        rows = [r for r in ([title] if title is not None else []) + list(chunks)]
+        return _unit(rows) if rows else np.zeros((0, 1), dtype=np.float32)
+
+    def words_share(self, topic: Topic, article: ArticleText) -> float:
+        wanted = set(terms(topic.positive))
+        if not wanted:
+            return 0.0
+        title, body = set(terms(article.title)), set(terms(article.text))
+        credit = sum(1.0 if t in title else self.knobs.body_credit if t in body else 0.0 for t in wanted)
+        return credit / len(wanted)
+
+    def allowed(self, topic: Topic, article: ArticleText) -> bool:
+        """Every exact phrase occurs (case-insensitive) and no excluded word does."""
+        haystack = f"{article.title}\n{article.text}".lower()
+        haystack = " ".join(haystack.split())
+        if any(" ".join(p.lower().split()) not in haystack for p in topic.phrases):
+            return False
+        return not any(_has_word(haystack, word) for word in topic.excluded)
+
+    def score(self, topic: Topic, article: ArticleText) -> float:
+        """0 when a phrase is missing or an excluded word occurs; else the weighted meaning + words score."""
+        if not self.allowed(topic, article):
+            return 0.0
+        vectors = self.article_vectors(article)
+        meaning = float(np.max(vectors @ self.topic_vector(topic))) if len(vectors) else 0.0
+        k = self.knobs
+        return k.meaning_weight * meaning + k.words_weight * self.words_share(topic, article)
+
+    def matches(self, topic: Topic, article: ArticleText) -> bool:
+        return self.score(topic, article) >= self.knobs.threshold
