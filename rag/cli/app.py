@@ -291,6 +291,9 @@ def restore_store(source: Annotated[Path, typer.Argument(help="A folder `newsbot
 from rag.cli.feeds import feeds_app  # noqa: E402  (its heavy imports are inside its commands)
 
 app.add_typer(feeds_app, name="feeds")
+from rag.cli.follows import follows_app  # noqa: E402
+
+app.add_typer(follows_app, name="follows")
 
 eval_app = typer.Typer(no_args_is_help=True, help="Measure retrieval quality on a benchmark.")
 app.add_typer(eval_app, name="eval")
