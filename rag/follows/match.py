@@ -103,14 +103,23 @@ class Matcher:
             return False
         return not any(_has_word(haystack, word) for word in topic.excluded)
 
-    def score(self, topic: Topic, article: ArticleText) -> float:
-        """0 when a phrase is missing or an excluded word occurs; else the weighted meaning + words score."""
+    def parts(self, topic: Topic, article: ArticleText) -> tuple[bool, float, float]:
+        """(phrases and exclusions allowed, meaning, words share): what `score` weighs, apart for calibration."""
         if not self.allowed(topic, article):
-            return 0.0
+            return False, 0.0, 0.0
         vectors = self.article_vectors(article)
         meaning = float(np.max(vectors @ self.topic_vector(topic))) if len(vectors) else 0.0
-        k = self.knobs
-        return k.meaning_weight * meaning + k.words_weight * self.words_share(topic, article)
+        return True, meaning, self.words_share(topic, article)
+
+    def score(self, topic: Topic, article: ArticleText) -> float:
+        """0 when a phrase is missing or an excluded word occurs; else the weighted meaning + words score."""
+        return combine(self.parts(topic, article), self.knobs)
 
     def matches(self, topic: Topic, article: ArticleText) -> bool:
         return self.score(topic, article) >= self.knobs.threshold
+
+
+def combine(parts: tuple[bool, float, float], knobs: MatchKnobs) -> float:
+    """The score from `Matcher.parts` under `knobs` (calibration reweighs stored parts without re-embedding)."""
+    allowed, meaning, words = parts
+    return knobs.meaning_weight * meaning + knobs.words_weight * words if allowed else 0.0
