@@ -16,7 +16,7 @@ import numpy as np
 
 from rag.config import Settings
 from rag.errors import EvalError, NewsbotError
-from rag.follows.match import DEFAULT_KNOBS, ArticleText, Matcher, MatchKnobs, combine
+from rag.follows.match import DEFAULT_KNOBS, ArticleText, Matcher, MatchKnobs, is_match
 from rag.follows.topic import parse_topic
 
 
@@ -108,7 +108,7 @@ def evaluate(scored: list[tuple[str, list]], knobs: MatchKnobs = DEFAULT_KNOBS) 
     for name, rows in scored:
         s = TopicScore(name)
         for relevant, parts in rows:
-            hit = combine(parts, knobs) >= knobs.threshold
+            hit = is_match(parts, knobs)
             s.tp += hit and relevant
             s.fp += hit and not relevant
             s.fn += relevant and not hit

@@ -116,10 +116,16 @@ class Matcher:
         return combine(self.parts(topic, article), self.knobs)
 
     def matches(self, topic: Topic, article: ArticleText) -> bool:
-        return self.score(topic, article) >= self.knobs.threshold
+        """Phrases present, exclusions absent, and the score at or above the threshold."""
+        return is_match(self.parts(topic, article), self.knobs)
 
 
 def combine(parts: tuple[bool, float, float], knobs: MatchKnobs) -> float:
     """The score from `Matcher.parts` under `knobs` (calibration reweighs stored parts without re-embedding)."""
     allowed, meaning, words = parts
     return knobs.meaning_weight * meaning + knobs.words_weight * words if allowed else 0.0
+
+
+def is_match(parts: tuple[bool, float, float], knobs: MatchKnobs) -> bool:
+    """A phrase missing or an excluded word present is never a match, whatever the threshold."""
+    return parts[0] and combine(parts, knobs) >= knobs.threshold
