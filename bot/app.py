@@ -32,7 +32,8 @@ T = TypeVar("T")
 
 NO_PINGS = discord.AllowedMentions.none()
 SEND_RETRY_S = 1.0  # pause before the one extra try of a send that failed with a Discord 5xx
-EXTENSIONS = ("bot.cogs.ask", "bot.cogs.admin", "bot.cogs.briefing", "bot.cogs.feeds")
+EXTENSIONS = ("bot.cogs.ask", "bot.cogs.admin", "bot.cogs.briefing", "bot.cogs.feeds",
+              "bot.cogs.follows")
 
 
 class AnswerTimeout(NewsbotError):

@@ -21,7 +21,7 @@ _API = {
     "Settings": "rag.config", "settings_problems": "rag.config",
     # errors
     "NewsbotError": "rag.errors", "ConfigError": "rag.errors", "QuestionError": "rag.errors",
-    "LibraryError": "rag.errors",
+    "LibraryError": "rag.errors", "FollowError": "rag.follows.topic",
     # what front ends send and get back
     "Query": "rag.answering.query", "query_day": "rag.answering.query",
     "Answer": "rag.schema", "Citation": "rag.schema", "OFFLINE_LABEL": "rag.answering.models",
@@ -60,6 +60,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eag
     from rag.config import Settings, settings_problems
     from rag.errors import ConfigError, LibraryError, NewsbotError, QuestionError
     from rag.feeds.urls import shown_url
+    from rag.follows.topic import FollowError
     from rag.schema import Answer, Citation
     from rag.services import Services, build_services
     from rag.store.index import IngestResult

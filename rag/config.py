@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     pdf_max_pages: int = Field(default=200, ge=1)  # pages read from one PDF (the rest cut, with a warning)
     admin_timeout_s: float = Field(default=120.0, gt=0)  # /feeds add and /ingest: their own deadline
 
+    # follows (issue #28): topics alerted into channels or DMs, one alert per story
+    follow_max_per_member: int = Field(default=10, ge=1)  # follows one member may have in one library
+    follow_max_per_server: int = Field(default=50, ge=1)  # follows (members' and channels') in one library
+    follow_max_topic_chars: int = Field(default=200, ge=10, le=1000)  # a topic's length
+    alert_poll_s: float = Field(default=2.0, gt=0)  # how often the bot looks for alerts to send
+    alerts_per_hour: int = Field(default=10, ge=1)  # alerts one channel (or DM) gets per hour; the rest fold
+
     briefing_channel_id: int | None = None
     briefing_time: str = "08:00"
     briefing_timezone: str = "UTC"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -26,6 +27,8 @@ from rag.answering.models import make_chat_model
 from rag.retrieval.retriever import NewsRetriever
 from rag.schema import Answer
 from rag.libraries import check_library
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -117,8 +120,11 @@ class Services:
     def ingest(self, items: Iterable[Article | LoadFailure], library: str | None = None, *,
                on_progress: Callable[[int], None] | None = None) -> IngestResult:
         """Add articles to the library; unchanged ones are skipped, changed ones replaced (blocking)."""
-        return self.index.ingest(items, batch_chunks=self.settings.ingest_batch_chunks, on_progress=on_progress,
-                                 library=self._write(library))
+        library = self._write(library)
+        result = self.index.ingest(items, batch_chunks=self.settings.ingest_batch_chunks, on_progress=on_progress,
+                                   library=library)
+        self._match_follows(library, [*result.added, *result.updated])
+        return result
 
     def remove(self, article_id: str, library: str | None = None) -> bool:
         """Take the article out of the library (its chunks go when no library holds it); False if not there."""
@@ -192,6 +198,65 @@ class Services:
     def ingest_url(self, url: str, library: str | None = None, source: str | None = None) -> IngestResult:
         """Fetch one article page and ingest it, as for a file (blocking)."""
         return self.feeds.ingest_url(url, self._write(library), source)
+
+    # ---- follows (rag/follows/) -------------------------------------------------------------------------------
+
+    @cached_property
+    def follows(self):
+        """The follow operations; hits are recorded by `ingest` (feeds, links, files, uploads, the polling child)."""
+        from rag.follows.service import FollowService
+
+        return FollowService(self.settings, index=self.index)
+
+    def _match_follows(self, library: str, article_ids: list[str]) -> None:
+        """Record the follows' hits among newly stored articles; a failure here never fails the ingest."""
+        if not article_ids:
+            return
+        try:
+            self.follows.on_ingested(library, article_ids)
+        except Exception:  # the articles are stored; their alerts are lost, and the log says why
+            logger.exception("matching %d new articles of %s against its follows failed", len(article_ids), library)
+
+    def add_follow(self, topic: str, owner_id: int = 0, channel_id: int | None = None, guild_id: int | None = None,
+                   library: str | None = None):
+        """Follow a topic in the library (alerts to `channel_id`, or by DM to the owner); FollowError when a limit
+        is reached (the message names the setting)."""
+        return self.follows.add(self._write(library), topic, owner_id, channel_id, guild_id)
+
+    def remove_follow(self, follow_id: int, library: str | None = None, owner_id: int | None = None,
+                      admin: bool = False) -> bool:
+        """Forget a follow (the owner's own; an admin's: any channel follow too); False if not there or not theirs."""
+        return self.follows.remove(self._write(library), follow_id, owner_id, admin)
+
+    def list_follows(self, library: str | None = None, owner_id: int | None = None, channels: bool = False) -> list:
+        """The library's follows (one member's, plus the channel follows when `channels`)."""
+        return self.follows.list(self._write(library), owner_id, channels)
+
+    def check_follows(self, since: date, until: date, library: str | None = None) -> list[dict]:
+        """The dry run: `[{"id", "topic", "articles": [...]}]` over stored articles dated in [since, until]."""
+        from rag.text import date_to_int
+
+        return self.follows.check(self._write(library), date_to_int(since), date_to_int(until))
+
+    def pending_alerts(self, limit: int = 20) -> list:
+        """Claim up to `limit` alerts of every library (no other caller gets them); each a PendingAlert."""
+        return self.follows.pending(limit)
+
+    def alert_sent(self, alert, channel_id: int, message_id: int, outlets: Sequence[str]) -> None:
+        """The alert was posted as (or edited into) `message_id` in `channel_id`."""
+        self.follows.sent(alert, channel_id, message_id, outlets)
+
+    def alert_state(self, alert, state: str | None = None):
+        """With `state` ('folded', 'dropped'): record what became of a claimed alert. Without: the story's alert
+        already sent to this follow in the last 48 h (a StoryAlert), or None."""
+        if state is not None:
+            return self.follows.store.mark(alert.follow.id, alert.article.article_id, state)
+        return self.follows.story_alert(alert.follow.id, alert.story_id)
+
+    def forget_members(self, owner_ids: Iterable[int], guild_id: int | None = None) -> int:
+        """Drop the DM follows of members who no longer share a server with the bot (of one server's library, when
+        `guild_id` is given); how many were dropped."""
+        return self.follows.store.drop_follows_of(list(owner_ids), guild_id)
 
     def condense(self, history: list[tuple[str, str]], question: str) -> str:
         """A follow-up rewritten as a standalone question from earlier (question, answer) turns (blocking)."""

@@ -24,6 +24,7 @@ from rag.cli.admin import backup_store, libraries, remove, restore_store, source
 from rag.cli.common import err, fail, state
 from rag.cli.eval import eval_app
 from rag.cli.feeds import feeds_app
+from rag.cli.follows import follows_app
 from rag.cli.ingest import ingest
 from rag.cli.reading import ask, brief, demo
 from rag.errors import LibraryError, NewsbotError
@@ -63,6 +64,7 @@ app.command()(libraries)
 app.command("backup")(backup_store)
 app.command("restore")(restore_store)
 app.add_typer(feeds_app, name="feeds")
+app.add_typer(follows_app, name="follows")
 app.add_typer(eval_app, name="eval")
 
 

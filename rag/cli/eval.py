@@ -103,3 +103,26 @@ def eval_claims(
         return
     for line in table(rows):
         out.print(line, highlight=False, markup=False)
+
+
+@eval_app.command("follows")
+def eval_follows(
+    labels: Annotated[Path, typer.Option(help="Follow labels (tests/data/follow_labels.json).", exists=True,
+                                         dir_okay=False)],
+    corpus: Annotated[Path, typer.Option(help="The corpus the labels were made from (MultiHop-RAG corpus.json).",
+                                         exists=True, dir_okay=False)] = Path("../shared/eval/multihop-rag/corpus.json"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object.")] = False,
+) -> None:
+    """Precision and recall of follow matching per labelled topic and overall (micro)."""
+    from rag.eval.follows import run_follow_eval, table
+
+    try:
+        result = run_follow_eval(load_settings(), labels, corpus)
+    except NewsbotError as exc:
+        logger.exception("eval follows failed")
+        raise fail(str(exc)) from None
+    if as_json:
+        print(json.dumps(result.to_dict()))
+        return
+    for line in table(result):
+        out.print(line, highlight=False, markup=False)
