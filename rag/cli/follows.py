@@ -85,7 +85,7 @@ def check(
     until: Annotated[str, typer.Option(help="Last day (YYYY-MM-DD).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
 ) -> None:
-    """A dry run: the stored articles of [since, until] each follow matches. Sends and records nothing."""
+    """A dry run: the stored articles from --since to --until that each follow matches. Sends and records nothing."""
     from rag.errors import NewsbotError
 
     root = _root()
