@@ -84,7 +84,7 @@ class FollowService:
             return self._matcher_factory(self.index.embeddings)
         from rag.follows.match import Matcher
 
-        return Matcher(self.index.embeddings)
+        return Matcher(self.index.embeddings, index=self.index)
 
     # ---- follows --------------------------------------------------------------------------------------------
 
