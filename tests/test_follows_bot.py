@@ -140,3 +140,21 @@ async def test_alerts_past_the_hourly_cap_fold_into_one_digest_and_a_topic_is_sh
                 assert "**closed**" not in digest["content"] and all(m["mentions"] == [] for m in (alert, digest))
                 await asyncio.sleep(0.5)
                 assert len(posts(double, double.news_id)) == 2
+
+
+async def test_a_hit_recorded_in_the_bot_process_wakes_the_alert_loop_before_its_poll_interval(fetching):
+    with NewsSite() as site:
+        courier = outlet_feed(site, "Tampere Courier", [("bridge", "Tampere harbour bridge closed after crack found",
+                                                         BRIDGE)])
+        async with DiscordDouble() as double:
+            library = f"guild-{double.guild_id}"
+            settings = make_settings(fetching.settings.data_dir, alert_poll_s=600)  # the poll alone: 10 minutes
+            fetching.add_follow("Tampere harbour bridge", owner_id=double.admin.id, channel_id=double.news_id,
+                                guild_id=double.guild_id, library=library)
+            async with double.running_bot(create_bot(settings, fetching, guild_ready_timeout=0.05)) as bot:
+                bot.get_cog("FeedsCog").poller.cancel()
+                await asyncio.to_thread(fetching.add_feed, courier, library=library)
+                await poll(fetching, library)
+                await asyncio.wait_for(until(lambda: posts(double, double.news_id)), 20)
+                assert "Tampere harbour bridge closed" in posts(double, double.news_id)[0]["content"]
+            assert fetching.follows.listeners == []  # the unloaded cog no longer listens

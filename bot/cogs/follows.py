@@ -64,17 +64,39 @@ class FollowsCog(commands.Cog):
 
     def __init__(self, bot: NewsBot) -> None:
         self.bot = bot
-        self.sender = tasks.loop(seconds=bot.settings.alert_poll_s)(self.send_pending)
+        # one turn: send what is pending, then wait until this process records a hit (the ingest wakes it) or
+        # alert_poll_s passes (hits recorded by another process: the polling child, a CLI ingest)
+        self.sender = tasks.loop(seconds=0)(self._turn)
         self.sender.before_loop(self.bot.wait_until_ready)
+        self._wake = asyncio.Event()
+        self._listener = None
         self.recent: dict[int, deque[float]] = {}  # channel id -> times of its alerts in the last hour
         self.digests: dict[int, tuple[discord.Message, str, float]] = {}  # channel id -> (digest, text, started)
         self.sent_count = 0
 
     async def cog_load(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._listener = lambda _hits: loop.call_soon_threadsafe(self._wake.set)
+        self._listeners().append(self._listener)
         self.sender.start()
 
     async def cog_unload(self) -> None:
         self.sender.cancel()
+        if self._listener in self._listeners():
+            self._listeners().remove(self._listener)
+
+    def _listeners(self) -> list:
+        """The follow service's hit listeners (a services double without follows: a list nobody calls)."""
+        listeners = getattr(getattr(self.bot.services, "follows", None), "listeners", None)
+        return listeners if isinstance(listeners, list) else []
+
+    async def _turn(self) -> None:
+        self._wake.clear()  # before sending: a hit recorded meanwhile wakes the next turn at once
+        await self.send_pending()
+        try:
+            await asyncio.wait_for(self._wake.wait(), self.bot.settings.alert_poll_s)
+        except asyncio.TimeoutError:
+            pass
 
     # ---- commands -------------------------------------------------------------------------------------------
 

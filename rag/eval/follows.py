@@ -88,7 +88,7 @@ def corpus_articles(settings: Settings, corpus: Path, wanted: set[str]) -> tuple
         vectors = index.chunk_vectors(chunk_ids)
         rows = np.vstack([vectors[c] for c in chunk_ids if c in vectors]) if vectors else None
         articles[article_id] = ArticleText(article_id, a.title, a.body, rows)
-    return Matcher(index.embeddings), articles
+    return Matcher(index.embeddings, index=index), articles
 
 
 def score_parts(matcher: Matcher, topics: list[dict], articles: dict[str, ArticleText]) -> list[tuple[str, list]]:

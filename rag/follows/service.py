@@ -77,6 +77,9 @@ class FollowService:
         self.store = store or FollowStore(settings.data_dir)
         self.index = index
         self._matcher_factory = matcher_factory
+        # called with the number of new hits after `on_ingested` records any (the bot's alert loop wakes on it);
+        # a listener that fails is logged and skipped
+        self.listeners: list[Callable[[int], None]] = []
 
     @cached_property
     def matcher(self):
@@ -84,7 +87,7 @@ class FollowService:
             return self._matcher_factory(self.index.embeddings)
         from rag.follows.match import Matcher
 
-        return Matcher(self.index.embeddings)
+        return Matcher(self.index.embeddings, index=self.index)
 
     # ---- follows --------------------------------------------------------------------------------------------
 
@@ -162,6 +165,12 @@ class FollowService:
                     continue
                 story = self._story_of(library, follow.id, article.article_id, item, lead)
                 hits += self.store.record_hits([(follow.id, article.article_id, story, float(score))])
+        if hits:
+            for listener in list(self.listeners):
+                try:
+                    listener(hits)
+                except Exception:  # e.g. the bot's event loop already closed: the hits wait for the next poll
+                    logger.exception("a follow-hit listener failed")
         return hits
 
     def _story_of(self, library: str, follow_id: int, article_id: str, item: StoryItem, lead: np.ndarray) -> str:

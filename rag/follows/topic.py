@@ -10,6 +10,7 @@ from rag.errors import NewsbotError
 DEFAULT_MAX_TOPIC_CHARS = 200  # the default of the `follow_max_topic_chars` setting
 _PHRASE = re.compile(r"[\"“”]([^\"“”]*)[\"“”]")
 _EXCLUDED = re.compile(r"(?:^|(?<=\s))-([A-Za-z0-9][\w'’-]*)")
+_MENTION = re.compile(r"<[@#][!&]?\d+>|(?<![\w@])@\w+")  # @everyone, @here, <@123>: Discord's, not the topic's words
 
 
 class FollowError(NewsbotError):
@@ -42,8 +43,8 @@ def parse_topic(text: str, max_chars: int = DEFAULT_MAX_TOPIC_CHARS) -> Topic:
     phrases = tuple(p.strip() for p in _PHRASE.findall(text) if p.strip())
     rest = _PHRASE.sub(" ", text)
     excluded = tuple(w.lower() for w in _EXCLUDED.findall(rest))
-    rest = _EXCLUDED.sub(" ", rest)
+    rest = _MENTION.sub(" ", _EXCLUDED.sub(" ", rest))
     words = tuple(w for w in re.findall(r"[\w'’&.-]+", rest) if re.search(r"\w", w))
     if not phrases and not words:
-        raise FollowError("The topic has only exclusions (`-word`): say what to follow too, e.g. `Tesla -Musk`.")
+        raise FollowError("The topic has only exclusions (`-word`) or mentions: say what to follow too, e.g. `Tesla -Musk`.")
     return Topic(text=text, phrases=phrases, excluded=excluded, words=words)
