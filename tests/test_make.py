@@ -21,7 +21,7 @@ import pytest
 
 from rag.articles.loaders import load_paths
 
-from .conftest import SAMPLES
+from tests.conftest import SAMPLES
 
 ROOT = Path(__file__).parent.parent
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
