@@ -24,7 +24,8 @@ from rag.articles.loaders import load_paths
 from tests.conftest import SAMPLES
 
 ROOT = Path(__file__).parent.parent
-pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
+pytestmark = [pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed"),
+              pytest.mark.slow]  # make and newsbot processes
 
 
 def _script(path: Path, body: str) -> None:

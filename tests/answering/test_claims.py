@@ -135,6 +135,7 @@ def test_a_claim_whose_main_clause_is_false_is_dropped_whole():
 
 
 @pytest.mark.skipif(not CORPUS.exists(), reason="the dev corpus is not beside this checkout")
+@pytest.mark.slow
 def test_the_perturbation_benchmark_on_a_slice():
     from rag.eval.claims import build_claims, load_corpus, load_labels, score
 

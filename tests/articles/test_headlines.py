@@ -47,6 +47,7 @@ def test_the_seed_with_a_byline_title_gets_a_real_headline_and_keeps_the_origina
     assert titles[article.article_id] == LEDE_HEADLINE and all("Published by" not in t for t in titles.values())
 
 
+@pytest.mark.slow
 def test_a_store_holding_the_byline_title_is_updated_in_place_not_duplicated(services):
     """What the previous main stored (the byline as title) is the same article: re-ingesting replaces it."""
     [fixed] = [a for a in load_paths([SEEDS]) if a.original_title]

@@ -142,6 +142,7 @@ def test_an_over_long_feed_entry_is_stored_cut_at_a_sentence_end_with_a_warning_
     assert full[kept - 1] == "." and text.endswith(full[kept - 200:kept]) and full[kept + 1:kept + 100] not in text
 
 
+@pytest.mark.slow
 def test_newsbot_ingest_cuts_an_over_long_file_warns_on_stderr_and_exits_0(tmp_path):
     (tmp_path / "long.txt").write_text("A very long report\n\n" + _long_text("Rauma", 4 * CUT_AT))
     env = {"NEWSBOT_DATA_DIR": str(tmp_path / "store"), "NEWSBOT_MAX_ARTICLE_CHARS": str(CUT_AT)}

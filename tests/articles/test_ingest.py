@@ -26,6 +26,7 @@ def test_reingesting_unchanged_articles_changes_nothing(services):
     assert services.index.vectors.count() == stats["chunks"]
 
 
+@pytest.mark.slow
 def test_a_changed_article_replaces_its_old_chunks(services, seeds_copy):
     services.index.ingest(load_paths([seeds_copy]))
     path = seeds_copy / "002_dd306845dcd00731.txt"
@@ -128,6 +129,7 @@ def test_a_store_refuses_a_different_embedding_model(tmp_path):
         NewsIndex(open_chroma(settings), other, settings.data_dir)
 
 
+@pytest.mark.slow
 def test_an_article_stored_before_versioned_chunk_ids_updates_cleanly(services, seeds_copy, monkeypatch):
     """Stores written before chunk ids named their version hold `article:index` ids; updating such an article
     replaces them (registry, keyword rows and vectors) with the new version's."""

@@ -21,6 +21,8 @@ from tests.conftest import SEEDS, make_settings
 from tests.doubles.discord_double import MESSAGE_FLAG_EPHEMERAL, DiscordDouble
 from tests.support.servers import DRONES, PARTY_ARTICLE, until
 
+pytestmark = pytest.mark.slow  # a bot on the Discord double
+
 PARTY = "Who is invited to the Turku harbour festival?"
 
 

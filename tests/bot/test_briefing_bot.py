@@ -15,6 +15,8 @@ from tests.conftest import make_settings
 from tests.doubles.discord_double import MESSAGE_FLAG_EPHEMERAL, DiscordDouble
 from tests.support.servers import until
 
+pytestmark = pytest.mark.slow  # a bot on the Discord double
+
 
 @pytest.fixture
 def clock(monkeypatch):

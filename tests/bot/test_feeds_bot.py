@@ -13,6 +13,8 @@ from tests.doubles.feeds_site import NewsSite
 from tests.support.feeds import teaser_site
 from tests.support.servers import two_servers, until
 
+pytestmark = pytest.mark.slow  # a bot on the Discord double
+
 
 @pytest.fixture
 def fetching(tmp_path):

@@ -22,6 +22,8 @@ from tests.conftest import make_settings
 from tests.doubles.discord_double import MESSAGE_FLAG_EPHEMERAL, DiscordDouble
 from tests.support.servers import DRONES, PARTY_ARTICLE, two_servers, until
 
+pytestmark = pytest.mark.slow  # bots on the Discord double
+
 
 class Recorder:
     """The real services, recording the libraries each call from the bot asks for: (method, libraries)."""

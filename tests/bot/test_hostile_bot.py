@@ -10,6 +10,8 @@ from tests.doubles.feeds_site import NewsSite
 from tests.support.feeds import continue_forever
 from tests.support.servers import DRONES, two_servers
 
+pytestmark = pytest.mark.slow  # a bot on the Discord double
+
 
 @pytest.fixture
 def fetching(tmp_path):

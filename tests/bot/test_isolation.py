@@ -14,6 +14,8 @@ from tests.conftest import SEEDS, make_settings
 from tests.doubles.discord_double import MESSAGE_FLAG_EPHEMERAL
 from tests.support.servers import DRONES, two_servers
 
+pytestmark = pytest.mark.slow  # bots on the Discord double
+
 URL = "https://lakeland.example/2024/11/12/kallavesi-ferry"
 FERRY = "How many reindeer did the ferry carry across the lake?"
 # In A's article only, and in no question asked here: none of these may reach server B or a DM.

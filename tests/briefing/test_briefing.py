@@ -240,6 +240,7 @@ def test_a_busy_day_keeps_clearly_different_subjects_apart(busy_day):
     assert len(briefing.stories) >= len(set(category.values()))
 
 
+@pytest.mark.slow
 def test_newsbot_brief_prints_the_json_contract_and_rejects_mixed_date_options(tmp_path):
     from tests.support.cli import run
 

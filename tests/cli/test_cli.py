@@ -10,6 +10,8 @@ import pytest
 from tests.conftest import SEEDS
 from tests.support.cli import HEAVY, imported_by, run
 
+pytestmark = pytest.mark.slow  # a newsbot process per command
+
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> Path:

@@ -28,6 +28,8 @@ from tests.doubles.discord_double import (
     validate_message_payload,
 )
 
+pytestmark = pytest.mark.slow  # a bot on the Discord double
+
 
 class SyncingBot(commands.Bot):
     """A bot that syncs its global slash commands on startup, like a real deployment."""

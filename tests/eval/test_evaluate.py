@@ -36,6 +36,7 @@ def test_means_over_queries():
 
 
 @pytest.mark.skipif(not (MULTIHOP / "corpus.json").exists(), reason="MultiHop-RAG data not beside the repo")
+@pytest.mark.slow
 def test_eval_command_on_a_dev_slice(tmp_path, monkeypatch):
     """20 dev queries over their evidence articles plus 30 others (built at test time, never committed)."""
     from rag.cli.app import app

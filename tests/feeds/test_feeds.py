@@ -266,6 +266,7 @@ def test_entries_per_poll_are_capped_and_entity_declarations_refused():
 # ---- the CLI -----------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_add_list_poll_and_exit_1_when_a_feed_fails(tmp_path, site):
     teaser_site(site, n=1)
     site.routes["/error.xml"] = Page(b"oops", "text/plain", 500)
@@ -295,6 +296,7 @@ def test_cli_add_list_poll_and_exit_1_when_a_feed_fails(tmp_path, site):
     assert missing.returncode == 1 and "HTTP 404" in missing.stderr
 
 
+@pytest.mark.slow
 def test_feeds_list_does_not_load_the_embedding_model(tmp_path):
     code = ("import sys; from rag.cli.app import app\n"
             "try: app(['feeds', 'list', '--json'])\nexcept SystemExit: pass\n"
@@ -307,6 +309,7 @@ def test_feeds_list_does_not_load_the_embedding_model(tmp_path):
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stderr
 
 
+@pytest.mark.slow
 def test_polling_in_a_child_process_lands_the_same_articles_in_the_shared_store(tmp_path, site):
     from rag.services import build_services
 

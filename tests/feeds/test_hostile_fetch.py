@@ -129,6 +129,7 @@ def test_a_resolver_that_hangs_is_cut_off_at_the_deadline(monkeypatch, fetcher):
     assert "NEWSBOT_FETCH_TOTAL_TIMEOUT_S" in str(error) and took < 3 * DEADLINE_S
 
 
+@pytest.mark.slow
 def test_a_feed_that_turns_into_a_tarpit_fails_within_the_deadline_and_its_articles_stay(svc, lib, site):
     # good for `feeds add` and the first poll, a tarpit from then on
     site.routes["/feed.xml"] = site.turns_into_tarpit(answer(a_feed("Lahti")), site.continue_flood(), good_for=2)
@@ -157,6 +158,7 @@ def test_retry_after_is_capped_at_a_day_and_nonsense_is_ignored():
         assert retry_after_s(nonsense) is None
 
 
+@pytest.mark.slow
 def test_an_absurd_retry_after_leaves_the_feed_listable_and_due_again_within_a_day(tmp_path, site):
     site.routes["/busy.xml"] = answer(b"slow down", status="429 Too Many Requests", content_type="text/plain",
                                       headers={"Retry-After": "9" * 400})
@@ -177,6 +179,7 @@ def test_an_absurd_retry_after_leaves_the_feed_listable_and_due_again_within_a_d
     assert before + 3600 < due <= time.time() + 24 * 3600 + 60
 
 
+@pytest.mark.slow
 def test_a_store_that_kept_an_infinite_schedule_lists_the_feed_and_polls_it_again_within_a_day(tmp_path):
     from rag.feeds.service import FeedService
 
@@ -195,6 +198,7 @@ def test_a_store_that_kept_an_infinite_schedule_lists_the_feed_and_polls_it_agai
 
 # ---- credentials -------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_url_with_a_password_is_refused_and_the_password_is_nowhere(svc, lib, site, tmp_path, caplog):
     site.routes["/feed.xml"] = answer(a_feed("Imatra"))
     secret = site.url("/feed.xml").replace("http://", "http://reader:hunter2@")
@@ -222,6 +226,7 @@ def test_a_malformed_url_is_a_fetch_error_with_a_reason(fetcher, bad):
     assert str(error).startswith("not a valid URL: ")
 
 
+@pytest.mark.slow
 def test_malformed_urls_in_a_batch_are_one_failed_item_each_and_the_good_one_lands(tmp_path, site):
     site.routes["/story.html"] = answer(f"<html><head><title>Harbour works</title></head><body><article>"
                                         f"{''.join(f'<p>{p}</p>' for p in paragraphs('Kuopio'))}</article></body>"

@@ -38,6 +38,7 @@ def titles(svc, lib) -> set[str]:
     return {a.title for a in svc.list_articles(libraries=(lib,))}
 
 
+@pytest.mark.slow
 def test_a_tarpit_feed_fails_at_its_deadline_while_the_other_feeds_land(svc, lib, site):
     site.routes["/tarpit.xml"] = continue_forever(site)
     site.routes["/oulu.xml"] = Page(full_feed("Oulu", 2), "application/atom+xml")
@@ -56,6 +57,7 @@ def test_a_tarpit_feed_fails_at_its_deadline_while_the_other_feeds_land(svc, lib
     assert tarpit is not None and tarpit.failures == 1 and tarpit.next_due > time.time() + 1000  # kept, backs off
 
 
+@pytest.mark.slow
 def test_a_feed_answering_after_its_deadline_has_its_late_answer_dropped_not_stored(tmp_path, site):
     from rag.services import build_services
 
@@ -81,6 +83,7 @@ def test_a_feed_answering_after_its_deadline_has_its_late_answer_dropped_not_sto
     assert services.feeds.store.get("late", site.url("/late.xml")).entries == 0  # nothing marked seen either
 
 
+@pytest.mark.slow
 def test_teasers_whose_pages_would_pass_the_deadline_are_left_for_the_next_poll_not_stored_short(svc, lib, site,
                                                                                                  monkeypatch):
     monkeypatch.setattr(svc.settings, "feed_max_new_per_poll", 50)
@@ -169,6 +172,7 @@ def test_a_bot_write_with_no_library_named_raises_and_writes_nothing(services):
 # ---- the child process ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_killed_polling_child_is_replaced_and_logged_and_the_next_poll_works(tmp_path, site, caplog):
     from rag.services import build_services
 
@@ -190,6 +194,7 @@ def test_a_killed_polling_child_is_replaced_and_logged_and_the_next_poll_works(t
     assert len(titles(services, "guild-1")) == 4
 
 
+@pytest.mark.slow
 def test_a_hung_child_pass_is_cut_at_its_bound_and_the_next_pass_works(tmp_path, site):
     from rag.feeds.child import ChildPoller, PollHung
     from rag.services import build_services

@@ -23,6 +23,8 @@ from rag.retrieval.retriever import NewsRetriever
 from tests.conftest import MULTIHOP, SEEDS
 from tests.support.cli import NEWSBOT, assert_consistent, env_for, good, newsbot
 
+pytestmark = pytest.mark.slow  # newsbot processes, killed mid-ingest
+
 RECORDS, BODY_CHARS, BATCH = 40, 1500, "8"
 
 

@@ -26,6 +26,8 @@ from tests.conftest import make_settings
 from tests.doubles.discord_double import MESSAGE_FLAG_LOADING, DiscordDouble
 from tests.support.servers import DRONES, until
 
+pytestmark = pytest.mark.slow  # a bot on the Discord double
+
 ANSWER = "145 drones"
 SEND = "POST /channels/{channel_id}/messages"
 TYPING = "POST /channels/{channel_id}/typing"

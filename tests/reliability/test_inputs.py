@@ -12,6 +12,8 @@ import pytest
 
 from tests.support.cli import assert_consistent, good, newsbot, store_counts
 
+pytestmark = pytest.mark.slow  # a newsbot process per command
+
 
 def skipped(proc: subprocess.CompletedProcess) -> dict[str, str]:
     """`skipped ORIGIN: REASON` lines from stderr, by origin."""

@@ -20,6 +20,8 @@ from tests.doubles.openai_double import OpenAIDouble, Reply
 from tests.support.cli import newsbot
 from tests.support.openai_chain import SECRET, doc_with, openai_chain
 
+pytestmark = pytest.mark.slow  # bounded retries against a model double, and newsbot processes
+
 QUESTION = "What did Trump warn Putin about?"
 TOKEN = "discord-token-never-print-me-456"
 GOOD = lambda body: f"Trump warned Putin not to escalate the war in Ukraine [{doc_with('not to escalate')(body)}]."  # noqa: E731

@@ -22,6 +22,8 @@ from tests.conftest import SEEDS
 from tests.support.cli import HEAVY, imported_by, run
 from tests.support.crash_points import A1, A2, B, CTX, assert_consistent, open_index, registry
 
+pytestmark = pytest.mark.slow  # child processes and newsbot commands
+
 MODEL = "DeterministicFakeEmbedding"  # what the stores open_index builds record as their embedding model
 
 

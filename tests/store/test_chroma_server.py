@@ -15,6 +15,8 @@ from rag.articles.loaders import load_paths
 
 from tests.conftest import SEEDS, make_settings
 
+pytestmark = pytest.mark.slow  # a `chroma run` server process
+
 CHROMA = Path(sys.executable).parent / "chroma"
 
 

@@ -24,6 +24,8 @@ import pytest
 from tests.support.crash_points import (A1, A2, B, CTX, MANY, assert_consistent, by_hash,
                                         open_index, registry, vectors)
 
+pytestmark = pytest.mark.slow  # a child process per crash point
+
 CRASHED = 86  # the exit code of a child that died at its point
 
 

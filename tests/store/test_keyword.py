@@ -165,6 +165,7 @@ def test_an_article_ingested_or_removed_shows_at_once(tmp_path):
     assert index.keyword_search("quokka sanctuary", 5, weights=W, max_df=MAX_DF) == []
 
 
+@pytest.mark.slow
 def test_searches_while_the_store_changes(tmp_path, monkeypatch):
     """Threads searching while another ingests and removes: no error; each copy used agrees with FTS5 after."""
     from rag.services import build_services

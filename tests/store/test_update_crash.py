@@ -18,6 +18,8 @@ from rag.retrieval.retriever import NewsRetriever
 from tests.conftest import ROOT, make_settings
 from tests.support.cli import env_for
 
+pytestmark = pytest.mark.slow  # child processes killed mid-update
+
 URL = "https://x.test/ferry"
 
 
