@@ -6,7 +6,7 @@ cold start goes, and the bot's time from start to ready.
 Each command runs `--runs` times (after one untimed run that warms the page cache) as a fresh `newsbot` process
 on a store holding the two seed articles (rag/samples/articles), built in a temporary folder; the figures are
 medians. Peak memory is the child's own peak RSS (`os.wait4`). The bot runs `benchmarks/bot_child.py` (the store
-opened as `newsbot bot` does) against the Discord double of tests/discord_double.py on 127.0.0.1. The load average
+opened as `newsbot bot` does) against the Discord double of tests/doubles/discord_double/ on 127.0.0.1. The load average
 is printed beside every figure: the machine may be shared. docs/benchmarks.md ("CLI start-up") has the figures.
 """
 
@@ -132,7 +132,7 @@ async def bot_ready(data_dir: Path, runs: int) -> dict:
 
 async def one_bot_run(env: dict[str, str]) -> tuple[float, float]:
     """Seconds from start to ready, and from ready to the first /ask's reply, of one bot process."""
-    from tests.discord_double import DiscordDouble
+    from tests.doubles.discord_double import DiscordDouble
 
     # The child's log goes to a file, shown if it fails: stopping it right after the first reply may cut off the
     # rest of a long answer, which it logs as an error.

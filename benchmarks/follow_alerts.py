@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.app import create_bot  # noqa: E402
 from tests.conftest import make_settings  # noqa: E402
-from tests.discord_double import DiscordDouble  # noqa: E402
-from tests.feeds_site import NewsSite, Page, rss  # noqa: E402
+from tests.doubles.discord_double import DiscordDouble  # noqa: E402
+from tests.doubles.feeds_site import NewsSite, Page, rss  # noqa: E402
 
 TOWNS = ["Tampere", "Oulu", "Turku", "Espoo", "Vaasa", "Lahti", "Pori", "Kotka", "Joensuu", "Kuopio"]
 OTHER_TOPICS = ["football transfer", "Prime Day deals", "central bank rates", "Mars rover", "film festival",

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.test_hostile_text import pdf
+from tests.articles.test_hostile_text import pdf
 
 # Each prints what it kept and the peak RSS (KB) of the process that ran pypdf: itself, or its PDF child.
 OLD = """import io, resource, sys

@@ -214,7 +214,7 @@ async def bench_bot(data_dir: Path, questions: list[str], concurrent: int, serve
                     trace: bool = False) -> dict:
     """50 concurrent /ask from distinct users spread over `servers` servers through the Discord double, the bot in
     its own process."""
-    from tests.discord_double import MESSAGE_FLAG_EPHEMERAL, DiscordDouble
+    from tests.doubles.discord_double import MESSAGE_FLAG_EPHEMERAL, DiscordDouble
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSBOT_", "OPENAI_", "DISCORD_"))}
     env.update(NEWSBOT_DATA_DIR=str(data_dir), NEWSBOT_LLM="stub", PYTHONPATH=str(ROOT),

@@ -1,7 +1,10 @@
-"""Shared fixtures: a settings object on a temporary store, and the seeds ingested once per module."""
+"""The fixtures every test folder shares (this is the only conftest.py): a settings object on a temporary store, the
+seeds ingested once per module, and for the feed tests a library name of their own and the local news site. A module
+that needs a differently configured store or site defines its own fixture of the same name (pytest prefers it)."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 from pathlib import Path
@@ -10,8 +13,10 @@ import pytest
 
 from rag.cli.reading import SAMPLES
 from rag.config import Settings
+from tests.doubles.feeds_site import NewsSite
 
 TESTS = Path(__file__).parent
+ROOT = TESTS.parent  # the checkout: what a child process puts on PYTHONPATH
 SEEDS = SAMPLES  # the two seed articles, shipped in rag/samples/ for `newsbot demo`
 SHARED = TESTS.parent.parent / "shared"
 MULTIHOP = SHARED / "eval" / "multihop-rag"
@@ -75,3 +80,19 @@ def seeds_copy(tmp_path) -> Path:
     target = tmp_path / "seeds"
     shutil.copytree(SEEDS, target)
     return target
+
+
+_libraries = itertools.count()
+
+
+@pytest.fixture
+def lib() -> str:
+    """A library of this test's own in a module-scoped store (`svc` in the feed tests)."""
+    return f"feeds-{next(_libraries)}"
+
+
+@pytest.fixture
+def site():
+    """The local news site on 127.0.0.1 (tests/doubles/feeds_site.py), closed after the test."""
+    with NewsSite() as s:
+        yield s
