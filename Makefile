@@ -2,6 +2,7 @@
 #   make run   set up .venv, then show newsbot on its bundled sample articles, or start the Discord bot when
 #              DISCORD_TOKEN is set (environment or .env)
 #   make test  set up .venv, then run the whole test suite (`make test ARGS="-k ingest"` passes ARGS to pytest)
+#   make test-fast  the same, without the tests marked slow (processes, a bot on the Discord double, over ~2 s)
 # Setting up installs only when pyproject.toml changed: the stamp file is named after a hash of its content (not
 # its mtime, which every clone and checkout resets). Works from any folder: make -f path/to/Makefile run.
 
@@ -16,7 +17,7 @@ $(error $(PYTHON) could not read $(HERE)pyproject.toml: install Python 3.11+, or
 endif
 STAMP := $(VENV)/.newsbot-installed-$(HASH)
 
-.PHONY: run test install
+.PHONY: run test test-fast install
 
 run: $(STAMP)
 	@if $(BIN)/python -c "from bot.app import configured_token; raise SystemExit(not configured_token())"; then \
@@ -26,7 +27,10 @@ run: $(STAMP)
 	echo "With DISCORD_TOKEN in .env, make run starts the Discord bot (README: Discord bot)."
 
 test: $(STAMP)
-	cd $(HERE) && $(BIN)/python -m pytest $(ARGS)
+	cd $(HERE) && $(BIN)/lint-imports --no-logo --no-cache && $(BIN)/python -m pytest $(ARGS)
+
+test-fast: $(STAMP)
+	cd $(HERE) && $(BIN)/lint-imports --no-logo --no-cache && $(BIN)/python -m pytest -m "not slow and not llama" $(ARGS)
 
 install: $(STAMP)
 

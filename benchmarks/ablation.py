@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from rag.config import Settings
-from rag.evaluate import run_eval
-from rag.retrieve import DEFAULT_RECIPE
+from rag.eval.retrieval import run_eval
+from rag.retrieval.retriever import DEFAULT_RECIPE
 
 VARIANTS: dict[str, dict] = {
     "default": {},

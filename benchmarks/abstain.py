@@ -1,9 +1,9 @@
 """Abstention on MultiHop-RAG dev null queries (issue #15): with the offline stub, and with a scripted model that
 invents an answer citing passage [1]; and the answer rate on answerable dev queries, of the stub and of a scripted
 model that quotes passage 1's longest sentence (a true claim). Each with the citation
-check of this checkout, and with the check as it was at d5d1eb3 (`--old-check FILE`, that commit's rag/answer.py).
+check of this checkout, and with the check as it was at d5d1eb3 (`--old-check FILE`, that commit's rag/answering/chain.py).
 
-    git show d5d1eb3:rag/answer.py > /tmp/old_answer.py
+    git show d5d1eb3:rag/answering/chain.py > /tmp/old_answer.py
     PYTHONPATH=. python benchmarks/abstain.py --corpus ../shared/eval/multihop-rag/corpus.json \
         --queries ../shared/eval/multihop-rag/queries_dev.json --data-dir DIR [--answerable N] [--old-check FILE]
 
@@ -26,12 +26,14 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-import rag.answer
-from rag.answer import Query, build_answer_chain
+import rag.answering.chain
+import rag.answering.citations
+from rag.answering.chain import build_answer_chain
+from rag.answering.query import Query
 from rag.config import Settings
-from rag.evaluate import open_eval_store
-from rag.models import ExtractiveStubModel
-from rag.retrieve import NewsRetriever
+from rag.eval.retrieval import open_eval_store
+from rag.answering.models import ExtractiveStubModel
+from rag.retrieval.retriever import NewsRetriever
 from rag.text import split_sentences
 
 _QUESTION = re.compile(r"<question>(.*?)</question>", re.DOTALL)
@@ -84,14 +86,14 @@ def main() -> None:
     parser.add_argument("--queries", required=True, type=Path)
     parser.add_argument("--data-dir", required=True, type=Path)
     parser.add_argument("--answerable", type=int, default=200, help="answerable queries to ask (the first N)")
-    parser.add_argument("--old-check", type=Path, help="a former rag/answer.py whose check_citations to compare")
+    parser.add_argument("--old-check", type=Path, help="a former rag/answering/chain.py whose check_citations to compare")
     args = parser.parse_args()
     rows = json.loads(args.queries.read_text(encoding="utf-8"))
     null = [r["query"] for r in rows if r["question_type"] == "null_query"]
     answerable = [r["query"] for r in rows if r["question_type"] != "null_query"][:args.answerable]
     index = open_eval_store(Settings(_env_file=None, data_dir=args.data_dir), args.corpus)
     retriever = NewsRetriever(index=index)
-    checks = {"this checkout": rag.answer.check_citations}
+    checks = {"this checkout": rag.answering.citations.check_citations}
     if args.old_check:
         spec = importlib.util.spec_from_file_location("old_answer", args.old_check)
         old = importlib.util.module_from_spec(spec)
@@ -101,7 +103,7 @@ def main() -> None:
     start = time.perf_counter()
     print(f"{len(null)} null queries, {len(answerable)} answerable; load average {os.getloadavg()[0]:.2f}")
     for name, check in checks.items():
-        rag.answer.check_citations = check
+        rag.answering.chain.check_citations = check  # the name the chain calls it by
         stub = build_answer_chain(retriever, ExtractiveStubModel())
         inventor = build_answer_chain(retriever, InventingModel())
         quoter = build_answer_chain(retriever, QuotingModel())

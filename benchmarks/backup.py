@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT))
 def build_store(data: Path, n: int) -> None:
     from langchain_core.embeddings import DeterministicFakeEmbedding
 
-    from rag.articles import make_article
+    from rag.articles.article import make_article
     from rag.config import Settings
-    from rag.index import NewsIndex, open_chroma
+    from rag.store.index import NewsIndex, open_chroma
 
     articles = [make_article(title=f"Harbour report {i}", source="Harbour Gazette", published="2024-11-12",
                              body=" ".join(f"Crane {i} moved {i * j} containers from berth {j} on shift {k}."

@@ -14,11 +14,11 @@ from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
 
-import rag.briefing as briefing_module
-from rag.briefing import build_briefing
+import rag.briefing.build as briefing_module
+from rag.briefing.build import build_briefing
 from rag.config import Settings
-from rag.evaluate import open_eval_store
-from rag.models import ExtractiveStubModel
+from rag.eval.retrieval import open_eval_store
+from rag.answering.models import ExtractiveStubModel
 
 
 def busiest_week(days: Counter) -> tuple[date, date]:

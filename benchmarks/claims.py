@@ -1,4 +1,4 @@
-"""The citation check on true and perturbed claims made from the dev corpus (rag/claim_eval.py): per kind, the
+"""The citation check on true and perturbed claims made from the dev corpus (rag/eval/claims.py): per kind, the
 share of true claims kept and of false claims rejected, against issue #15's targets (≥ 97% kept, ≥ 95% rejected).
 `newsbot eval claims` prints the same table; this script adds timing, the load average, misses and label making.
 
@@ -15,7 +15,7 @@ import os
 import time
 from pathlib import Path
 
-from rag.claim_eval import (TARGETS, build_claims, dump_labels, load_corpus, load_labels, make_labels, score, table,
+from rag.eval.claims import (TARGETS, build_claims, dump_labels, load_corpus, load_labels, make_labels, score, table,
                             verdict)
 
 LABELS = Path(__file__).resolve().parent.parent / "tests" / "data" / "claim_labels.json"
@@ -52,7 +52,7 @@ def main() -> None:
         print("\n".join(table(rows)))
     if args.show:
         logging.basicConfig(level=logging.WARNING)
-        logging.getLogger("rag.answer").setLevel(logging.DEBUG)
+        logging.getLogger("rag.answering.citations").setLevel(logging.DEBUG)
         shown: dict[str, int] = {}
         for claim in claims:
             if verdict(claim) == claim.true or shown.get(claim.kind, 0) >= args.show:

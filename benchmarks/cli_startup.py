@@ -6,7 +6,7 @@ cold start goes, and the bot's time from start to ready.
 Each command runs `--runs` times (after one untimed run that warms the page cache) as a fresh `newsbot` process
 on a store holding the two seed articles (rag/samples/articles), built in a temporary folder; the figures are
 medians. Peak memory is the child's own peak RSS (`os.wait4`). The bot runs `benchmarks/bot_child.py` (the store
-opened as `newsbot bot` does) against the Discord double of tests/discord_double.py on 127.0.0.1. The load average
+opened as `newsbot bot` does) against the Discord double of tests/doubles/discord_double/ on 127.0.0.1. The load average
 is printed beside every figure: the machine may be shared. docs/benchmarks.md ("CLI start-up") has the figures.
 """
 
@@ -46,25 +46,25 @@ FLOORS = [  # what a command cannot go below: the interpreter, and the imports `
     ("import LangChain's Runnable", [sys.executable, "-c", "from langchain_core.runnables import Runnable"]),
 ]
 
-# `newsbot ask`'s steps, in the order rag/cli.py takes them, each timed (one fresh process per run).
+# `newsbot ask`'s steps, in the order rag/cli/reading.py takes them, each timed (one fresh process per run).
 BREAKDOWN = r"""
 import json, sys, time
 marks = [("start", time.perf_counter())]
 def mark(name):
     marks.append((name, time.perf_counter()))
-import rag.cli as cli; mark("import rag.cli (typer, rich)")
-cli._start_loading_model(); mark("start loading the model (a thread)")
-from rag.answer import Query; mark("import rag.answer (LangChain)")
+import rag.cli.app; import rag.cli.common as cli; mark("import rag.cli.app (typer, rich)")
+cli.start_loading_model(); mark("start loading the model (a thread)")
+from rag.answering.chain import build_answer_chain; mark("import rag.answering.chain (LangChain)")
 import rag.services; mark("import rag.services (the rest of rag)")
 import chromadb; mark("import chromadb")
-services = cli._services(); mark("open the store (SQLite, Chroma client)")
+services = cli.open_services(); mark("open the store (SQLite, Chroma client)")
 services.index.embeddings.load(); mark("wait for the model's session")
 services.ask(Query(sys.argv[1])); mark("answer (embed, search, extract)")
 print(json.dumps([(name, (t - marks[i][1]) * 1000) for i, (name, t) in enumerate(marks[1:])]))
 """
 MODEL_ALONE = r"""
 import json, time
-from rag.embeddings import LocalMiniLMEmbeddings
+from rag.embeddings.embedders import LocalMiniLMEmbeddings
 start = time.perf_counter(); import onnxruntime; imported = time.perf_counter()
 LocalMiniLMEmbeddings().load(); done = time.perf_counter()
 print(json.dumps({"import onnxruntime": (imported - start) * 1000, "create the session": (done - imported) * 1000}))
@@ -132,7 +132,7 @@ async def bot_ready(data_dir: Path, runs: int) -> dict:
 
 async def one_bot_run(env: dict[str, str]) -> tuple[float, float]:
     """Seconds from start to ready, and from ready to the first /ask's reply, of one bot process."""
-    from tests.discord_double import DiscordDouble
+    from tests.doubles.discord_double import DiscordDouble
 
     # The child's log goes to a file, shown if it fails: stopping it right after the first reply may cut off the
     # rest of a long answer, which it logs as an error.

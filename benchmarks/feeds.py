@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.bot_child import LagProbe  # noqa: E402  (the bot benchmark's probe: a 10 ms sleep's overshoot)
 from rag.config import Settings  # noqa: E402
-from tests.feeds_site import NewsSite, Page, article_page, rss  # noqa: E402
+from tests.doubles.feeds_site import NewsSite, Page, article_page, rss  # noqa: E402
 
 WORDS = ("council harbour budget minister election storm rail bridge hospital school union strike court ruling "
          "market shares energy price wind farm drought harvest police inquiry festival museum airport runway "

@@ -14,9 +14,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from rag.config import Settings
-from rag.evaluate import open_eval_store
-from rag.stories import DEFAULT_GROUPING
-from rag.story_eval import evaluate, load_labelled, load_labels, table
+from rag.eval.retrieval import open_eval_store
+from rag.briefing.stories import DEFAULT_GROUPING
+from rag.eval.stories import evaluate, load_labelled, load_labels, table
 
 
 def main() -> None:

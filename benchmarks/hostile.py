@@ -1,6 +1,6 @@
 """What a hostile server costs the fetcher (issue #25): `python benchmarks/hostile.py [--mb 1024] [--deadline 5]`.
 
-A hostile site on 127.0.0.1 (tests/hostile_site.py) serves compression bombs of `--mb` decoded megabytes and three
+A hostile site on 127.0.0.1 (tests/doubles/hostile_site.py) serves compression bombs of `--mb` decoded megabytes and three
 tarpits. Each bomb is fetched in a fresh child process with the default 5 MB cap (NEWSBOT_FETCH_MAX_BYTES); the
 child prints its peak RSS (VmHWM) above its RSS after imports and a warm-up fetch, and how the fetch ended. A gzip
 within the cap is the comparison. Each tarpit is fetched with a `--deadline` total (NEWSBOT_FETCH_TOTAL_TIMEOUT_S),
@@ -19,13 +19,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rag.feeds.fetch import Fetcher, FetchError  # noqa: E402
-from tests.hostile_site import (HostileSite, answer, deflate_bomb, encoded, gzip_bomb, stacked_gzip_bomb,  # noqa: E402
+from rag.feeds.fetch import Fetcher  # noqa: E402
+from rag.feeds.network import FetchError  # noqa: E402
+from tests.doubles.hostile_site import (HostileSite, answer, deflate_bomb, encoded, gzip_bomb, stacked_gzip_bomb,  # noqa: E402
                                 zstd_bomb)
 
 CHILD = """
 import json, sys
-from rag.feeds.fetch import Fetcher, FetchError
+from rag.feeds.fetch import Fetcher
+from rag.feeds.network import FetchError
 
 def rss_kb(field):
     for line in open("/proc/self/status"):

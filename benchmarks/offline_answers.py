@@ -28,11 +28,13 @@ from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
-from rag.answer import Query, build_answer_chain
+from rag.answering.chain import build_answer_chain
+from rag.answering.query import Query
 from rag.config import Settings
-from rag.evaluate import open_eval_store
-from rag.models import ExtractiveStubModel
-from rag.retrieve import NewsRetriever, outlet_matcher
+from rag.eval.retrieval import open_eval_store
+from rag.answering.models import ExtractiveStubModel
+from rag.answering.offline.rules import ExtractiveRules
+from rag.retrieval.retriever import NewsRetriever, outlet_matcher
 
 PREFIX = 60
 
@@ -106,7 +108,7 @@ def main() -> None:
     search.warm(wait=True)
     retriever = MemoRetriever(inner=search, index=index, memo={})
     matcher = outlet_matcher(index)
-    shipped = ExtractiveStubModel().min_coverage
+    shipped = ExtractiveRules().min_coverage
     points = [shipped] + sorted(set(args.sweep) - {shipped})
     print(f"{len(rows)} queries, top_k {settings.top_k} per part; min_coverage {shipped} is shipped", flush=True)
     print(f"{'min_cov':>7} {'gold quoted':>11} {'facts quoted':>12} {'answered':>8} {'null abst.':>10} "
@@ -115,7 +117,7 @@ def main() -> None:
         extra = {"min_sentence_coverage": args.min_sentence} if args.min_sentence is not None else {}
         extra |= {"max_per_part": args.per_part} if args.per_part is not None else {}
         extra |= {"min_anchor": args.min_anchor} if args.min_anchor is not None else {}
-        chain = build_answer_chain(retriever, ExtractiveStubModel(min_coverage=point, **extra))
+        chain = build_answer_chain(retriever, ExtractiveStubModel(rules=ExtractiveRules(min_coverage=point, **extra)))
         started = time.perf_counter()
         answers = []
         for i, r in enumerate(rows, start=1):

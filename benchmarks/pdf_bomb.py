@@ -1,5 +1,5 @@
 """A PDF bomb (pages sharing one 1 MB content stream, built with pypdf) read the old way (pypdf in-process, every
-page) and the new way (rag.articles.load_paths: a child process, page and character caps, a deadline).
+page) and the new way (rag.articles.loaders.load_paths: a child process, page and character caps, a deadline).
 
     PYTHONPATH=. python benchmarks/pdf_bomb.py
 
@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.test_hostile_text import pdf
+from tests.articles.test_hostile_text import pdf
 
 # Each prints what it kept and the peak RSS (KB) of the process that ran pypdf: itself, or its PDF child.
 OLD = """import io, resource, sys
@@ -26,7 +26,7 @@ print(kept, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 NEW = """import resource, sys
 from pathlib import Path
-from rag.articles import load_paths
+from rag.articles.loaders import load_paths
 [item] = load_paths([Path(sys.argv[1])])
 print(len(item.body) if hasattr(item, 'body') else 'refused',
       resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)

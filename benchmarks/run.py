@@ -28,11 +28,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag.answer import Query  # noqa: E402
-from rag.articles import Article, load_paths  # noqa: E402
+from rag.answering.query import Query  # noqa: E402
+from rag.articles.article import Article  # noqa: E402
+from rag.articles.loaders import load_paths  # noqa: E402
 from rag.config import Settings  # noqa: E402
-from rag.index import NewsIndex, open_chroma  # noqa: E402
-from rag.retrieve import NewsRetriever  # noqa: E402
+from rag.store.index import NewsIndex, open_chroma  # noqa: E402
+from rag.retrieval.retriever import NewsRetriever  # noqa: E402
 from rag.services import Services, build_services  # noqa: E402
 
 from benchmarks.scoped import bench_scoped, scoped_quality  # noqa: E402
@@ -213,7 +214,7 @@ async def bench_bot(data_dir: Path, questions: list[str], concurrent: int, serve
                     trace: bool = False) -> dict:
     """50 concurrent /ask from distinct users spread over `servers` servers through the Discord double, the bot in
     its own process."""
-    from tests.discord_double import MESSAGE_FLAG_EPHEMERAL, DiscordDouble
+    from tests.doubles.discord_double import MESSAGE_FLAG_EPHEMERAL, DiscordDouble
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSBOT_", "OPENAI_", "DISCORD_"))}
     env.update(NEWSBOT_DATA_DIR=str(data_dir), NEWSBOT_LLM="stub", PYTHONPATH=str(ROOT),

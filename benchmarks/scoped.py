@@ -42,7 +42,7 @@ def pct(values: list[float], q: float) -> float:
 
 def time_scope(index, questions: list[str], libraries: tuple[str, ...], k: int = 10) -> dict:
     """p50/p95 of the default retriever scoped to `libraries`, after warming; checks every result's scope."""
-    from rag.retrieve import NewsRetriever
+    from rag.retrieval.retriever import NewsRetriever
 
     retriever = NewsRetriever(index=index, k=k, libraries=libraries)
     retriever.warm(wait=True)
@@ -83,9 +83,9 @@ def bench_scoped(index, questions: list[str], log) -> dict:
 
 
 def scoped_quality(index, queries: Path, libraries: tuple[str, ...] = ("dev",)) -> dict:
-    """The dev set scored on retrieval scoped to `libraries` (rag/evaluate.py's scorer)."""
-    from rag.evaluate import load_queries, mean_metrics, score_query
-    from rag.retrieve import NewsRetriever
+    """The dev set scored on retrieval scoped to `libraries` (rag/eval/retrieval.py's scorer)."""
+    from rag.eval.retrieval import load_queries, mean_metrics, score_query
+    from rag.retrieval.retriever import NewsRetriever
 
     search = NewsRetriever(index=index, k=10, libraries=libraries)
     search.warm(wait=True)

@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag.config import Settings  # noqa: E402
-from rag.embeddings import make_embeddings  # noqa: E402
-from rag.index import NewsIndex, open_chroma  # noqa: E402
+from rag.embeddings.embedders import make_embeddings  # noqa: E402
+from rag.store.index import NewsIndex, open_chroma  # noqa: E402
 from rag.store import vectors as vectors_room  # noqa: E402
 
 K = 200

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.feeds_site import NewsSite, Page, atom, paragraphs  # noqa: E402
+from tests.doubles.feeds_site import NewsSite, Page, atom, paragraphs  # noqa: E402
 
 
 def drip(site: NewsSite, what: str):

@@ -11,7 +11,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import discord
 from discord import app_commands
@@ -22,15 +22,18 @@ from pydantic import ValidationError
 from bot.audit import audit
 from bot.limits import Cooldowns, FairSlots
 from bot.scope import Scope, scope_of, serves, shared_problem
-from rag.config import Settings, settings_problems
-from rag.errors import NewsbotError, QuestionError
+from rag import NewsbotError, QuestionError, Settings, settings_problems
+
+if TYPE_CHECKING:
+    from rag import Services
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 NO_PINGS = discord.AllowedMentions.none()
 SEND_RETRY_S = 1.0  # pause before the one extra try of a send that failed with a Discord 5xx
-EXTENSIONS = ("bot.cogs.ask", "bot.cogs.admin", "bot.cogs.briefing", "bot.cogs.feeds")
+EXTENSIONS = ("bot.cogs.ask", "bot.cogs.admin", "bot.cogs.briefing", "bot.cogs.feeds",
+              "bot.cogs.follows")
 
 
 class AnswerTimeout(NewsbotError):
@@ -56,7 +59,7 @@ class ServedTree(app_commands.CommandTree):
 class NewsBot(commands.Bot):
     """A `commands.Bot` holding the settings and the rag services, with bounded, timed-out rag calls."""
 
-    def __init__(self, settings: Settings, services: Any = None, **options: Any) -> None:
+    def __init__(self, settings: Settings, services: Services | None = None, **options: Any) -> None:
         options.setdefault("guild_ready_timeout", 2.0)
         super().__init__(command_prefix=commands.when_mentioned, intents=intents(), allowed_mentions=NO_PINGS,
                          help_command=None, tree_cls=ServedTree, **options)
@@ -77,7 +80,7 @@ class NewsBot(commands.Bot):
     async def setup_hook(self) -> None:
         whole_process = self.services is None  # `newsbot bot`: the process is the bot's alone
         if self.services is None:
-            from rag.services import build_services  # opens the store: only when the bot really starts
+            from rag import build_services  # opens the store: only when the bot really starts
 
             self.services = await asyncio.to_thread(build_services, self.settings)
         if hasattr(self.services, "library_required"):
@@ -248,7 +251,7 @@ def _consume(task: asyncio.Future) -> None:
         logger.warning("a timed-out rag call failed later: %r", task.exception())
 
 
-def create_bot(settings: Settings | None = None, services: Any = None, **options: Any) -> NewsBot:
+def create_bot(settings: Settings | None = None, services: Services | None = None, **options: Any) -> NewsBot:
     """Build the bot without starting it; `services=None` opens the store in `setup_hook`."""
     return NewsBot(settings or Settings(), services, **options)
 

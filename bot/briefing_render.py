@@ -14,9 +14,7 @@ from bot.render import (
     escape,
     source_block,
 )
-from rag.briefing import Briefing, Story
-from rag.briefing_text import claim_line, story_dates
-from rag.text import plural
+from rag import Briefing, claim_line, plural, Story, story_dates
 
 SUMMARY_CHARS = 1500  # the summary's share of a story's embed; the sources get the rest
 SOURCES_NAMED = 5  # outlets named in the "reported by" line

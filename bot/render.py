@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 
 import discord
 
-from rag.models import OFFLINE_LABEL
-from rag.schema import Answer, Citation
+from rag import Answer, Citation, OFFLINE_LABEL
 
 CONTENT_LIMIT = 2000
 DESCRIPTION_LIMIT = 4096

@@ -10,10 +10,10 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from rag.errors import LibraryError
-from rag.store.registry import check_library
+from rag.libraries import check_library
 
 
-LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2-int8-onnx"  # the offline embedder's name in a store (rag/embeddings.py)
+LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2-int8-onnx"  # the offline embedder's name in a store (rag/embeddings/embedders.py)
 
 
 def default_data_dir() -> Path:
@@ -95,6 +95,13 @@ class Settings(BaseSettings):
     max_article_chars: int = Field(default=200_000, ge=1000)  # extracted text kept per article (the rest cut)
     pdf_max_pages: int = Field(default=200, ge=1)  # pages read from one PDF (the rest cut, with a warning)
     admin_timeout_s: float = Field(default=120.0, gt=0)  # /feeds add and /ingest: their own deadline
+
+    # follows (issue #28): topics alerted into channels or DMs, one alert per story
+    follow_max_per_member: int = Field(default=10, ge=1)  # follows one member may have in one library
+    follow_max_per_server: int = Field(default=50, ge=1)  # follows (members' and channels') in one library
+    follow_max_topic_chars: int = Field(default=200, ge=10, le=1000)  # a topic's length
+    alert_poll_s: float = Field(default=2.0, gt=0)  # how often the bot looks for alerts to send
+    alerts_per_hour: int = Field(default=10, ge=1)  # alerts one channel (or DM) gets per hour; the rest fold
 
     briefing_channel_id: int | None = None
     briefing_time: str = "08:00"

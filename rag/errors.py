@@ -31,3 +31,9 @@ class QuestionError(NewsbotError):
 
 class EvalError(NewsbotError):
     """An eval input (corpus or queries file) is not what the benchmark expects; the message says which part."""
+
+
+def describe_error(exc: BaseException) -> str:
+    """The error's class and HTTP status, never its text: a server's error message can echo the API key."""
+    status = getattr(exc, "status_code", None)
+    return type(exc).__name__ + (f", HTTP {status}" if status else "")

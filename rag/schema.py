@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 from langchain_core.documents import Document
 
-from rag.store.dates import int_to_date
+from rag.text import int_to_date
 
 
 @dataclass(frozen=True)

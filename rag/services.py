@@ -2,24 +2,52 @@
 
 from __future__ import annotations
 
+import logging
+import re
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cached_property
+from pathlib import Path
 
 from langchain_core.runnables import Runnable
 
-from rag.answer import Query, build_answer_chain, validate_question
-from rag.articles import Article, LoadFailure
-from rag.briefing import DEFAULT_MAX_STORIES, Briefing, build_briefing
+from rag.answering.chain import build_answer_chain
+from rag.answering.query import Query, validate_question
+from rag.articles.article import Article, LoadFailure
+from rag.articles.loaders import load_paths
+from rag.briefing.build import DEFAULT_MAX_STORIES, Briefing, build_briefing
+from rag.briefing.schedule import Schedules
 from rag.config import Settings
 from rag.errors import LibraryError
-from rag.followup import condense
-from rag.index import IngestResult, NewsIndex, StoredArticle, open_index
-from rag.models import make_chat_model
-from rag.retrieve import NewsRetriever
+from rag.answering.followup import condense
+from rag.store.index import IngestResult, NewsIndex, StoredArticle, open_index
+from rag.answering.models import make_chat_model
+from rag.retrieval.retriever import NewsRetriever
 from rag.schema import Answer
-from rag.store.registry import check_library
+from rag.libraries import check_library
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded file's articles (and the parts skipped), read from a temporary copy that is gone now."""
+
+    items: list[Article | LoadFailure]
+    path: str  # the temporary copy: the origin that skip reasons and ingest warnings name, for the caller to rename
+
+    @property
+    def titles(self) -> dict[str, str]:
+        """Each article's id and title."""
+        return {i.article_id: i.title for i in self.items if isinstance(i, Article)}
+
+
+def safe_name(filename: str) -> str:
+    """A filename that is safe to write in a temporary folder (the suffix, which picks the loader, is kept)."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(filename).name).lstrip(".")
+    return name[-100:] or "upload.txt"
 
 
 @dataclass
@@ -28,7 +56,7 @@ class Services:
 
     settings: Settings
     index: NewsIndex
-    llm: Runnable
+    llm: Runnable | None  # None: built for the store alone (`newsbot remove`), nothing is asked
     # the bot sets it: a write with no library named then raises instead of landing in NEWSBOT_LIBRARY, which
     # every server reads (a DM or a cog's bug must not write into the shared library)
     library_required: bool = False
@@ -74,11 +102,29 @@ class Services:
         return build_briefing(self.index, self.llm, since, until or since, source, max_stories,
                               libraries=self._read(libraries))
 
+    def load(self, paths: Sequence[str | Path], source: str | None = None) -> list[Article | LoadFailure]:
+        """Read files, folders and http(s) article pages into articles, within the configured limits (blocking)."""
+        urls = [str(p) for p in paths if str(p).lower().startswith(("http://", "https://"))]
+        items = list(load_paths([p for p in paths if str(p) not in urls], source=source,
+                                max_bytes=self.settings.max_file_bytes, max_chars=self.settings.max_article_chars,
+                                pdf_max_pages=self.settings.pdf_max_pages))
+        return items + [self.feeds.load_url(url, source) for url in urls]
+
+    def read_upload(self, filename: str, data: bytes, source: str | None = None) -> Upload:
+        """Read an uploaded file's bytes as `load` reads a file (blocking); ingest its items with `ingest`."""
+        with tempfile.TemporaryDirectory(prefix="newsbot-upload-") as folder:
+            path = Path(folder) / safe_name(filename)
+            path.write_bytes(data)
+            return Upload(self.load([path], source), str(path))
+
     def ingest(self, items: Iterable[Article | LoadFailure], library: str | None = None, *,
                on_progress: Callable[[int], None] | None = None) -> IngestResult:
         """Add articles to the library; unchanged ones are skipped, changed ones replaced (blocking)."""
-        return self.index.ingest(items, batch_chunks=self.settings.ingest_batch_chunks, on_progress=on_progress,
-                                 library=self._write(library))
+        library = self._write(library)
+        result = self.index.ingest(items, batch_chunks=self.settings.ingest_batch_chunks, on_progress=on_progress,
+                                   library=library)
+        self._match_follows(library, [*result.added, *result.updated])
+        return result
 
     def remove(self, article_id: str, library: str | None = None) -> bool:
         """Take the article out of the library (its chunks go when no library holds it); False if not there."""
@@ -135,7 +181,7 @@ class Services:
                     return PollResult()  # no child (and no second model) for a bot that polls nothing yet
                 from rag.feeds.child import ChildPoller
 
-                self._feed_child = ChildPoller(self.settings)
+                self._feed_child = ChildPoller(self.settings, build_services)
             return self._feed_child.poll(all_feeds)
         return self.feeds.poll(None if every_library else self._write(library), all_feeds, every_library)
 
@@ -145,17 +191,88 @@ class Services:
             self._feed_child.close(wait)
             self._feed_child = None
 
+    def resume_feed(self, url: str, library: str | None = None) -> bool:
+        """Make a paused feed of the library due again, its failures forgotten; False if not there."""
+        return self.feeds.store.resume(self._write(library), url)
+
     def ingest_url(self, url: str, library: str | None = None, source: str | None = None) -> IngestResult:
         """Fetch one article page and ingest it, as for a file (blocking)."""
         return self.feeds.ingest_url(url, self._write(library), source)
+
+    # ---- follows (rag/follows/) -------------------------------------------------------------------------------
+
+    @cached_property
+    def follows(self):
+        """The follow operations; hits are recorded by `ingest` (feeds, links, files, uploads, the polling child)."""
+        from rag.follows.service import FollowService
+
+        return FollowService(self.settings, index=self.index)
+
+    def _match_follows(self, library: str, article_ids: list[str]) -> None:
+        """Record the follows' hits among newly stored articles; a failure here never fails the ingest."""
+        if not article_ids:
+            return
+        try:
+            self.follows.on_ingested(library, article_ids)
+        except Exception:  # the articles are stored; their alerts are lost, and the log says why
+            logger.exception("matching %d new articles of %s against its follows failed", len(article_ids), library)
+
+    def add_follow(self, topic: str, owner_id: int = 0, channel_id: int | None = None, guild_id: int | None = None,
+                   library: str | None = None):
+        """Follow a topic in the library (alerts to `channel_id`, or by DM to the owner); FollowError when a limit
+        is reached (the message names the setting)."""
+        return self.follows.add(self._write(library), topic, owner_id, channel_id, guild_id)
+
+    def remove_follow(self, follow_id: int, library: str | None = None, owner_id: int | None = None,
+                      admin: bool = False) -> bool:
+        """Forget a follow (the owner's own; an admin's: any channel follow too); False if not there or not theirs."""
+        return self.follows.remove(self._write(library), follow_id, owner_id, admin)
+
+    def list_follows(self, library: str | None = None, owner_id: int | None = None, channels: bool = False) -> list:
+        """The library's follows (one member's, plus the channel follows when `channels`)."""
+        return self.follows.list(self._write(library), owner_id, channels)
+
+    def check_follows(self, since: date, until: date, library: str | None = None) -> list[dict]:
+        """The dry run: `[{"id", "topic", "articles": [...]}]` over stored articles dated in [since, until]."""
+        from rag.text import date_to_int
+
+        return self.follows.check(self._write(library), date_to_int(since), date_to_int(until))
+
+    def pending_alerts(self, limit: int = 20) -> list:
+        """Claim up to `limit` alerts of every library (no other caller gets them); each a PendingAlert."""
+        return self.follows.pending(limit)
+
+    def alert_sent(self, alert, channel_id: int, message_id: int, outlets: Sequence[str]) -> None:
+        """The alert was posted as (or edited into) `message_id` in `channel_id`."""
+        self.follows.sent(alert, channel_id, message_id, outlets)
+
+    def alert_state(self, alert, state: str | None = None):
+        """With `state` ('folded', 'dropped'): record what became of a claimed alert. Without: the story's alert
+        already sent to this follow in the last 48 h (a StoryAlert), or None."""
+        if state is not None:
+            return self.follows.store.mark(alert.follow.id, alert.article.article_id, state)
+        return self.follows.story_alert(alert.follow.id, alert.story_id)
+
+    def forget_members(self, owner_ids: Iterable[int], guild_id: int | None = None) -> int:
+        """Drop the DM follows of members who no longer share a server with the bot (of one server's library, when
+        `guild_id` is given); how many were dropped."""
+        return self.follows.store.drop_follows_of(list(owner_ids), guild_id)
 
     def condense(self, history: list[tuple[str, str]], question: str) -> str:
         """A follow-up rewritten as a standalone question from earlier (question, answer) turns (blocking)."""
         question = validate_question(question, self.settings.max_question_chars)
         return condense(self.llm, history, question)[: self.settings.max_question_chars]
 
+    # ---- the daily briefing's schedules (rag/briefing/schedule.py) -------------------------------------------
 
-def build_services(settings: Settings | None = None) -> Services:
-    """Open the store and choose the model, as configured."""
+    @cached_property
+    def schedules(self) -> Schedules:
+        """Every server's daily-briefing schedule, kept in the data folder, and the clock that says what is due."""
+        return Schedules(self.settings.data_dir)
+
+
+def build_services(settings: Settings | None = None, chat_model: bool = True) -> Services:
+    """Open the store and choose the model, as configured (`chat_model=False`: the store alone, for upkeep)."""
     settings = settings or Settings()
-    return Services(settings=settings, index=open_index(settings), llm=make_chat_model(settings))
+    return Services(settings=settings, index=open_index(settings),
+                    llm=make_chat_model(settings) if chat_model else None)

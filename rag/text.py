@@ -1,4 +1,6 @@
-"""The project's one text toolkit: sentence spans, stems, stopwords, content terms and their weights.
+"""The project's one text toolkit and vocabulary: sentence spans, stems, stopwords, content terms and their
+weights; what a word, a citation marker, a clause, a pronoun and a date are (each defined once, named for what it
+matches: where two rooms meant different things by "word", both are here under two names).
 
 Used by the retriever's sentence scoring, the stub model, the citation checker, follow-up rewriting and the
 briefings, so a fix lands in one place. (`rag.keyword.FtsStemmer` is deliberately separate: it asks SQLite for
@@ -30,6 +32,7 @@ from __future__ import annotations
 import html
 import math
 import re
+from datetime import date
 from collections import Counter
 from collections.abc import Iterable
 
@@ -52,7 +55,33 @@ monday tuesday wednesday thursday friday saturday sunday january february march 
 october november december
 """.split())  # capitalised, yet not names
 
-_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*")
+# ---- what a word is: one pattern per meaning -----------------------------------------------------
+
+WORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*")  # a word with its apostrophes and hyphens: content terms
+PLAIN_WORD_RE = re.compile(r"\w+")  # a run of word characters: "word for word" comparisons (prompt leaks, quotes)
+NAME_WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:['’]s)?")  # a word that may be a name, possessive kept
+LETTERS_RE = re.compile(r"[A-Za-z]+")  # a run of ASCII letters: question words, calendar words
+QUERY_WORD_RE = re.compile(r"[\w][\w'’.-]*")  # a free-text search word (Unicode), as FTS5 queries quote it
+# The citation check's tokens: words (with inner apostrophes, dots, hyphens: "U.S."), numbers ("1,200.5") and the
+# punctuation that stops a run of names
+CLAIM_TOKEN_RE = re.compile(r"[A-Za-z][A-Za-z'’.-]*[A-Za-z]|[A-Za-z]|\d[\d,.]*\d|\d|[,;:()\"“”]")
+
+# ---- citation markers: "[1]", "[1, 2]", "[1; 3]" ------------------------------------------------
+MARKER_RE = re.compile(r"\s?\[(\d+(?:\s*[,;]\s*\d+)*)\]")  # one marker (and the space before it); group 1: numbers
+MARKER_RUN_RE = re.compile(r"(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+")  # markers one after another: "[1] [2][3]"
+
+# ---- pronouns and auxiliaries ---------------------------------------------------------------------
+PERSONAL_PRONOUNS = frozenset("he she they him her his their them".split())  # what a name written out replaces
+# the words a question part uses to refer back to the subject of the part before it ("…, and has she …")
+REFERRING_PRONOUNS = PERSONAL_PRONOUNS | {"hers", "its"}
+PASSIVE_AUXILIARIES = frozenset("was were been is are be being got get gets".split())  # "was warned by"
+# what may stand between an actor and its verb ("Trump has reportedly warned …")
+AUXILIARIES = PASSIVE_AUXILIARIES | frozenset("has have had having will would could can may might must should "
+                                              "shall did does do also then later reportedly allegedly not".split())
+# the verbs that open a yes/no question ("Does …", "Was …"); a tuple, in the order the question splitter tries them
+QUESTION_AUXILIARIES = ("is", "was", "are", "were", "do", "does", "did", "has", "have", "had", "can", "could",
+                        "will", "would", "should", "shall", "may", "might", "must")
+
 _POSSESSIVE = re.compile(r"['’]s$")
 _STEMMER = Stemmer.Stemmer("porter")
 
@@ -137,7 +166,7 @@ def strip_possessive(word: str) -> str:
 def terms(text: str) -> list[str]:
     """Content terms: lower-cased, stemmed, stopwords dropped."""
     words = []
-    for raw in _WORD.findall(text):
+    for raw in WORD_RE.findall(text):
         word = strip_possessive(raw.lower().replace("’", "'"))
         if word in STOPWORDS or (len(word) < 2 and not word.isdigit()):
             continue
@@ -161,6 +190,40 @@ def coverage(query_terms: list[str], sentence_terms: set[str], idf: dict[str, fl
     default = idf.get("", 1.0)
     total = sum(idf.get(t, default) for t in unique)
     return sum(idf.get(t, default) for t in unique if t in sentence_terms) / total
+
+
+def lower_words(text: str) -> list[str]:
+    """The text's plain words, lower-cased: what "word for word" compares (punctuation, spacing and case ignored)."""
+    return PLAIN_WORD_RE.findall(text.lower())
+
+
+# ---- clauses ------------------------------------------------------------------------------------
+
+# A claim's clauses start at ";", a dash, or a comma before a conjunction ("…, and the two agreed …").
+CLAIM_CLAUSE_RE = re.compile(r"\s*;\s*|\s+[—–]\s+|,\s+(?=(?:and|but|while|whereas|although|though|as|after|"
+                             r"before|with|which|who|when|where|yet|so)\b)")
+# A question part's clauses (looser: the offline answerer matches each on its own): a comma (with the conjunction
+# or relative pronoun after it), or "and"/"while"/"but" before a verb ("…, runs promotions, and is expected …").
+PART_CLAUSE_RE = re.compile(r",\s*(?:and\s+|while\s+|but\s+|which\s+|who\s+)?|\s+(?:and|while|but)\s+"
+                            r"(?=(?:is|was|are|were|has|had|have|also|does|did)\b)", re.IGNORECASE)
+
+
+def split_clauses(text: str) -> list[tuple[str, str]]:
+    """A claim's clauses, each with the separator before it (`"".join` gives the claim back): split at `;`, a
+    dash, and a comma before a conjunction ("…, and the two agreed …")."""
+    parts: list[tuple[str, str]] = []
+    cursor, separator = 0, ""
+    for match in CLAIM_CLAUSE_RE.finditer(text):
+        parts.append((separator, text[cursor:match.start()]))
+        cursor, separator = match.end(), match.group()
+    parts.append((separator, text[cursor:]))
+    merged: list[tuple[str, str]] = []
+    for sep, clause in parts:
+        if merged and not terms(clause):  # nothing to check on its own: it stays with the clause before
+            merged[-1] = (merged[-1][0], merged[-1][1] + sep + clause)
+        else:
+            merged.append((sep, clause))
+    return merged
 
 
 def plural(count: int, noun: str, plural_form: str | None = None) -> str:
@@ -206,3 +269,46 @@ def html_text(value: str) -> str:
         text = html.unescape(_CODE_RE.sub(" ", value))
     lines = (" ".join(line.split()) for line in text.splitlines())
     return "\n".join(line for line in lines if line).strip()
+
+
+# ---- dates as YYYYMMDD integers: the store's date format (Chroma's $gte/$lte filters need numbers) ----
+def date_to_int(day: date | None) -> int:
+    """A date as YYYYMMDD; 0 = undated."""
+    return day.year * 10000 + day.month * 100 + day.day if day else 0
+
+
+def int_to_date(value: int | None) -> date | None:
+    """The inverse of `date_to_int`."""
+    if not value:
+        return None
+    return date(value // 10000, value // 100 % 100, value % 100)
+
+
+def iso_to_int(value: str | None) -> int | None:
+    """An ISO date (YYYY-MM-DD) as YYYYMMDD; None when missing or not ISO (a prompt's `date='unknown'`)."""
+    try:
+        return date_to_int(date.fromisoformat(value or ""))
+    except ValueError:
+        return None
+
+
+def iso_to_date(value: str | None) -> date | None:
+    """A stored ISO date as a `date`; None when missing (ValueError when not ISO: stored dates always are)."""
+    return date.fromisoformat(value) if value else None
+
+
+def int_to_iso(value: int | None) -> str | None:
+    """YYYY-MM-DD, or None for undated."""
+    day = int_to_date(value)
+    return day.isoformat() if day else None
+
+
+# ---- search tokens: runs of ASCII letters and digits, as SQLite FTS5's unicode61 tokenizer splits them ----
+TOKEN_RE = re.compile(r"[A-Za-z0-9]+")
+
+def lower_vocabulary(texts) -> set[str]:
+    """Words seen lower-case in the indexed text: an outlet alias made only of these is an 'ordinary' name."""
+    vocab: set[str] = set()
+    for text in texts:
+        vocab.update(w for w in TOKEN_RE.findall(text) if w.islower())
+    return vocab

@@ -1,17 +1,22 @@
-"""Shared fixtures: a settings object on a temporary store, and the seeds ingested once per module."""
+"""The fixtures every test folder shares (this is the only conftest.py): a settings object on a temporary store, the
+seeds ingested once per module, and for the feed tests a library name of their own and the local news site. A module
+that needs a differently configured store or site defines its own fixture of the same name (pytest prefers it)."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from rag.cli import SAMPLES
+from rag.cli.reading import SAMPLES
 from rag.config import Settings
+from tests.doubles.feeds_site import NewsSite
 
 TESTS = Path(__file__).parent
+ROOT = TESTS.parent  # the checkout: what a child process puts on PYTHONPATH
 SEEDS = SAMPLES  # the two seed articles, shipped in rag/samples/ for `newsbot demo`
 SHARED = TESTS.parent.parent / "shared"
 MULTIHOP = SHARED / "eval" / "multihop-rag"
@@ -47,7 +52,7 @@ def services(settings):
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory):
     """Services over a store holding the two seeds (built once per test module)."""
-    from rag.articles import load_paths
+    from rag.articles.loaders import load_paths
     from rag.services import build_services
 
     services = build_services(make_settings(tmp_path_factory.mktemp("seeded")))
@@ -60,7 +65,7 @@ def seeded(tmp_path_factory):
 def store(tmp_path_factory):
     """Services over the two seeds ingested as two outlets, "Outlet A" and "Outlet B" (so the briefing has a
     story reported by both); built once per test module."""
-    from rag.articles import load_paths
+    from rag.articles.loaders import load_paths
     from rag.services import build_services
 
     services = build_services(make_settings(tmp_path_factory.mktemp("store")))
@@ -75,3 +80,19 @@ def seeds_copy(tmp_path) -> Path:
     target = tmp_path / "seeds"
     shutil.copytree(SEEDS, target)
     return target
+
+
+_libraries = itertools.count()
+
+
+@pytest.fixture
+def lib() -> str:
+    """A library of this test's own in a module-scoped store (`svc` in the feed tests)."""
+    return f"feeds-{next(_libraries)}"
+
+
+@pytest.fixture
+def site():
+    """The local news site on 127.0.0.1 (tests/doubles/feeds_site.py), closed after the test."""
+    with NewsSite() as s:
+        yield s

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from rag.answer import Query
-from rag.articles import load_paths
-from rag.models import OFFLINE_LABEL
+from rag.answering.query import Query
+from rag.articles.loaders import load_paths
+from rag.answering.models import OFFLINE_LABEL
 
-from .conftest import SEEDS
+from tests.conftest import SEEDS
 
 SEED_BODIES = {a.article_id: a.body for a in load_paths([SEEDS])}
 
@@ -48,7 +48,7 @@ def test_date_filter_outside_the_seeds_abstains(seeded):
 def test_source_filter_keeps_to_that_outlet(tmp_path):
     from rag.services import build_services
 
-    from .conftest import make_settings
+    from tests.conftest import make_settings
 
     services = build_services(make_settings(tmp_path / "s"))
     services.index.ingest(load_paths([SEEDS / "000_ad6ac7b2e4fb9f23.txt"], source="Outlet A"))

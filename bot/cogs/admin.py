@@ -4,8 +4,6 @@ on the server's own library; each run is in the audit log."""
 from __future__ import annotations
 
 import logging
-import re
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,19 +15,13 @@ from bot.app import NO_PINGS, NewsBot
 from bot.audit import audit
 from bot.render import clip, escape, split_text
 from bot.scope import Scope
-from rag.articles import SUPPORTED, Article, load_paths
+from rag import SUPPORTED
 
 if TYPE_CHECKING:
-    from rag.services import IngestResult
+    from rag import IngestResult
 
 logger = logging.getLogger(__name__)
 ADMIN = discord.Permissions(manage_guild=True)
-
-
-def safe_name(filename: str) -> str:
-    """A filename that is safe to write in a temporary folder (the suffix, which picks the loader, is kept)."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(filename).name).lstrip(".")
-    return name[-100:] or "upload.txt"
 
 
 def result_lines(shown: str, result: IngestResult, titles: dict[str, str], reasons: list[str],
@@ -110,21 +102,15 @@ class AdminCog(commands.Cog):
                                       guild=interaction.guild_id, long=True)
 
     def store_file(self, filename: str, data: bytes, source: str | None, library: str | None) -> tuple[str, str]:
-        """Load and ingest one file's bytes into `library` (blocking; runs in a thread)."""
+        """Read and ingest one file's bytes into `library` (blocking; runs in a thread)."""
         services = self.bot.services
         shown = escape(clip(filename, 80))
-        with tempfile.TemporaryDirectory(prefix="newsbot-upload-") as folder:
-            path = Path(folder) / safe_name(filename)
-            path.write_bytes(data)
-            items = list(load_paths([path], source=(source or "").strip() or None,
-                                    max_bytes=services.settings.max_file_bytes,
-                                    max_chars=services.settings.max_article_chars,
-                                    pdf_max_pages=services.settings.pdf_max_pages))
-            result = services.ingest(items, library=library)
-            titles = {i.article_id: i.title for i in items if isinstance(i, Article)}
-            reasons = [f.reason.replace(str(path), shown) for f in result.failed]
-            notes = [w.replace(str(path), "").lstrip(": ") for w in result.warnings]
-        return result_lines(shown, result, titles, reasons, notes)
+        upload = services.read_upload(filename, data, (source or "").strip() or None)
+        result = services.ingest(upload.items, library=library)
+        # the messages name the upload's temporary copy: the user sees the file's own name, or nothing
+        reasons = [f.reason.replace(upload.path, shown) for f in result.failed]
+        notes = [w.replace(upload.path, "").lstrip(": ") for w in result.warnings]
+        return result_lines(shown, result, upload.titles, reasons, notes)
 
     @app_commands.command(name="forget")
     @app_commands.guild_only()

@@ -15,9 +15,7 @@ from discord.ext import commands
 
 from bot.app import NO_PINGS, AnswerTimeout, NewsBot, apology, send_with_retry
 from bot.render import MessagePayload, answer_messages, clip, escape, list_messages
-from rag.answer import Query, query_day
-from rag.errors import QuestionError
-from rag.schema import Answer
+from rag import Answer, Query, query_day, QuestionError
 
 logger = logging.getLogger(__name__)
 THREAD_NAME_LIMIT = 100

@@ -1,4 +1,4 @@
-"""/briefing, /briefing-schedule and the daily post (thin handlers; `rag.schedule` decides what is due)."""
+"""/briefing, /briefing-schedule and the daily post (thin handlers; `Services.schedules` decides what is due)."""
 
 from __future__ import annotations
 
@@ -16,14 +16,10 @@ from discord.ext import commands, tasks
 from bot.app import NO_PINGS, AnswerTimeout, NewsBot, apology, send_with_retry
 from bot.audit import audit
 from bot.briefing_render import briefing_messages
-from rag.briefing import Briefing, resolve_range
-from rag.errors import ConfigError
-from rag import schedule as clock
-from rag.schedule import (Schedule, ScheduleStore, due, from_settings, next_post, parse_timezone, post_moment,
-                          start)
+from rag import Briefing, ConfigError, Schedule, last_days, parse_day
 
 logger = logging.getLogger(__name__)
-# The loop wakes at every minute (UTC) and `rag.schedule.due` decides which servers' posts are due. One loop with
+# The loop wakes at every minute (UTC) and `Services.schedules.due` decides which servers' posts are due. One loop with
 # one time per schedule can't be used: discord.py sorts a loop's times as if they shared one zone.
 EVERY_MINUTE = [dtime(hour, minute, tzinfo=UTC) for hour in range(24) for minute in range(60)]
 
@@ -33,7 +29,7 @@ class BriefingCog(commands.Cog):
 
     def __init__(self, bot: NewsBot) -> None:
         self.bot = bot
-        self.store = ScheduleStore(bot.settings.data_dir)
+        self.store = bot.services.schedules
         self._posting = asyncio.Lock()
         self._held: dict[int, datetime] = {}  # server -> no new try before this (its post failed)
 
@@ -68,7 +64,7 @@ class BriefingCog(commands.Cog):
                                    "server the bot is in", schedule.channel_id)
                     kept += [schedule] if schedule in unplaced else []  # an old file's: try again next start
                 elif not any(s.guild_id == guild_id for s in placed):  # a server's own schedule wins
-                    placed.append(replace(start(schedule, clock.utcnow()), guild_id=guild_id))
+                    placed.append(replace(self.store.start(schedule, self.store.now()), guild_id=guild_id))
                     logger.info("the briefing schedule for channel %s is server %s's", schedule.channel_id, guild_id)
             if placed + kept != schedules:
                 self.store.save_all(placed + kept)
@@ -76,7 +72,7 @@ class BriefingCog(commands.Cog):
     def configured(self) -> list[Schedule]:
         """The schedule in settings, if any (a wrong time or zone is logged and leaves it off)."""
         try:
-            schedule = from_settings(self.bot.settings)
+            schedule = self.store.configured(self.bot.settings)
         except ConfigError as exc:
             logger.error("the briefing schedule in settings is off: %s", exc)
             return []
@@ -102,10 +98,10 @@ class BriefingCog(commands.Cog):
         Each send is tried once more after a Discord 5xx. A briefing whose first message cannot be sent is retried
         at the next post time (or startup), not at every tick; one cut off after its first message counts as
         posted, so it is never doubled."""
-        posted, now = 0, clock.utcnow()
+        posted, now = 0, self.store.now()
         if now < self._held.get(schedule.guild_id, now):
             return 0
-        for item in due(schedule, now):
+        for item in self.store.due(schedule, now):
             sent, messages = 0, []
             try:
                 channel = self.bot.get_channel(schedule.channel_id) or await self.bot.fetch_channel(
@@ -122,7 +118,7 @@ class BriefingCog(commands.Cog):
                 if not sent:
                     logger.exception("daily briefing for %s in server %s not posted; will retry at the next post "
                                      "time", item.post_day, schedule.guild_id)
-                    self._held[schedule.guild_id] = next_post(schedule, now)
+                    self._held[schedule.guild_id] = self.store.next_post(schedule, now)
                     break
                 logger.exception("daily briefing for %s in server %s cut off: %d of %d messages posted; the rest "
                                  "are dropped rather than posting the briefing twice", item.post_day,
@@ -137,12 +133,11 @@ class BriefingCog(commands.Cog):
     @app_commands.describe(date="A day: YYYY-MM-DD, today or yesterday (default: yesterday and today)")
     async def briefing(self, interaction: discord.Interaction, date: str | None = None) -> None:
         """The day's stories, grouped across outlets, each with a cited summary."""
-        today = clock.utcnow().astimezone(self._zone(interaction.guild_id)).date()
+        today = self.store.now().astimezone(self._zone(interaction.guild_id)).date()
         try:
-            since, until = resolve_range(day=date, today=today)
+            since, until = (parse_day(date, today),) * 2 if date else last_days(today)
         except ValueError as exc:
-            await interaction.response.send_message(str(exc).replace("--date", "date"), ephemeral=True,
-                                                    allowed_mentions=NO_PINGS)
+            await interaction.response.send_message(f"date {exc}", ephemeral=True, allowed_mentions=NO_PINGS)
             return
         await interaction.response.defer(thinking=True)
         try:
@@ -177,20 +172,19 @@ class BriefingCog(commands.Cog):
             await interaction.response.send_message(f"Not scheduled: {exc}.", ephemeral=True,
                                                     allowed_mentions=NO_PINGS)
             return
-        schedule = start(wanted, clock.utcnow())  # a new schedule's first post is the next time to come
+        schedule = self.store.start(wanted, self.store.now())  # a new schedule's first post is the next time to come
         self.store.save(schedule)
         audit(interaction, "/briefing-schedule", f"channel {channel.id} ({channel.name!r}) at {schedule.time} "
               f"{schedule.timezone}")
-        upcoming = post_moment(schedule, ddate.fromisoformat(schedule.last_posted) + timedelta(days=1))
+        upcoming = self.store.post_moment(schedule, ddate.fromisoformat(schedule.last_posted) + timedelta(days=1))
         await interaction.response.send_message(
             f"The daily briefing will be posted in {channel.mention} at {schedule.time} {schedule.timezone} "
             f"(next: <t:{int(upcoming.timestamp())}:F>), covering the day before.", ephemeral=True,
             allowed_mentions=NO_PINGS)
 
     def _zone(self, guild_id: int | None):
-        schedule = self.store.load(guild_id) if guild_id else None
         try:
-            return parse_timezone(schedule.timezone if schedule else self.bot.settings.briefing_timezone)
+            return self.store.zone(guild_id, self.bot.settings.briefing_timezone)
         except ConfigError:
             return UTC
 

@@ -15,8 +15,7 @@ from discord.ext import commands, tasks
 from bot.app import NO_PINGS, NewsBot
 from bot.audit import audit
 from bot.render import clip, escape, split_text
-from rag.errors import NewsbotError
-from rag.feeds.urls import shown_url
+from rag import NewsbotError, shown_url
 
 logger = logging.getLogger(__name__)
 FETCHING = {"add_feed"}  # operations that fetch from the open web: long admin work (FairSlots)

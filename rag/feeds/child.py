@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as PassTimeout
 from concurrent.futures.process import BrokenProcessPool
@@ -20,12 +21,10 @@ logger = logging.getLogger(__name__)
 _services = None  # in the child: built on the first pass, kept for the next ones
 
 
-def _poll(settings, all_feeds: bool):
+def _poll(build: Callable, settings, all_feeds: bool):
     global _services
     if _services is None:
-        from rag.services import build_services
-
-        _services = build_services(settings)
+        _services = build(settings)
     return _services.poll_feeds(all_feeds=all_feeds, every_library=True)
 
 
@@ -36,10 +35,11 @@ class PollHung(NewsbotError):
 class ChildPoller:
     """One long-lived child process; `poll()` blocks until its pass is over (call it from a worker thread)."""
 
-    def __init__(self, settings, hang_s: float | None = None) -> None:
+    def __init__(self, settings, build: Callable, hang_s: float | None = None) -> None:
         from rag.feeds.poll import LEASE_S
 
         self.settings = settings
+        self.build = build  # builds the child's services: handed in, so feeds never imports the facade above it
         # a pass longer than the lease lets its feeds be claimed again anyway: past it, the pass is hung
         self.hang_s = LEASE_S if hang_s is None else hang_s
         self.pool = self._start()
@@ -61,7 +61,7 @@ class ChildPoller:
         return self._pass(all_feeds)
 
     def _pass(self, all_feeds: bool):
-        future = self.pool.submit(_poll, self.settings, all_feeds)
+        future = self.pool.submit(_poll, self.build, self.settings, all_feeds)
         try:
             return future.result(timeout=self.hang_s)
         except PassTimeout:

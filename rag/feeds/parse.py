@@ -116,7 +116,7 @@ def _entry(entry_id: object, link: object, title: object, text: str, published: 
 
 def parse_json_feed(content: bytes, max_entries: int = 100) -> FeedDoc:
     """JSON Feed 1.0/1.1 (jsonfeed.org): `items` with id, url, title, content_html/text, date_published."""
-    from rag.articles import parse_date
+    from rag.articles.article import parse_date
 
     try:
         data = json.loads(content.decode("utf-8-sig"))

@@ -20,9 +20,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import urljoin
 
-from rag.articles import MAX_ARTICLE_CHARS, Article, LoadFailure, cap_article, extract_page, make_article
+from rag.articles.article import MAX_ARTICLE_CHARS, Article, LoadFailure, cap_article, make_article
+from rag.articles.formats import extract_page
 from rag.errors import NewsbotError
-from rag.feeds.fetch import Fetcher, FetchError, Response
+from rag.feeds.fetch import Fetcher, Response
+from rag.feeds.network import FetchError
 from rag.feeds.parse import ACCEPT, Entry, FeedDoc, parse_feed
 from rag.feeds.registry import Feed, FeedStore
 from rag.feeds.urls import canonical_url, shown_url
@@ -84,7 +86,7 @@ class FeedDeadline(NewsbotError):
 
 def text_of(response: Response) -> str:
     """A page's text: the charset the server declared, else what `decode_bytes` finds."""
-    from rag.articles import decode_bytes
+    from rag.articles.decode import decode_bytes
 
     charset = response.content_type.lower().partition("charset=")[2].split(";")[0].strip(" \"'")
     if charset:

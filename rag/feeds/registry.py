@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rag.store.db import DB_NAME
 from rag.store.private import private_folder, touch_private
-from rag.store.registry import check_library
+from rag.libraries import check_library
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feeds (

@@ -13,7 +13,7 @@ from functools import cached_property
 
 from rag.errors import NewsbotError
 from rag.feeds.registry import FULL_TEXT, Feed, FeedStore
-from rag.store.registry import check_library
+from rag.libraries import check_library
 
 _EVERY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?\s*$", re.I)
 _UNITS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
@@ -71,7 +71,7 @@ class FeedService:
     def find_feed(self, url: str) -> tuple[str, str | None]:
         """(feed URL, title) for a feed URL or a home page that advertises one; FetchError/FeedError otherwise.
         A home page's first MAX_CANDIDATES feeds are tried, all within one NEWSBOT_FETCH_TOTAL_TIMEOUT_S."""
-        from rag.feeds.fetch import FetchError
+        from rag.feeds.network import FetchError
         from rag.feeds.parse import ACCEPT, FeedError, discover, looks_like_html, parse_feed
         from rag.feeds.urls import shown_url
 
@@ -100,7 +100,7 @@ class FeedService:
             full_text: str = "auto") -> tuple[Feed, bool]:
         """Check the URL (autodiscovery from a home page) and register the feed, due at once; ingests nothing.
         Returns the feed and whether it is new (False: the library already had it)."""
-        from rag.feeds.fetch import check_url
+        from rag.feeds.network import check_url
         from rag.feeds.urls import canonical_url
 
         library = self._library(library)
@@ -137,7 +137,7 @@ class FeedService:
     def import_opml(self, content: bytes, library: str | None = None) -> tuple[int, int, int]:
         """Register the feeds of an OPML file without fetching them (each is checked at its first poll), up to the
         library's quota: (added, already there, not added because of NEWSBOT_FEED_MAX_PER_LIBRARY)."""
-        from rag.feeds.fetch import check_url
+        from rag.feeds.network import check_url
         from rag.feeds.parse import read_opml
         from rag.feeds.urls import canonical_url
 
@@ -185,8 +185,8 @@ class FeedService:
 
     def load_url(self, url: str, source: str | None = None):
         """One article page as an Article (or a LoadFailure saying why not), like a file from `load_paths`."""
-        from rag.articles import LoadFailure
-        from rag.feeds.fetch import FetchError, check_url
+        from rag.articles.article import LoadFailure
+        from rag.feeds.network import FetchError, check_url
         from rag.feeds.poll import fetch_article
         from rag.feeds.urls import shown_url
 

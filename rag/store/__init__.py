@@ -1,6 +1,5 @@
-"""The store, one room per job; `rag.index.NewsIndex` is the facade the rest of newsbot calls.
+"""The store, one room per job; `rag.store.index.NewsIndex` is the facade the rest of newsbot calls.
 
-- `dates.py`: dates as YYYYMMDD integers, the store's date format.
 - `db.py`: SQLite connections, the file locks, the store's generation, values memoised on the store's version.
 - `registry.py`: articles, their stored versions, chunks and library membership (SQLite); the schema and its
   migrations.
@@ -9,7 +8,9 @@
 - `vectors.py`: the Chroma collection; dense search over the whole store or over a set of libraries.
 - `fts.py`, `keyword.py`, `keyword_copy.py`: FTS5 keyword search and its in-memory copy.
 - `ingest.py`: the write path (ingest, remove, the orphan sweep); `faults.py`: its named crash points.
-- `private.py`: the data folder 0700 and its files 0600; `backup.py`: `newsbot backup` and `restore`.
+- `index.py`: `NewsIndex`, the facade.
+- `private.py`: the data folder 0700 and its files 0600; `backup.py`: `newsbot backup` and `restore`, with
+  `manifest.py`: the manifest's checksums and every check a restore makes.
 
 Nothing here imports Chroma or onnxruntime at module level except `vectors.py`, so the registry can be read
 without them; `db.py`, `registry.py` and `catalog.py` import no numpy or LangChain either (tests/test_cli.py checks

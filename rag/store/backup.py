@@ -24,31 +24,24 @@ data_dir/replaced-<time>/ and put the snapshot's in place. Nothing here imports 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import shutil
 import sqlite3
-import stat
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from rag.errors import StoreError
 from rag.store.db import DB_NAME, LOCK_NAME, StoreDB
-from rag.store.private import FILE_MODE, FOLDER_MODE, private_folder, private_opener
+from rag.store.private import FOLDER_MODE, private_folder, private_opener
+from rag.store.manifest import (CHROMA_DIR, FORMAT, MANIFEST, SCHEDULE, check_entries, copy_verified, listed_folders,
+                                read_manifest, seal)
 from rag.store.registry import SCHEMA_VERSION, Registry
 
-MANIFEST = "manifest.json"
-FORMAT = "newsbot-backup"
-CHROMA_DIR = "chroma"
 CHROMA_DB = "chroma.sqlite3"
-SCHEDULE = "briefing_schedule.json"  # rag/schedule.py STATE_FILE
 STORE_FILES = (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", CHROMA_DIR, SCHEDULE)  # what a restore replaces
-BACKUP_FILES = (DB_NAME, CHROMA_DIR, SCHEDULE)  # what a backup may hold: files, and chroma/ with files inside
-MAX_MANIFEST_BYTES = 16 * 1024 * 1024  # a store's manifest is a few KB; this only stops a huge or endless one
-COPY_BLOCK = 1024 * 1024
 
 
 def _newsbot_version() -> str:
@@ -91,7 +84,7 @@ def backup(data_dir: Path, target: Path, chroma_host: str | None = None,
     db = StoreDB(data_dir)
     try:
         manifest = _snapshot(db, partial, on_wait)
-        manifest["files"] = _seal(partial)
+        manifest["files"] = seal(partial)
         with open(partial / MANIFEST, "w", encoding="utf-8", opener=private_opener) as handle:
             handle.write(json.dumps(manifest, indent=2) + "\n")
         if target.exists():
@@ -132,185 +125,6 @@ def _snapshot(db: StoreDB, partial: Path, on_wait: Callable[[], None] | None) ->
         }
 
 
-def _seal(folder: Path) -> list[dict]:
-    """Make every folder under `folder` 0700 and every file 0600; each file's path, size and sha256."""
-    files = []
-    for root, folders, names in os.walk(folder):
-        for name in folders:
-            os.chmod(os.path.join(root, name), FOLDER_MODE)
-        for name in names:
-            path = Path(root, name)
-            os.chmod(path, FILE_MODE)
-            with open(path, "rb") as handle:
-                digest = hashlib.file_digest(handle, "sha256").hexdigest()
-            files.append({"path": path.relative_to(folder).as_posix(), "size": path.stat().st_size,
-                          "sha256": digest})
-    return sorted(files, key=lambda f: f["path"])
-
-
-def read_manifest(source: Path, model_id: str) -> dict:
-    """The snapshot's manifest, checked: a newsbot backup of this version's format, of a schema this newsbot reads,
-    made with `model_id`, listing each file it holds with a checksum."""
-    source = Path(source)
-    manifest = _load_manifest(source)
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise StoreError(f"{source} is not a newsbot backup (no readable {MANIFEST} and {DB_NAME}); "
-                         "make one with `newsbot backup DIR`")
-    schema = manifest.get("schema_version")
-    if not isinstance(schema, int) or schema > SCHEMA_VERSION:
-        raise StoreError(f"the backup in {source} was made by a newer newsbot (schema {schema}, this one reads up "
-                         f"to {SCHEMA_VERSION}); upgrade newsbot")
-    if "files" not in manifest:
-        made_by = manifest.get("newsbot_version", "an older version")
-        raise StoreError(f"the backup in {source} was made by an older newsbot ({made_by}) and lists no checksums, "
-                         "so its files cannot be checked; take a new backup with this newsbot (`newsbot backup "
-                         f"DIR`), or restore this one with newsbot {made_by} and then take a new backup")
-    found = manifest.get("embedding_model")
-    if not found:
-        raise _refused(source, f"its {MANIFEST} names no embedding model, so the vectors it holds cannot be "
-                               "checked against NEWSBOT_EMBEDDING_PROVIDER")
-    if found != model_id:
-        raise StoreError(f"the backup in {source} was built with embedding model {found!r}, not {model_id!r}; "
-                         "restore it with the same NEWSBOT_EMBEDDING_PROVIDER")
-    manifest["files"] = _listed(source, manifest["files"])
-    return manifest
-
-
-def _load_manifest(source: Path) -> object:
-    """manifest.json parsed (None if missing or unreadable), read only from a regular file, never through a link."""
-    if not os.path.lexists(source / MANIFEST):
-        return None
-    with os.fdopen(_open_inside(source, MANIFEST), "rb") as handle:
-        mode = os.fstat(handle.fileno()).st_mode
-        if not stat.S_ISREG(mode):
-            raise _refused(source, f"{MANIFEST} is {_kind(mode)}; a backup holds only regular files")
-        raw = handle.read(MAX_MANIFEST_BYTES + 1)
-    try:
-        return json.loads(raw) if len(raw) <= MAX_MANIFEST_BYTES else None
-    except ValueError:
-        return None
-
-
-def _listed(source: Path, files: object) -> dict[str, tuple[int, str]]:
-    """The manifest's file list as {relative path: (size, sha256)}, each path a plain one inside the backup."""
-    if not isinstance(files, list):
-        raise _refused(source, f"the file list in its {MANIFEST} is not a list")
-    listed: dict[str, tuple[int, str]] = {}
-    for entry in files:
-        rel = entry.get("path") if isinstance(entry, dict) else None
-        if not _store_path(rel):
-            raise _refused(source, f"its {MANIFEST} lists {rel!r}, which is not a path to a store file inside "
-                                   "the backup")
-        size, digest = entry.get("size"), entry.get("sha256")
-        if not isinstance(size, int) or size < 0 or not isinstance(digest, str) or len(digest) != 64:
-            raise _refused(source, f"its {MANIFEST} gives {rel} no valid size and sha256")
-        listed[rel] = (size, digest.lower())
-    if DB_NAME not in listed:
-        raise _refused(source, f"its {MANIFEST} does not list {DB_NAME}")
-    return listed
-
-
-def _store_path(rel: object) -> bool:
-    """Whether `rel` is a path a backup holds: one of BACKUP_FILES, or a file in chroma/; plain, relative, no `..`."""
-    if not isinstance(rel, str) or not rel or rel.startswith("/") or "\\" in rel:
-        return False
-    parts = PurePosixPath(rel).parts
-    return (rel == "/".join(parts) and not {".", ".."} & set(parts) and parts[0] in BACKUP_FILES
-            and (parts[0] == CHROMA_DIR) == (len(parts) > 1))
-
-
-def _check_entries(source: Path, listed: dict[str, tuple[int, str]]) -> None:
-    """Every entry in `source` is a listed regular file, a folder on the way to one, or the manifest; no links,
-    devices, FIFOs or sockets anywhere, and every listed file present."""
-    folders = _folders(listed)
-    seen = set()
-    pending = [""]
-    while pending:
-        here = pending.pop()
-        with os.scandir(source / here if here else source) as entries:
-            for entry in entries:
-                rel = f"{here}/{entry.name}" if here else entry.name
-                mode = entry.stat(follow_symlinks=False).st_mode
-                if stat.S_ISDIR(mode) and rel in folders:
-                    pending.append(rel)
-                elif stat.S_ISREG(mode) and (rel in listed or rel == MANIFEST):
-                    seen.add(rel)
-                elif stat.S_ISREG(mode) or stat.S_ISDIR(mode):
-                    raise _refused(source, f"it holds {rel}, which its {MANIFEST} does not list")
-                else:
-                    raise _refused(source, f"{rel} is {_kind(mode)}; a backup holds only regular files")
-    missing = sorted(set(listed) - seen)
-    if missing:
-        raise _refused(source, f"{missing[0]}, listed in its {MANIFEST}, is missing or not a regular file")
-
-
-def _folders(listed: dict[str, tuple[int, str]]) -> list[str]:
-    """The folders the listed files lie in (chroma, chroma/<segment>, ...), each before those inside it."""
-    return sorted({"/".join(rel.split("/")[:i]) for rel in listed for i in range(1, rel.count("/") + 1)})
-
-
-def _copy_verified(source: Path, rel: str, size: int, digest: str, target: Path) -> None:
-    """Copy one listed file to `target` (0600), refusing it unless it has the listed size and sha256.
-
-    The file is opened through no link at any step (a link swapped in after the check is refused too), and at most
-    `size` + 1 bytes are read from it."""
-    fd = _open_inside(source, rel)
-    with os.fdopen(fd, "rb") as src:
-        found = os.fstat(src.fileno())
-        if not stat.S_ISREG(found.st_mode):
-            raise _refused(source, f"{rel} is {_kind(found.st_mode)}; a backup holds only regular files")
-        if found.st_size != size:
-            raise _refused(source, f"{rel} is {found.st_size} bytes, its {MANIFEST} says {size} "
-                                   "(a changed or damaged backup)")
-        hashed, copied = hashlib.sha256(), 0
-        with open(target, "wb", opener=private_opener) as dst:
-            while copied <= size and (block := src.read(min(COPY_BLOCK, size + 1 - copied))):
-                hashed.update(block)
-                dst.write(block)
-                copied += len(block)
-    if copied != size:
-        raise _refused(source, f"{rel} is {'at least ' if copied > size else ''}{copied} bytes, its {MANIFEST} "
-                               f"says {size} (a changed or damaged backup)")
-    if hashed.hexdigest() != digest:
-        raise _refused(source, f"{rel} does not match its sha256 in {MANIFEST} (a changed or damaged backup)")
-
-
-def _open_inside(source: Path, rel: str) -> int:
-    """A read descriptor for `rel` under `source`, each step opened with O_NOFOLLOW (a link anywhere: refused)."""
-    parts = rel.split("/")
-    fd = os.open(source, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | (0 if last else os.O_DIRECTORY)
-            try:
-                step = os.open(part, flags, dir_fd=fd)
-            except OSError as exc:
-                where = "/".join(parts[:i + 1])
-                if os.path.islink(source / where):
-                    raise _refused(source, f"{where} is a symbolic link; a backup holds only regular files") from None
-                raise _refused(source, f"{where} cannot be read ({exc.strerror})") from None
-            os.close(fd)
-            fd = step
-        return fd
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISDIR, "a folder")):
-        if test(mode):
-            return name
-    return "not a regular file"
-
-
-def _refused(source: Path, why: str) -> StoreError:
-    return StoreError(f"refused the backup in {source}: {why}. Nothing was restored; the store is unchanged")
-
-
 @contextmanager
 def _idle(data_dir: Path) -> Iterator[None]:
     """Hold the store's write lock and Chroma lock exclusively, or fail at once if anyone holds either."""
@@ -335,17 +149,17 @@ def restore(source: Path, data_dir: Path, model_id: str, chroma_host: str | None
         raise StoreError(f"the vectors live on the Chroma server {chroma_host}; a backup holds on-disk vectors "
                          "only, so restore with NEWSBOT_CHROMA_HOST unset")
     manifest = read_manifest(source, model_id)
-    _check_entries(source, manifest["files"])
+    check_entries(source, manifest["files"])
     private_folder(data_dir)
     with _idle(data_dir):
         incoming = data_dir / f".restoring-{os.getpid()}"
         shutil.rmtree(incoming, ignore_errors=True)
         incoming.mkdir(mode=FOLDER_MODE)
         try:  # copy and check first: a refused or failed copy leaves the current store as it was
-            for folder in _folders(manifest["files"]):
+            for folder in listed_folders(manifest["files"]):
                 (incoming / folder).mkdir(mode=FOLDER_MODE)
             for rel, (size, digest) in manifest["files"].items():
-                _copy_verified(source, rel, size, digest, incoming / rel)
+                copy_verified(source, rel, size, digest, incoming / rel)
         except BaseException:
             shutil.rmtree(incoming, ignore_errors=True)
             raise

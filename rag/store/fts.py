@@ -6,7 +6,6 @@ and their agreement is what makes the copy's scores equal FTS5's.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import threading
 
@@ -20,7 +19,9 @@ def df_limit(max_df: float, n_rows: int) -> float:
 
 def fts_query(text: str) -> str | None:
     """A safe FTS5 OR-query from free text (quotes every term, so user text can't inject syntax)."""
-    terms = [t for t in re.findall(r"[\w][\w'’.-]*", text.lower()) if len(t) > 1 or t.isdigit()]
+    from rag.text import QUERY_WORD_RE
+
+    terms = [t for t in QUERY_WORD_RE.findall(text.lower()) if len(t) > 1 or t.isdigit()]
     terms = [t.strip(".'’-") for t in terms]
     unique = list(dict.fromkeys(t for t in terms if t))
     return " OR ".join(f'"{t}"' for t in unique) or None
@@ -28,10 +29,10 @@ def fts_query(text: str) -> str | None:
 
 def selective_words(text: str) -> list[str]:
     """A selective keyword query's candidate words: distinct, lower-case, not stopwords, 2+ characters."""
-    from rag.query_parse import WORD_RE
+    from rag.text import TOKEN_RE
     from rag.text import FUNCTION_WORDS
 
-    return [w for w in dict.fromkeys(WORD_RE.findall(text.lower())) if w not in FUNCTION_WORDS and len(w) >= 2]
+    return [w for w in dict.fromkeys(TOKEN_RE.findall(text.lower())) if w not in FUNCTION_WORDS and len(w) >= 2]
 
 
 class FtsStemmer:
@@ -52,7 +53,7 @@ class FtsStemmer:
         self._db.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, instance)")
 
     def stems(self, words: list[str]) -> list[str]:
-        """The stem of each word (single tokens, e.g. from WORD_RE); a word FTS5 drops entirely stems to ""."""
+        """The stem of each word (single tokens, e.g. from TOKEN_RE); a word FTS5 drops entirely stems to ""."""
         memo = self._memo
         known = {w: memo[w] for w in dict.fromkeys(words) if w in memo}
         missing = [w for w in dict.fromkeys(words) if w not in known]

@@ -22,11 +22,13 @@ from dataclasses import dataclass, field
 
 from langchain_core.embeddings import Embeddings
 
-from rag.articles import Article, LoadFailure
-from rag.chunking import Chunk, chunk_article
+from rag.articles.article import Article, LoadFailure
+from rag.articles.chunking import Chunk, chunk_article
 from rag.store.db import StoreDB
 from rag.store.faults import point
-from rag.store.registry import Registry, check_library, new_version_id
+from rag.articles.chunking import new_version_id
+from rag.libraries import check_library
+from rag.store.registry import Registry
 from rag.store.vectors import Vectors
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from rag.store.db import StoreDB
 from rag.store.faults import point
 from rag.store.fts import df_limit, fts_query, fts_stemmer, selective_words
 from rag.store.keyword_copy import KeywordIndex
-from rag.store.registry import Scope, in_scope
+from rag.store.registry import ChunkScope, in_scope
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ Weights = tuple[float, float, float]
 class KeywordSearch:
     """FTS5 queries, plus the in-memory copy that long-running processes keep current in a background thread."""
 
-    def __init__(self, db: StoreDB, scope_of: Callable[[Sequence[str]], tuple[tuple[str, ...], Scope]],
+    def __init__(self, db: StoreDB, scope_of: Callable[[Sequence[str]], tuple[tuple[str, ...], ChunkScope]],
                  chunk_count: Callable[[], int]) -> None:
         self.db = db
         self._scope_of = scope_of  # the libraries' chunks, memoised on the store version (the facade's)

@@ -8,8 +8,8 @@ other user can pass through a 0700 folder to reach them. The process umask is le
 the user's other code writes too.
 
 A store made before this (0755 folders, 0644 files) is tightened when it is opened, with one warning. The check is
-cheap, so it runs on every open: the folder and its top-level entries are looked at, and the whole tree is walked
-only when one of them was open to others.
+cheap, so it runs on every open: the folder's own mode is looked at, and the whole tree is walked only when the
+folder was open to others.
 """
 
 from __future__ import annotations
@@ -52,12 +52,9 @@ def private_folder(path: Path) -> Path:
 
 
 def _open_to_others(path: Path) -> bool:
-    """Whether the folder or one of its top-level entries (links aside) grants anything to group or others."""
-    if os.stat(path).st_mode & _OPEN_TO_OTHERS:
-        return True
-    with os.scandir(path) as entries:
-        return any(not entry.is_symlink() and entry.stat(follow_symlinks=False).st_mode & _OPEN_TO_OTHERS
-                   for entry in entries)
+    """Whether the folder grants anything to group or others. Its entries are not looked at: nobody else can reach
+    them through a 0700 folder, and Chroma creates its own files 0644 in chroma/ (a warning on every open else)."""
+    return bool(os.stat(path).st_mode & _OPEN_TO_OTHERS)
 
 
 def _tighten(path: Path) -> None:

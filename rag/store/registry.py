@@ -13,27 +13,25 @@ embedded again) and landing in the `default` library.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rag.errors import LibraryError, StoreError
-from rag.store.dates import date_to_int, int_to_iso
+from rag.errors import StoreError
+from rag.libraries import DEFAULT_LIBRARY
+from rag.text import date_to_int, int_to_iso
 from rag.store.db import StoreDB
 from rag.store.fts import FTS_TOKENIZE
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from rag.articles import Article
-    from rag.chunking import Chunk
+    from rag.articles.article import Article
+    from rag.articles.chunking import Chunk
 
 SCHEMA_VERSION = 2
-DEFAULT_LIBRARY = "default"
-LIBRARY_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS versions (
@@ -74,21 +72,8 @@ MIGRATE_1_TO_2 = [
 ]
 
 
-def new_version_id(article_id: str, content_hash: str) -> str:
-    """A stored version's id, `article:version` (the version: the content hash's first 12 hex digits); its chunk
-    ids are `<version id>:<index>` (rag/chunking.py). Versions migrated from schema 1 keep their article id as
-    version id and their chunk ids as they were (`article:index`, or already `article:version:index`)."""
-    return f"{article_id}:{content_hash[:12]}"
 
 
-def check_library(name: str) -> str:
-    """The library name if it is valid, else LibraryError saying what a name may be."""
-    if not isinstance(name, str) or not LIBRARY_RE.fullmatch(name):
-        shown = name if isinstance(name, str) else type(name).__name__
-        hint = f" (try {name.lower()!r})" if isinstance(name, str) and LIBRARY_RE.fullmatch(name.lower()) else ""
-        raise LibraryError(f"library name {shown!r} is not valid{hint}: use 1 to 64 lower-case letters, digits, "
-                           "'.', '_' or '-', starting with a letter or digit")
-    return name
 
 
 @dataclass(frozen=True)
@@ -121,7 +106,7 @@ class StoredChunk:
 
 
 @dataclass(frozen=True)
-class Scope:
+class ChunkScope:
     """The committed chunks a set of libraries can read, ordered by rowid (the FTS5 rowid), with their filters."""
 
     rowids: np.ndarray  # int64, ascending
@@ -276,7 +261,7 @@ class Registry:
         return {r[0]: (r[1] or "", r[2] or 0) for r in self.db.reader().execute(
             "SELECT c.chunk_id, v.source, v.published FROM chunks c JOIN versions v USING (version_id)")}
 
-    def scope(self, libraries: Sequence[str]) -> Scope:
+    def scope(self, libraries: Sequence[str]) -> ChunkScope:
         """The committed chunks these libraries hold (read fresh; the facade memoises it per store version)."""
         import numpy as np  # here, not at the top: listing commands read the registry without numpy
 
@@ -284,10 +269,10 @@ class Registry:
         rows = self.db.reader().execute(
             "SELECT c.rowid, c.chunk_id, v.source, v.published FROM chunks c JOIN versions v USING (version_id) "
             f"WHERE {where} ORDER BY c.rowid", args).fetchall()
-        return Scope(rowids=np.fromiter((r[0] for r in rows), np.int64, len(rows)),
-                     chunk_ids=tuple(r[1] for r in rows),
-                     sources=np.array([r[2] or "" for r in rows], dtype=object),
-                     published=np.fromiter((r[3] or 0 for r in rows), np.int64, len(rows)))
+        return ChunkScope(rowids=np.fromiter((r[0] for r in rows), np.int64, len(rows)),
+                          chunk_ids=tuple(r[1] for r in rows),
+                          sources=np.array([r[2] or "" for r in rows], dtype=object),
+                          published=np.fromiter((r[3] or 0 for r in rows), np.int64, len(rows)))
 
     # ---- writing (inside the caller's transaction; the write path commits) -------------------------
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from rag.store.db import StoreDB
 from rag.store.private import private_folder
-from rag.store.registry import Scope
+from rag.store.registry import ChunkScope
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ class Vectors:
         return [[(cid, 1.0 - dist) for cid, dist in zip(ids, dists)]
                 for ids, dists in zip(result["ids"], result["distances"])]
 
-    def search_scope(self, vectors: list[list[float]], k: int, key: Any, scope: Scope, total: int,
+    def search_scope(self, vectors: list[list[float]], k: int, key: Any, scope: ChunkScope, total: int,
                      since: int | None = None, until: int | None = None,
                      source: str | list[str] | None = None) -> list[list[tuple[str, float]]]:
         """Nearest chunks among the scope's own, per query vector (see the module's docstring for how)."""
@@ -196,13 +196,13 @@ class Vectors:
             logger.info("an unfiltered query kept fewer than %d of library scope %s; searching it exactly", k, key)
         return self._exact(vectors, k, key, scope, mask)
 
-    def _over_fetch(self, vectors, k, wanted, key, scope: Scope, total: int, where) -> list | None:
+    def _over_fetch(self, vectors, k, wanted, key, scope: ChunkScope, total: int, where) -> list | None:
         n = min(math.ceil(k * total / len(scope) * OVERFETCH) + 20, total)
         members = self._scopes.members(key, scope)
         lists = [[hit for hit in hits if hit[0] in members][:k] for hits in self.query(vectors, n, where)]
         return lists if all(len(hits) >= wanted for hits in lists) else None
 
-    def _exact(self, vectors, k, key, scope: Scope, mask: np.ndarray | None) -> list[list[tuple[str, float]]]:
+    def _exact(self, vectors, k, key, scope: ChunkScope, mask: np.ndarray | None) -> list[list[tuple[str, float]]]:
         matrix = self._scopes.matrix(key, scope)
         queries = np.array(vectors, dtype=np.float32)  # a copy: normalised in place below
         if not len(matrix) or k <= 0 or matrix.shape[1] != queries.shape[1]:
@@ -222,7 +222,7 @@ class Vectors:
         return out
 
 
-def _filter(scope: Scope, since, until, source) -> np.ndarray | None:
+def _filter(scope: ChunkScope, since, until, source) -> np.ndarray | None:
     """Which of the scope's chunks pass the date and outlet filters (as Chroma's `where` would), or None."""
     if not (since or until or source):
         return None
@@ -250,7 +250,7 @@ class _ScopeVectors:
         self._matrices: OrderedDict[Any, tuple[tuple[str, ...], np.ndarray]] = OrderedDict()
         self._members: OrderedDict[Any, tuple[tuple[str, ...], frozenset[str]]] = OrderedDict()
 
-    def matrix(self, key: Any, scope: Scope) -> np.ndarray:
+    def matrix(self, key: Any, scope: ChunkScope) -> np.ndarray:
         with self._lock:
             old = self._matrices.pop(key, None)
             if old is not None and (old[0] is scope.chunk_ids or old[0] == scope.chunk_ids):
@@ -272,7 +272,7 @@ class _ScopeVectors:
                 self._matrices.popitem(last=False)
             return matrix
 
-    def members(self, key: Any, scope: Scope) -> frozenset[str]:
+    def members(self, key: Any, scope: ChunkScope) -> frozenset[str]:
         with self._lock:
             old = self._members.pop(key, None)
             if old is None or old[0] is not scope.chunk_ids:

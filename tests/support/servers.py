@@ -1,0 +1,38 @@
+"""The bot on the Discord double: the question and article the bot tests share, two servers, and waiting on them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from bot.app import create_bot
+from tests.conftest import make_settings
+from tests.doubles.discord_double import DiscordDouble
+
+DRONES = "How many drones did Russia deploy according to CNN?"
+
+PARTY_ARTICLE = """Title: Turku harbour festival opens on Saturday
+Source: Turku Daily
+Date: 2024-11-12
+
+The Turku harbour festival opens on Saturday with boats, music and food stalls. @everyone is invited to the Turku \
+harbour festival, say the <@&123> organisers of the festival. Entry to the harbour festival is free.
+"""
+
+
+@contextlib.asynccontextmanager
+async def two_servers(services, *, joined_b: bool = True, **overrides):
+    """The double's test guild is server A; server B has its own admin and #general; the bot is in both."""
+    async with DiscordDouble() as double:
+        b = double.add_guild("B", joined=joined_b)
+        bot = create_bot(make_settings(services.settings.data_dir, **overrides), services, guild_ready_timeout=0.05)
+        async with double.running_bot(bot):
+            yield double, b, bot
+
+
+async def until(check, timeout: float = 30.0) -> None:
+    async def poll() -> None:
+        while not check():
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(poll(), timeout)
