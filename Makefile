@@ -2,7 +2,8 @@
 #   make run   set up .venv, then show newsbot on its bundled sample articles, or start the Discord bot when
 #              DISCORD_TOKEN is set (environment or .env)
 #   make test  set up .venv, then run the whole test suite (`make test ARGS="-k ingest"` passes ARGS to pytest)
-#   make test-fast  the same, without the tests marked slow (processes, a bot on the Discord double, over ~2 s)
+#   make test-fast  the same, without the tests marked slow (processes, a bot on the Discord double, over ~2 s),
+#              on two workers (pytest-xdist)
 # Setting up installs only when pyproject.toml changed: the stamp file is named after a hash of its content (not
 # its mtime, which every clone and checkout resets). Works from any folder: make -f path/to/Makefile run.
 
@@ -30,7 +31,7 @@ test: $(STAMP)
 	cd $(HERE) && $(BIN)/lint-imports --no-logo --no-cache && $(BIN)/python -m pytest $(ARGS)
 
 test-fast: $(STAMP)
-	cd $(HERE) && $(BIN)/lint-imports --no-logo --no-cache && $(BIN)/python -m pytest -m "not slow and not llama" $(ARGS)
+	cd $(HERE) && $(BIN)/lint-imports --no-logo --no-cache && $(BIN)/python -m pytest -m "not slow and not llama" -n 2 $(ARGS)
 
 install: $(STAMP)
 
