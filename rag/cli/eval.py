@@ -1,11 +1,12 @@
-"""`newsbot eval …`: retrieval, story grouping and the citation check measured on benchmarks (rag/eval/)."""
+"""`newsbot eval …`: retrieval, story grouping, the citation check and follow matching, measured (rag/eval/)."""
 
 from __future__ import annotations
 
 import json
 import logging
 from pathlib import Path
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 import typer
 
@@ -14,6 +15,22 @@ from rag.errors import NewsbotError
 
 logger = logging.getLogger(__name__)
 eval_app = typer.Typer(no_args_is_help=True, help="Measure retrieval quality on a benchmark.")
+T = TypeVar("T")
+
+
+def show(what: str, run: Callable[[], T], as_json: bool, to_json: Callable[[T], object],
+         table: Callable[[T], list[str]]) -> None:
+    """Run one evaluation and print it: JSON with --json, else its table; a NewsbotError is one line and exit 1."""
+    try:
+        result = run()
+    except NewsbotError as exc:
+        logger.exception("eval %s failed", what)
+        raise fail(str(exc)) from None
+    if as_json:
+        print(json.dumps(to_json(result)))
+        return
+    for line in table(result):
+        out.print(line, highlight=False, markup=False)
 
 
 @eval_app.command("multihop-rag")
@@ -69,16 +86,7 @@ def eval_stories(
     from rag.config import Settings
     from rag.eval.stories import run_story_eval, table
 
-    try:
-        result = run_story_eval(Settings(), labels, corpus)
-    except NewsbotError as exc:
-        logger.exception("eval stories failed")
-        raise fail(str(exc)) from None
-    if as_json:
-        print(json.dumps(result.to_dict()))
-        return
-    for line in table(result):
-        out.print(line, highlight=False, markup=False)
+    show("stories", lambda: run_story_eval(Settings(), labels, corpus), as_json, lambda r: r.to_dict(), table)
 
 
 @eval_app.command("claims")
@@ -93,16 +101,8 @@ def eval_claims(
     """The citation check on true and perturbed corpus claims: share kept / rejected per kind."""
     from rag.eval.claims import TARGETS, run_claim_eval, table
 
-    try:
-        rows = run_claim_eval(corpus, labels, limit)
-    except NewsbotError as exc:
-        logger.exception("eval claims failed")
-        raise fail(str(exc)) from None
-    if as_json:
-        print(json.dumps({"rows": rows, "targets": TARGETS}))
-        return
-    for line in table(rows):
-        out.print(line, highlight=False, markup=False)
+    show("claims", lambda: run_claim_eval(corpus, labels, limit), as_json,
+         lambda rows: {"rows": rows, "targets": TARGETS}, table)
 
 
 @eval_app.command("follows")
@@ -116,13 +116,4 @@ def eval_follows(
     """Precision and recall of follow matching per labelled topic and overall (micro)."""
     from rag.eval.follows import run_follow_eval, table
 
-    try:
-        result = run_follow_eval(load_settings(), labels, corpus)
-    except NewsbotError as exc:
-        logger.exception("eval follows failed")
-        raise fail(str(exc)) from None
-    if as_json:
-        print(json.dumps(result.to_dict()))
-        return
-    for line in table(result):
-        out.print(line, highlight=False, markup=False)
+    show("follows", lambda: run_follow_eval(load_settings(), labels, corpus), as_json, lambda r: r.to_dict(), table)

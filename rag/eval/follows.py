@@ -8,13 +8,13 @@ Overall figures are micro-averaged over every (topic, article) pair.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from rag.config import Settings
+from rag.eval.labels import label_list
 from rag.errors import EvalError, NewsbotError
 from rag.follows.match import DEFAULT_KNOBS, ArticleText, Matcher, MatchKnobs, is_match
 from rag.follows.topic import parse_topic
@@ -57,13 +57,7 @@ class FollowEval:
 
 def load_labels(path: Path) -> list[dict]:
     """The labelled topics; EvalError naming the file and the first entry that is not one."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EvalError(f"labels file {path}: not readable JSON ({exc})") from None
-    topics = data.get("topics") if isinstance(data, dict) else None
-    if not isinstance(topics, list) or not topics:
-        raise EvalError(f"labels file {path}: expected {{\"topics\": [...]}} with at least one topic")
+    topics = label_list(path, "topics")
     for i, t in enumerate(topics, start=1):
         if not (isinstance(t, dict) and isinstance(t.get("topic"), str)
                 and all(isinstance(t.get(k, []), list) for k in ("relevant", "not_relevant"))):

@@ -12,7 +12,6 @@ the share of its labelled story that was put with it; averaged over articles) an
 
 from __future__ import annotations
 
-import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.eval.labels import label_list
 from rag.errors import EvalError
 from rag.briefing.stories import DEFAULT_GROUPING, Grouping, StoryItem, group
 
@@ -36,13 +36,7 @@ class Label:
 
 def load_labels(path: Path) -> list[Label]:
     """The labelled articles; raise EvalError naming the file and the first bad entry."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EvalError(f"labels file {path}: not readable JSON ({exc})") from None
-    rows = data.get("articles") if isinstance(data, dict) else None
-    if not isinstance(rows, list) or not rows:
-        raise EvalError(f'labels file {path}: expected {{"articles": [...]}} with at least one article')
+    rows = label_list(path, "articles")
     labels = []
     for i, row in enumerate(rows, start=1):
         try:
