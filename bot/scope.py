@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-GUILD_LIBRARY_PREFIX = "guild-"
+from rag import GUILD_LIBRARY_PREFIX, guild_library
 
 
 @dataclass(frozen=True)
@@ -13,11 +13,6 @@ class Scope:
 
     reads: tuple[str, ...]
     writes: str | None
-
-
-def guild_library(guild_id: int) -> str:
-    """The library that holds what server `guild_id` ingests."""
-    return f"{GUILD_LIBRARY_PREFIX}{guild_id}"
 
 
 def shared_problem(shared: tuple[str, ...]) -> str | None:

@@ -22,6 +22,8 @@ _API = {
     # errors
     "NewsbotError": "rag.errors", "ConfigError": "rag.errors", "QuestionError": "rag.errors",
     "LibraryError": "rag.errors", "FollowError": "rag.follows.topic",
+    # library names: a Discord server's own library
+    "GUILD_LIBRARY_PREFIX": "rag.libraries", "guild_library": "rag.libraries",
     # what front ends send and get back
     "Query": "rag.answering.query", "query_day": "rag.answering.query",
     "Answer": "rag.schema", "Citation": "rag.schema", "OFFLINE_LABEL": "rag.answering.models",
@@ -59,6 +61,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eag
     from rag.briefing.text import claim_line, story_dates
     from rag.config import Settings, settings_problems
     from rag.errors import ConfigError, LibraryError, NewsbotError, QuestionError
+    from rag.libraries import GUILD_LIBRARY_PREFIX, guild_library
     from rag.feeds.urls import shown_url
     from rag.follows.topic import FollowError
     from rag.schema import Answer, Citation

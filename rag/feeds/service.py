@@ -13,7 +13,7 @@ from functools import cached_property
 
 from rag.errors import NewsbotError
 from rag.feeds.registry import FULL_TEXT, Feed, FeedStore
-from rag.libraries import check_library
+from rag.libraries import check_library, guild_of
 
 _EVERY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?\s*$", re.I)
 _UNITS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
@@ -43,12 +43,10 @@ class FeedQuotaError(FeedInputError):
 
 
 def served_library(library: str, allowed_guilds: frozenset[int] | None) -> bool:
-    """Whether the bot serves a library's server: a server's own library (`guild-<id>`, bot/scope.py) only while
+    """Whether the bot serves a library's server: a server's own library (`guild-<id>`) only while
     NEWSBOT_ALLOWED_GUILDS is unset or names it; every other library always."""
-    prefix, _, guild = library.partition("-")
-    if allowed_guilds is None or prefix != "guild" or not guild.isdigit():
-        return True
-    return int(guild) in allowed_guilds
+    guild = guild_of(library)
+    return allowed_guilds is None or guild is None or guild in allowed_guilds
 
 
 class FeedService:
