@@ -32,6 +32,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=default_data_dir)
     library: str = "default"  # the library the CLI reads and writes (`newsbot --library NAME`)
+    database_url: str | None = None  # postgresql://… : the registry on PostgreSQL (docs/deploy.md); empty = SQLite
     chroma_host: str | None = None
     chroma_port: int | None = None
 

@@ -14,6 +14,7 @@ import pytest
 from rag.cli.reading import SAMPLES
 from rag.config import Settings
 from tests.doubles.feeds_site import NewsSite
+from tests.support.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures for the server-mode tests)
 
 TESTS = Path(__file__).parent
 ROOT = TESTS.parent  # the checkout: what a child process puts on PYTHONPATH
