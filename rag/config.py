@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     feed_deadline_s: float = Field(default=90.0, gt=0)
     feed_poll_process: bool = True  # the bot polls in a child process (no GIL shared with the event loop), started
     # once a feed is first due; false: in a worker thread (no second embedding model; stalls the loop more)
+    # a claimed feed is held this long by its poller (bot or `newsbot worker`); one killed frees its feeds then.
+    # Above NEWSBOT_FEED_DEADLINE_S plus a batch's ingest, or a slow feed could be fetched twice
+    feed_lease_s: float = Field(default=300.0, ge=1)
+    feeds_in_bot: bool = True  # false: the bot polls no feeds (run `newsbot worker`s), still answers /feeds and alerts
 
     # quotas (docs/feeds.md): what one library, feed, article or PDF may cost
     feed_max_per_library: int = Field(default=50, ge=1)  # feeds one library may poll

@@ -52,7 +52,8 @@ class FeedsCog(commands.Cog):
         self.last_poll = None
 
     async def cog_load(self) -> None:
-        self.poller.start()
+        if self.bot.settings.feeds_in_bot:  # else `newsbot worker`s poll; /feeds commands still work here
+            self.poller.start()
 
     async def cog_unload(self) -> None:
         self.poller.cancel()

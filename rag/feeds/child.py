@@ -36,12 +36,10 @@ class ChildPoller:
     """One long-lived child process; `poll()` blocks until its pass is over (call it from a worker thread)."""
 
     def __init__(self, settings, build: Callable, hang_s: float | None = None) -> None:
-        from rag.feeds.poll import LEASE_S
-
         self.settings = settings
         self.build = build  # builds the child's services: handed in, so feeds never imports the facade above it
         # a pass longer than the lease lets its feeds be claimed again anyway: past it, the pass is hung
-        self.hang_s = LEASE_S if hang_s is None else hang_s
+        self.hang_s = settings.feed_lease_s if hang_s is None else hang_s
         self.pool = self._start()
 
     @staticmethod

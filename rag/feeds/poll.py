@@ -3,7 +3,9 @@
 Feeds are fetched and their pages extracted by at most `feed_workers` threads while the caller's thread ingests the
 feeds already prepared, as each is ready (embedding overlaps fetching). Each feed has NEWSBOT_FEED_DEADLINE_S: one
 that is not prepared by then fails (and backs off) and its thread is abandoned, so a server that never answers
-can't stall the pass. Entries are recorded as seen only after their ingest committed, so a crash anywhere leaves at
+can't stall the pass. Each feed is claimed (a lease in the database, rag/feeds/registry.py) only when a thread is
+free to fetch it, so pollers running at once (the bot, `newsbot worker`s, `feeds poll`, on any machines) share the
+due feeds between them instead of one taking them all, and none fetches a feed another holds. Entries are recorded as seen only after their ingest committed, so a crash anywhere leaves at
 most work to redo, never an entry marked seen that was not stored.
 """
 
@@ -26,13 +28,12 @@ from rag.errors import NewsbotError
 from rag.feeds.fetch import Fetcher, Response
 from rag.feeds.network import FetchError
 from rag.feeds.parse import ACCEPT, Entry, FeedDoc, parse_feed
-from rag.feeds.registry import Feed, FeedStore
+from rag.feeds.registry import Feed, FeedStore, poller_id
 from rag.feeds.urls import canonical_url, shown_url
 
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 24 * 3600
-LEASE_S = 600  # a claimed feed is skipped by other pollers this long (a poller that died frees it then)
 BATCH_ARTICLES = 32  # articles ingested together (several small feeds make one embedding batch)
 PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 
@@ -118,50 +119,61 @@ class Poller:
         self.fetcher = fetcher
         self.ingest = ingest
         self.settings = settings
+        self.owner = poller_id()
 
     def poll(self, library: str | None = None, all_feeds: bool = False,
              polled: Callable[[str], bool] | None = None) -> PollResult:
         """Every due feed of `library` (None: of every library `polled` accepts), or all unpaused ones with
         `all_feeds`."""
-        feeds = self.store.claim_due(library, time.time(), LEASE_S, all_feeds, polled)
-        result = PollResult(feeds=len(feeds))
+        now = time.time()
+        feeds = self.store.candidates(library, now, all_feeds, polled)
+        result = PollResult()
         left, rank = Counter(f.library for f in feeds), {id(f): i for i, f in enumerate(feeds)}
         batches: dict[str, list[_Prepared]] = {}
-        for prepared in self.prepare_all(feeds):
-            name = prepared.feed.library
+        for feed, prepared in self.prepare_all(feeds, lambda f: self.store.claim(
+                f, self.owner, time.time(), self.settings.feed_lease_s, all_feeds)):
+            name = feed.library
             left[name] -= 1
             batch = batches.setdefault(name, [])
-            batch.append(prepared)
+            if prepared is not None:  # else another poller claimed it first
+                result.feeds += 1
+                batch.append(prepared)
             # one library's feeds make one embedding batch, stored once it is full or the library's last feed is in;
             # in the order the feeds were added, whichever finished first (the older feed keeps an article both bring)
-            if not left[name] or sum(len(p.items) for p in batch) >= BATCH_ARTICLES:
+            if batch and (not left[name] or sum(len(p.items) for p in batch) >= BATCH_ARTICLES):
                 self.store_batch(sorted(batches.pop(name), key=lambda p: rank[id(p.feed)]), result)
         return result
 
     # ---- in the worker threads: fetch, parse, full text (nothing stored) -------------------------------------
 
-    def prepare_all(self, feeds: list[Feed]) -> Iterator[_Prepared]:
-        """Each feed prepared, in the order they finish, by at most `feed_workers` threads at once. A feed not
-        prepared by its deadline comes back failed and its thread is abandoned: never joined (a daemon, so not even
-        at exit), its late result dropped; a fresh thread takes its place."""
+    def prepare_all(self, feeds: list[Feed], claim: Callable[[Feed], bool]) -> Iterator[tuple[Feed, _Prepared | None]]:
+        """Each feed prepared, in the order they finish, by at most `feed_workers` threads at once, each claimed
+        just before its thread starts ((feed, None) at once for a feed another poller holds). A feed not prepared
+        by its deadline comes back failed and its thread is abandoned: never joined (a daemon, so not even at
+        exit), its late result dropped; a fresh thread takes its place."""
         done: queue.SimpleQueue[tuple[int, _Prepared]] = queue.SimpleQueue()
         waiting, running = deque(enumerate(feeds)), {}  # running: index -> (feed, deadline)
         limit = self.settings.feed_deadline_s
         while waiting or running:
             while waiting and len(running) < self.settings.feed_workers:
                 i, feed = waiting.popleft()
+                if not claim(feed):
+                    yield feed, None
+                    continue
                 running[i] = feed, time.monotonic() + limit
                 threading.Thread(target=lambda i=i, f=feed, d=running[i][1]: done.put((i, self.prepare(f, d))),
                                  name=f"newsbot-feed-{i}", daemon=True).start()
+            if not running:
+                continue
             finished = self._finished(done, min(d for _, d in running.values()))
             for i, prepared in finished:
                 if running.pop(i, None) is not None:  # else: abandoned already, and failed
-                    yield prepared
+                    yield prepared.feed, prepared
             for i, (feed, deadline) in list(running.items()):
                 if time.monotonic() >= deadline:
                     del running[i]
                     logger.warning("feed %s: abandoned after %g s (NEWSBOT_FEED_DEADLINE_S)", feed.url, limit)
-                    yield _Prepared(feed, error=FeedDeadline(
+                    yield feed, _Prepared(feed, error=FeedDeadline(
                         f"not fetched within {limit:g} s (NEWSBOT_FEED_DEADLINE_S): the server answers too slowly "
                         "or never; tried again later"))
 

@@ -54,7 +54,7 @@ class FeedService:
 
     def __init__(self, settings, store: FeedStore | None = None, ingest: Callable | None = None) -> None:
         self.settings = settings
-        self.store = store or FeedStore(settings.data_dir)
+        self.store = store or FeedStore(settings.data_dir, settings.database_url)
         self._ingest = ingest
 
     @cached_property

@@ -74,7 +74,7 @@ class FollowService:
     def __init__(self, settings, store: FollowStore | None = None, index=None,
                  matcher_factory: Callable | None = None) -> None:
         self.settings = settings
-        self.store = store or FollowStore(settings.data_dir)
+        self.store = store or FollowStore(settings.data_dir, settings.database_url)
         self.index = index
         self._matcher_factory = matcher_factory
         # called with the number of new hits after `on_ingested` records any (the bot's alert loop wakes on it);

@@ -1,9 +1,10 @@
-"""Follows, their hits and the alerts sent per story: three tables in the store's SQLite file.
+"""Follows, their hits and the alerts sent per story: three tables in the store's SQLite file, or in PostgreSQL
+(NEWSBOT_DATABASE_URL) with the same columns (Discord ids as BIGINT, times as DOUBLE PRECISION there).
 
 Created with `CREATE TABLE IF NOT EXISTS` beside the store's tables (as rag/feeds/registry.py does), so an older
 store gains them on first use. Exactly once lives here: a hit's primary key (follow, article) means no article is
 recorded twice for a follow, whichever process ingests it (the bot, its polling child, the CLI); and a hit is
-taken (pending → claimed) in one transaction before it is sent, so two senders never take the same hit. A hit
+taken (pending → claimed) by a conditional UPDATE before it is sent, so two senders never take the same hit. A hit
 claimed by a sender that died before `mark_sent` stays claimed: it is not sent again (at most once in that
 crash window, never twice).
 """
@@ -11,7 +12,6 @@ crash window, never twice).
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -20,6 +20,7 @@ from pathlib import Path
 
 from rag.store.db import DB_NAME
 from rag.store.private import private_folder, touch_private
+from rag.store.sql import Connection, connect
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS follows (
@@ -81,20 +82,29 @@ class StoryAlert:
     first_at: float
 
 
+def dialect(conn: Connection, script: str) -> str:
+    """The schema as PostgreSQL spells it: REAL is 4 bytes there (epoch seconds would round to minutes), Discord ids
+    need 8, ids come from a sequence, WITHOUT ROWID is SQLite's alone. (The same rule as rag/feeds/registry.py's,
+    which this layer may not import.)"""
+    if not conn.postgres:
+        return script
+    return (script.replace(" REAL", " DOUBLE PRECISION").replace(" INTEGER", " BIGINT")
+            .replace("BIGINT PRIMARY KEY", "BIGSERIAL PRIMARY KEY").replace(") WITHOUT ROWID", ")"))
+
+
 _FOLLOW = "id, library, topic, owner_id, channel_id, guild_id, created_at"
 
 
 class FollowStore:
     """Follows and their hits; every method is one short transaction (its own connection and lock)."""
 
-    def __init__(self, data_dir: Path) -> None:
-        touch_private(private_folder(Path(data_dir)) / DB_NAME)
-        self.conn = sqlite3.connect(Path(data_dir) / DB_NAME, timeout=30, check_same_thread=False,
-                                    isolation_level=None)  # transactions are explicit: BEGIN IMMEDIATE to claim
-        self.conn.execute("PRAGMA journal_mode=WAL")
+    def __init__(self, data_dir: Path, database_url: str | None = None) -> None:
+        if not database_url:
+            touch_private(private_folder(Path(data_dir)) / DB_NAME)
+        self.conn = connect(database_url, Path(data_dir) / DB_NAME)
         self.lock = threading.RLock()
-        with self.lock:
-            self.conn.executescript(SCHEMA)
+        with self.lock, self.conn.transaction():
+            self.conn.executescript(dialect(self.conn, SCHEMA))
 
     def close(self) -> None:
         self.conn.close()
@@ -114,9 +124,10 @@ class FollowStore:
             guild_id: int | None) -> Follow:
         now = time.time()
         with self.lock:
-            cur = self.conn.execute("INSERT INTO follows (library, topic, owner_id, channel_id, guild_id, created_at)"
-                                    " VALUES (?,?,?,?,?,?)", (library, topic, owner_id, channel_id, guild_id, now))
-        return Follow(cur.lastrowid, library, topic, owner_id, channel_id, guild_id, now)
+            new_id = self.conn.execute(
+                "INSERT INTO follows (library, topic, owner_id, channel_id, guild_id, created_at) VALUES (?,?,?,?,?,?) "
+                "RETURNING id", (library, topic, owner_id, channel_id, guild_id, now)).fetchone()[0]
+        return Follow(new_id, library, topic, owner_id, channel_id, guild_id, now)
 
     def get(self, library: str, follow_id: int) -> Follow | None:
         found = self._follows("library=? AND id=?", (library, follow_id))
@@ -127,17 +138,11 @@ class FollowStore:
         where, args = "library=? AND id=?", [library, follow_id]
         if owner_id is not None:
             where, args = where + " AND owner_id=?", [*args, owner_id]
-        with self.lock:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                gone = self.conn.execute(f"DELETE FROM follows WHERE {where}", args).rowcount == 1
-                if gone:
-                    self.conn.execute("DELETE FROM follow_hits WHERE follow_id=?", (follow_id,))
-                    self.conn.execute("DELETE FROM story_alerts WHERE follow_id=?", (follow_id,))
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
+        with self.lock, self.conn.transaction():
+            gone = self.conn.execute(f"DELETE FROM follows WHERE {where}", args).rowcount == 1
+            if gone:
+                self.conn.execute("DELETE FROM follow_hits WHERE follow_id=?", (follow_id,))
+                self.conn.execute("DELETE FROM story_alerts WHERE follow_id=?", (follow_id,))
         return gone
 
     def list(self, library: str, owner_id: int | None = None) -> list[Follow]:
@@ -149,7 +154,8 @@ class FollowStore:
     def counts(self, library: str, owner_id: int) -> tuple[int, int]:
         """(the member's follows, all follows) in the library."""
         with self.lock:
-            row = self.conn.execute("SELECT COALESCE(SUM(owner_id=?), 0), COUNT(*) FROM follows WHERE library=?",
+            row = self.conn.execute("SELECT COALESCE(SUM(CASE WHEN owner_id=? THEN 1 ELSE 0 END), 0), COUNT(*) FROM follows "
+                                    "WHERE library=?",
                                     (owner_id, library)).fetchone()
         return int(row[0]), int(row[1])
 
@@ -169,16 +175,11 @@ class FollowStore:
     def record_hits(self, rows: Iterable[tuple[int, str, str, float]]) -> int:
         """(follow id, article id, story id, score): new hits pending; a hit already recorded is left as it is."""
         now = time.time()
-        with self.lock:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                added = sum(self.conn.execute(
-                    "INSERT OR IGNORE INTO follow_hits (follow_id, article_id, story_id, score, state, created_at) "
-                    "VALUES (?,?,?,?,'pending',?)", (*row, now)).rowcount for row in rows)
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
+        with self.lock, self.conn.transaction():
+            added = sum(self.conn.execute(
+                "INSERT INTO follow_hits (follow_id, article_id, story_id, score, state, created_at) "
+                "VALUES (?,?,?,?,'pending',?) ON CONFLICT (follow_id, article_id) DO NOTHING", (*row, now)).rowcount
+                for row in rows)
         return added
 
     def hit_exists(self, follow_id: int, article_id: str) -> bool:
@@ -194,22 +195,18 @@ class FollowStore:
                 "state<>'dropped' ORDER BY created_at", (follow_id, since_ts))]
 
     def claim_pending(self, limit: int) -> list[Hit]:
-        """Up to `limit` pending hits, oldest first, now claimed: taken in one write transaction, so two senders
-        (processes or threads) never take the same hit."""
-        with self.lock:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                rows = self.conn.execute(
-                    f"SELECT {', '.join('f.' + c.strip() for c in _FOLLOW.split(','))}, h.article_id, h.story_id, "
-                    "h.score, h.created_at FROM follow_hits h JOIN follows f ON f.id=h.follow_id "
-                    "WHERE h.state='pending' ORDER BY h.created_at, h.follow_id LIMIT ?", (limit,)).fetchall()
-                self.conn.executemany("UPDATE follow_hits SET state='claimed' WHERE follow_id=? AND article_id=? "
-                                      "AND state='pending'", [(r[0], r[7]) for r in rows])
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-        return [Hit(Follow(*r[:7]), r[7], r[8], r[9], r[10]) for r in rows]
+        """Up to `limit` pending hits, oldest first, now claimed: each taken by a conditional UPDATE that succeeds for
+        one sender only (SQLite's write lock; PostgreSQL re-checks `state` after the row lock), so two senders
+        (threads, processes, machines) never take the same hit."""
+        with self.lock, self.conn.transaction():
+            rows = self.conn.execute(
+                f"SELECT {', '.join('f.' + c.strip() for c in _FOLLOW.split(','))}, h.article_id, h.story_id, "
+                "h.score, h.created_at FROM follow_hits h JOIN follows f ON f.id=h.follow_id "
+                "WHERE h.state='pending' ORDER BY h.created_at, h.follow_id LIMIT ?", (limit,)).fetchall()
+            taken = [r for r in rows if self.conn.execute(
+                "UPDATE follow_hits SET state='claimed' WHERE follow_id=? AND article_id=? AND state='pending'",
+                (r[0], r[7])).rowcount == 1]
+        return [Hit(Follow(*r[:7]), r[7], r[8], r[9], r[10]) for r in taken]
 
     def mark(self, follow_id: int, article_id: str, state: str) -> bool:
         if state not in STATES:
@@ -221,19 +218,13 @@ class FollowStore:
                   outlets: Sequence[str]) -> None:
         """The hit was posted (or edited into its story's first alert) as `message_id`; the story's alert is
         recorded on its first send and its outlets updated after."""
-        with self.lock:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                self.conn.execute("UPDATE follow_hits SET state='sent', message_id=?, channel_id=? WHERE "
-                                  "follow_id=? AND article_id=?", (message_id, channel_id, follow_id, article_id))
-                self.conn.execute(
-                    "INSERT INTO story_alerts VALUES (?,?,?,?,?,?) ON CONFLICT (follow_id, story_id) DO UPDATE "
-                    "SET outlets=excluded.outlets", (follow_id, story_id, channel_id, message_id,
-                                                     json.dumps(list(outlets)), time.time()))
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
+        with self.lock, self.conn.transaction():
+            self.conn.execute("UPDATE follow_hits SET state='sent', message_id=?, channel_id=? WHERE "
+                              "follow_id=? AND article_id=?", (message_id, channel_id, follow_id, article_id))
+            self.conn.execute(
+                "INSERT INTO story_alerts VALUES (?,?,?,?,?,?) ON CONFLICT (follow_id, story_id) DO UPDATE "
+                "SET outlets=excluded.outlets", (follow_id, story_id, channel_id, message_id,
+                                                 json.dumps(list(outlets)), time.time()))
 
     def story_alert(self, follow_id: int, story_id: str, since_ts: float) -> StoryAlert | None:
         """The story's first alert to this follow, if it was sent since `since_ts`."""
@@ -246,4 +237,4 @@ class FollowStore:
         """article id -> state of the follow's hits (for tests and `follows list`)."""
         with self.lock:
             return dict(self.conn.execute("SELECT article_id, state FROM follow_hits WHERE follow_id=?",
-                                          (follow_id,)))
+                                          (follow_id,)).fetchall())
