@@ -186,7 +186,7 @@ def test_a_store_that_kept_an_infinite_schedule_lists_the_feed_and_polls_it_agai
 
     store = FeedService(make_settings(tmp_path / "old")).store
     store.add("default", "https://news.example/feed.xml", "Old", None, 1800, "auto")
-    with store.conn:  # what a newsbot before the Retry-After cap stored for a 400-digit Retry-After
+    with store.conn.transaction():  # what a newsbot before the Retry-After cap stored for a 400-digit Retry-After
         store.conn.execute("UPDATE feeds SET next_due=?", (float("inf"),))
     store.close()
     listed = cli_main("feeds", "list", "--json", env={"NEWSBOT_DATA_DIR": str(tmp_path / "old")})
