@@ -103,19 +103,25 @@ def poll(
         result = services.poll_feeds(all_feeds=all_feeds)
     except NewsbotError as exc:
         raise root.fail(str(exc)) from None
-    summary = {k: v for k, v in result.to_dict().items() if as_json or k != "warnings"}
-    if as_json:
-        print(json.dumps(summary, ensure_ascii=False))
-    else:
-        for warning in result.warnings:
-            root.err.print(f"warning: {warning}", highlight=False, markup=False)
-        for failure in result.failed:
-            root.err.print(f"failed {failure['url']}: {failure['reason']}", highlight=False, markup=False)
-        root.err.print(f"feeds {result.feeds}: new {result.new}, updated {result.updated}, unchanged "
-                       f"{result.unchanged}, not modified {result.not_modified}, failed {len(result.failed)}"
-                       + (f", paused {len(result.paused)}" if result.paused else ""), highlight=False, markup=False)
+    show_result(result, as_json)
     if not result.ok:
         raise typer.Exit(1)
+
+
+def show_result(result, as_json: bool) -> None:
+    """A pass's summary: one JSON object on stdout, or its warnings, failures and counts on stderr."""
+    root = _root()
+    summary = {k: v for k, v in result.to_dict().items() if as_json or k != "warnings"}
+    if as_json:
+        print(json.dumps(summary, ensure_ascii=False), flush=True)
+        return
+    for warning in result.warnings:
+        root.err.print(f"warning: {warning}", highlight=False, markup=False)
+    for failure in result.failed:
+        root.err.print(f"failed {failure['url']}: {failure['reason']}", highlight=False, markup=False)
+    root.err.print(f"feeds {result.feeds}: new {result.new}, updated {result.updated}, unchanged "
+                   f"{result.unchanged}, not modified {result.not_modified}, failed {len(result.failed)}"
+                   + (f", paused {len(result.paused)}" if result.paused else ""), highlight=False, markup=False)
 
 
 @feeds_app.command("import")
