@@ -99,7 +99,11 @@ class FollowStore:
     """Follows and their hits; every method is one short transaction (its own connection and lock)."""
 
     def __init__(self, data_dir: Path, database_url: str | None = None) -> None:
-        if not database_url:
+        path = Path(data_dir) / DB_NAME
+        # Only a missing file is created: opening and closing the store's file here would drop every POSIX lock this
+        # process's other SQLite connections hold on it (fcntl locks are per process), and another process could
+        # then reset the WAL under them: two `newsbot worker`s lost a whole pass's commits that way.
+        if not database_url and not path.exists():
             touch_private(private_folder(Path(data_dir)) / DB_NAME)
         self.conn = connect(database_url, Path(data_dir) / DB_NAME)
         self.lock = threading.RLock()

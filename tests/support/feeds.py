@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from tests.doubles.feeds_site import NewsSite, Page, article_page, paragraphs, rss
 
 
@@ -33,3 +35,29 @@ def continue_forever(site: NewsSite):
             request.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             request.wfile.flush()
     return handler
+
+
+def delayed(page: Page, delay_s: float):
+    """A handler that answers `page` after `delay_s` (a server's think time, so that fetching dominates)."""
+    def handler(request) -> None:
+        time.sleep(delay_s)
+        request._send(page)
+    return handler
+
+
+def many_feeds(site: NewsSite, feeds: int, entries: int, *, feed_delay_s: float = 0.0,
+               page_delay_s: float = 0.0) -> list[str]:
+    """`feeds` RSS feeds of `entries` teasers each, every teaser's page on the site (its text fetched): the feeds'
+    paths. Each feed's articles are distinct, so every one of them is stored."""
+    paths = []
+    for f in range(feeds):
+        items = []
+        for e in range(entries):
+            page = f"/f{f}/e{e}.html"
+            site.routes[page] = delayed(Page(article_page(f"Town {f} report {e}", paragraphs(f"Town{f}x{e}", 3)),
+                                             "text/html; charset=utf-8"), page_delay_s)
+            items.append({"guid": f"f{f}-e{e}", "link": site.url(page), "title": f"Town {f} report {e}",
+                          "description": "A short teaser."})
+        site.routes[f"/f{f}/rss.xml"] = delayed(Page(rss(f"Town {f} Courier", items)), feed_delay_s)
+        paths.append(f"/f{f}/rss.xml")
+    return paths
