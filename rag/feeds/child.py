@@ -4,7 +4,7 @@ locks and generation, rag/store/db.py) and keeps its services between passes; it
 in memory (docs/benchmarks.md has both modes measured).
 
 A child that dies (killed, out of memory) is replaced and the pass tried once more in the new one; a pass that
-outlives the feeds' lease is taken as hung: its child is killed and replaced, and the bot's loop goes on."""
+outlives PASS_BOUND_S is taken as hung: its child is killed and replaced, and the bot's loop goes on."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from concurrent.futures.process import BrokenProcessPool
 from rag.errors import NewsbotError
 
 logger = logging.getLogger(__name__)
+PASS_BOUND_S = 600  # feeds are claimed one by one as a pass goes, each for NEWSBOT_FEED_LEASE_S, so a long pass is
+# not by itself a hung one; a feed a hung child holds is free for other pollers when its lease ends
 _services = None  # in the child: built on the first pass, kept for the next ones
 
 
@@ -38,8 +40,7 @@ class ChildPoller:
     def __init__(self, settings, build: Callable, hang_s: float | None = None) -> None:
         self.settings = settings
         self.build = build  # builds the child's services: handed in, so feeds never imports the facade above it
-        # a pass longer than the lease lets its feeds be claimed again anyway: past it, the pass is hung
-        self.hang_s = settings.feed_lease_s if hang_s is None else hang_s
+        self.hang_s = PASS_BOUND_S if hang_s is None else hang_s
         self.pool = self._start()
 
     @staticmethod
