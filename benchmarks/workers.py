@@ -53,7 +53,7 @@ def run(feeds: int, entries: int, delay_s: float, workers: int, folder: Path) ->
         fetched_twice = sum(n > 1 for n in site.hits.values())
         fetches = sum(site.hits.values())
     passes = [json.loads(out) if p.returncode == 0 else {"error": err[-500:]} for p, (out, err) in zip(procs, outs)]
-    stats = subprocess.run([str(NEWSBOT), "stats", "--json"], capture_output=True, text=True, env=env)
+    stats = subprocess.run([str(NEWSBOT), "stats", "--json"], capture_output=True, text=True, env=env, check=True)
     return {"workers": workers, "wall_s": round(wall, 2), "feeds_taken": [p.get("feeds") for p in passes],
             "new": sum(p.get("new", 0) for p in passes), "fetches": fetches, "fetched_twice": fetched_twice,
             "articles_stored": json.loads(stats.stdout)["articles"], "errors": [p["error"] for p in passes

@@ -30,7 +30,7 @@ def worker(
 
     try:
         services = root.open_services()
-        services.feeds.store  # opened now: a wrong NEWSBOT_DATABASE_URL is one line and exit 2, before any pass
+        services.feeds.any_due()  # the registry opened now: a wrong NEWSBOT_DATABASE_URL is one line and exit 2
     except ConfigError as exc:
         raise root.fail(str(exc), 2) from None
     except NewsbotError as exc:

@@ -5,8 +5,9 @@ feeds already prepared, as each is ready (embedding overlaps fetching). Each fee
 that is not prepared by then fails (and backs off) and its thread is abandoned, so a server that never answers
 can't stall the pass. Each feed is claimed (a lease in the database, rag/feeds/registry.py) only when a thread is
 free to fetch it, so pollers running at once (the bot, `newsbot worker`s, `feeds poll`, on any machines) share the
-due feeds between them instead of one taking them all, and none fetches a feed another holds. Entries are recorded as seen only after their ingest committed, so a crash anywhere leaves at
-most work to redo, never an entry marked seen that was not stored.
+due feeds between them instead of one taking them all, and none fetches a feed another holds. Entries are recorded
+as seen only after their ingest committed, so a crash anywhere leaves at most work to redo, never an entry marked
+seen that was not stored.
 """
 
 from __future__ import annotations

@@ -23,10 +23,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rag.libraries import check_library
 from rag.store.db import DB_NAME
 from rag.store.private import private_folder, touch_private
 from rag.store.sql import Connection, connect
-from rag.libraries import check_library
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feeds (

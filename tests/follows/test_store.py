@@ -30,7 +30,7 @@ def test_follows_hits_and_story_alerts_round_trip_alike_on_both_databases_with_d
     assert store.record_hits([(first.id, "art1", "story1", 0.9), (first.id, "art2", "story1", 0.8)]) == 2
     assert store.record_hits([(first.id, "art1", "story1", 0.9)]) == 0  # already recorded: left as it is
     assert store.hit_exists(first.id, "art1") and not store.hit_exists(second.id, "art1")
-    [one, two] = store.claim_pending(10)
+    one, _ = store.claim_pending(10)
     assert (one.follow.owner_id, one.follow.channel_id, one.article_id) == (MEMBER, CHANNEL, "art1")
     store.mark_sent(first.id, "art1", CHANNEL, 2**62 + 5, "story1", ["Outlet A"])
     store.mark_sent(first.id, "art2", CHANNEL, 2**62 + 5, "story1", ["Outlet A", "Outlet B"])
