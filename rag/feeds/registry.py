@@ -46,6 +46,8 @@ CREATE INDEX IF NOT EXISTS feed_entries_article ON feed_entries (library, articl
 FULL_TEXT = ("auto", "always", "never")
 _FREE = "(lease_until IS NULL OR lease_until<?)"  # nobody holds the feed, or its holder's lease ran out
 
+SCHEMA_LOCK = 0x6E65777366656564  # "newsfeed": the advisory lock that makes creating these tables one at a time
+
 
 def dialect(conn: Connection, script: str) -> str:
     """A schema script written for SQLite, as PostgreSQL spells it: REAL is 4 bytes there (epoch seconds would
@@ -108,6 +110,8 @@ class FeedStore:
         self.conn = connect(database_url, Path(data_dir) / DB_NAME)
         self.lock = threading.RLock()
         with self.lock, self.conn.transaction():
+            if self.conn.postgres:  # processes starting at once on an empty database: CREATE ... IF NOT EXISTS races
+                self.conn.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
             self.conn.executescript(dialect(self.conn, SCHEMA))
             self._add_lease_columns()
             # A Retry-After of hundreds of digits was once stored as infinity (never polled again, `feeds list`

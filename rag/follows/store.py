@@ -81,6 +81,8 @@ class StoryAlert:
     outlets: tuple[str, ...]
     first_at: float
 
+SCHEMA_LOCK = 0x6E657773666F6C6C  # "newsfoll": the advisory lock that makes creating these tables one at a time
+
 
 def dialect(conn: Connection, script: str) -> str:
     """The schema as PostgreSQL spells it: REAL is 4 bytes there (epoch seconds would round to minutes), Discord ids
@@ -108,6 +110,8 @@ class FollowStore:
         self.conn = connect(database_url, Path(data_dir) / DB_NAME)
         self.lock = threading.RLock()
         with self.lock, self.conn.transaction():
+            if self.conn.postgres:  # processes starting at once on an empty database: CREATE ... IF NOT EXISTS races
+                self.conn.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
             self.conn.executescript(dialect(self.conn, SCHEMA))
 
     def close(self) -> None:

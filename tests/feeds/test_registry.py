@@ -87,3 +87,17 @@ def test_a_feeds_table_from_before_leases_gains_them_and_keeps_its_feeds(tmp_pat
     [feed] = store.candidates(None, time.time())
     assert store.claim(feed, "me", time.time(), lease_s=60)
     store.close()
+
+
+def test_pollers_starting_at_once_on_an_empty_postgresql_database_all_open_it(tmp_path, postgres_url):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rag.follows.store import FollowStore
+
+    def open_both(_):
+        FeedStore(tmp_path, postgres_url).close()
+        FollowStore(tmp_path, postgres_url).close()
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(open_both, range(6)))  # no "duplicate key value" from racing CREATE TABLE IF NOT EXISTS
+    assert FeedStore(tmp_path, postgres_url).list(None) == []

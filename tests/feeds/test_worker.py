@@ -56,7 +56,7 @@ def test_two_workers_at_once_fetch_each_due_feed_and_page_exactly_once_and_store
 
 
 def test_a_worker_killed_mid_fetch_holds_its_feed_only_until_its_lease_ends_then_another_stores_it(tmp_path):
-    data, lease = tmp_path / "store", 8
+    data, lease = tmp_path / "store", 12
     with NewsSite() as site:
         site.routes["/feed.xml"] = lambda request: site.release.wait()  # a server that never answers
         register(data, site, ["/feed.xml"])
