@@ -148,3 +148,18 @@ def test_a_worker_given_an_unreachable_database_says_so_in_one_line_and_exits_2(
                    NEWSBOT_DATABASE_URL="postgresql://newsbot:secret@127.0.0.1:9/newsbot")
     assert "can't reach the database in NEWSBOT_DATABASE_URL" in proc.stderr and "secret" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_running_worker_polls_at_once_and_ends_cleanly_on_sigterm_with_its_pass_stored(tmp_path):
+    data = tmp_path / "store"
+    with NewsSite() as site:
+        register(data, site, many_feeds(site, feeds=2, entries=2))
+        running = start_worker(data, "--json")
+        deadline = time.monotonic() + 120
+        while sum(site.hits.values()) < 6 and time.monotonic() < deadline:  # 2 feeds and their 4 pages
+            time.sleep(0.1)
+        running.send_signal(signal.SIGTERM)
+        out, err = running.communicate(timeout=60)
+    assert running.returncode == 0, err
+    assert json.loads(out.splitlines()[0])["new"] == 4 and "Traceback" not in err
+    assert articles_in(data) == 4
