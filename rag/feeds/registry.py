@@ -199,12 +199,6 @@ class FeedStore:
                 (owner, now + lease_s, feed.library, feed.url, *args, now))
         return cur.rowcount == 1
 
-    def release(self, feed: Feed) -> None:
-        """Give a claimed feed back untouched (a pass that stops before fetching it)."""
-        with self.lock:
-            self.conn.execute("UPDATE feeds SET lease_owner=NULL, lease_until=NULL WHERE library=? AND url=?",
-                              (feed.library, feed.url))
-
     def record_ok(self, feed: Feed, *, title: str | None, etag: str | None, last_modified: str | None,
                   next_due: float, now: float) -> None:
         with self.lock, self.conn.transaction():
