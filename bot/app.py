@@ -80,8 +80,14 @@ class NewsBot(commands.Bot):
     def on_my_shards(self, guild_id: int | None) -> bool:
         """Whether this process runs the shard of server `guild_id` (DMs: shard 0), so its scheduled posts and
         alerts are this process's to send. Every shard is ours without NEWSBOT_SHARD_IDS."""
-        return shard_of(guild_id, self.settings.shard_count) in (self.settings.shard_ids or
-                                                                 range(self.settings.shard_count or 1))
+        shards = self.my_shards()
+        return shards is None or shard_of(guild_id, shards[0]) in shards[1]
+
+    def my_shards(self) -> tuple[int, tuple[int, ...]] | None:
+        """(NEWSBOT_SHARD_COUNT, NEWSBOT_SHARD_IDS) when this process runs only some shards; None: all of them."""
+        if not self.settings.shard_count or not self.settings.shard_ids:
+            return None
+        return self.settings.shard_count, self.settings.shard_ids
 
     async def setup_hook(self) -> None:
         whole_process = self.services is None  # `newsbot bot`: the process is the bot's alone

@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS story_alerts (
 ) WITHOUT ROWID;
 """
 STATES = ("pending", "claimed", "sent", "folded", "dropped")
+Shards = tuple[int, tuple[int, ...]]  # a bot process's shards: (NEWSBOT_SHARD_COUNT, NEWSBOT_SHARD_IDS)
 
 
 @dataclass(frozen=True)
@@ -193,16 +194,22 @@ class FollowStore:
                 "SELECT article_id, story_id FROM follow_hits WHERE follow_id=? AND created_at>=? AND "
                 "state<>'dropped' ORDER BY created_at", (follow_id, since_ts))]
 
-    def claim_pending(self, limit: int) -> list[Hit]:
+    def claim_pending(self, limit: int, shards: Shards | None = None) -> list[Hit]:
         """Up to `limit` pending hits, oldest first, now claimed: taken in one write transaction, so two senders
-        (processes or threads) never take the same hit."""
+        (processes or threads) never take the same hit. With `shards` (count, ids): only the hits of follows in
+        servers on those bot shards (Discord's (guild_id >> 22) % count; no server: shard 0)."""
+        where, args = "", [limit]
+        if shards is not None:
+            count, ids = shards
+            where = f" AND (COALESCE(f.guild_id, 0) / 4194304) % ? IN ({', '.join('?' * len(ids))})"
+            args = [count, *ids, limit]
         with self.lock:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 rows = self.conn.execute(
                     f"SELECT {', '.join('f.' + c.strip() for c in _FOLLOW.split(','))}, h.article_id, h.story_id, "
                     "h.score, h.created_at FROM follow_hits h JOIN follows f ON f.id=h.follow_id "
-                    "WHERE h.state='pending' ORDER BY h.created_at, h.follow_id LIMIT ?", (limit,)).fetchall()
+                    f"WHERE h.state='pending'{where} ORDER BY h.created_at, h.follow_id LIMIT ?", args).fetchall()
                 self.conn.executemany("UPDATE follow_hits SET state='claimed' WHERE follow_id=? AND article_id=? "
                                       "AND state='pending'", [(r[0], r[7]) for r in rows])
                 self.conn.execute("COMMIT")
