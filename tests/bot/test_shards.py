@@ -16,6 +16,7 @@ import pytest
 import rag.briefing.schedule
 from bot.app import ShardedNewsBot, create_bot, main
 from rag.briefing.schedule import Schedule, ScheduleStore
+from rag.follows.store import FollowStore
 from rag.store.db import DB_NAME
 from rag.store.sql import connect
 from tests.conftest import make_settings
@@ -62,7 +63,7 @@ async def bots(double, *services):
             running.append(await stack.enter_async_context(double.running_bot(bot)))
         for bot in running:
             cog = bot.get_cog("BriefingCog")
-            await until(lambda: cog.daily.next_iteration is not None, 60)
+            await until(lambda cog=cog: cog.daily.next_iteration is not None, 60)
             cog.daily.cancel()
         yield running
 
@@ -159,3 +160,15 @@ def test_wrong_shard_settings_stop_the_bot_with_one_line_naming_the_setting(monk
 def test_without_shard_settings_the_bot_is_the_plain_client_as_before(tmp_path):
     bot = create_bot(make_settings(tmp_path))
     assert not isinstance(bot, ShardedNewsBot) and bot.on_my_shards(1 << 22) and bot.my_shards() is None
+
+
+def test_a_sharded_bot_claims_only_the_follow_alerts_of_servers_on_its_shards(tmp_path):
+    on_0, on_1 = (1000 << 22) | 5, (1001 << 22) | 5  # server ids Discord sends to shards 0 and 1 of 2
+    follows = FollowStore(tmp_path)
+    ids = [follows.add("guild-x", "bridge", 1, 9, guild).id for guild in (on_0, on_1, None)]
+    follows.record_hits([(follow_id, "article-a", "article-a", 1.0) for follow_id in ids])
+    bot1 = create_bot(make_settings(tmp_path, shard_count=2, shard_ids="1"))
+    assert [hit.follow.guild_id for hit in follows.claim_pending(10, bot1.my_shards())] == [on_1]
+    bot0 = create_bot(make_settings(tmp_path, shard_count=2, shard_ids="0"))
+    assert [hit.follow.guild_id for hit in follows.claim_pending(10, bot0.my_shards())] == [on_0, None]  # DMs: 0
+    assert follows.claim_pending(10) == []  # each claimed once

@@ -284,14 +284,14 @@ class Gateway:
                 await self._gw_send(session.connection, {"op": 9, "d": resumable, "s": None, "t": None})
 
 
-def _guild_of_event(event: str, data: Json) -> Optional[int]:
+def _guild_of_event(event: str, data: Json) -> int | None:
     """The guild an event belongs to (None: a DM or a user's own event)."""
     gid = data.get("guild_id") or (data.get("id") if event in ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE")
                                    else None)
     return int(gid) if gid else None
 
 
-def _on_shard(session: GatewaySession, guild_id: Optional[int]) -> bool:
+def _on_shard(session: GatewaySession, guild_id: int | None) -> bool:
     """Whether Discord sends this guild's events to the session: a session that identified with
     ``shard: [id, count]`` gets the guilds with ``(guild_id >> 22) % count == id`` (and DMs on shard 0 only)."""
     if not session.shard:

@@ -11,7 +11,6 @@ from typing import (
     List,
     Optional,
     Sequence,
-    Tuple,
     Union,
 )
 
@@ -98,7 +97,7 @@ class WorldState:
         return self.add_user(user, roles=[guild.admin_role_id] if admin else [], guild_member=guild_member,
                              guild_id=guild.id)
 
-    def add_guild(self, name: str, *, joined: bool = True, shard: Optional[Tuple[int, int]] = None) -> FakeGuild:
+    def add_guild(self, name: str, *, joined: bool = True, shard: tuple[int, int] | None = None) -> FakeGuild:
         """Another guild with a ``general`` channel, an Admin role and an admin of its own (a member of no other
         guild). With ``joined`` the bot is in it from the next IDENTIFY (use :meth:`add_bot_to_guild` for a live
         join). ``shard=(id, count)`` gives it an id Discord routes to that shard."""
