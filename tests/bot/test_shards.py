@@ -1,15 +1,15 @@
 """Bot shards apart: two bots with NEWSBOT_SHARD_COUNT=2 and different NEWSBOT_SHARD_IDS on one Discord double,
 sharing one store (the same data folder, and PostgreSQL through NEWSBOT_DATABASE_URL), each serving its shards'
 servers; a scheduled briefing is posted once per server and day across them, across restarts and past a dead
-claimant. The two bots are two discord.py clients in this process (the double runs in it); the exactly-once claim
-is the database's, which a second process would reach the same way."""
+claimant. Most tests run the two bots as two discord.py clients in this process, with a fake clock; the last runs
+two real bot processes (benchmarks/bot_child.py) against the double in this one, on the real clock."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -21,6 +21,7 @@ from rag.store.db import DB_NAME
 from rag.store.sql import connect
 from tests.conftest import make_settings
 from tests.doubles.discord_double import DiscordDouble
+from tests.support.bot_process import bot_env, bot_process
 from tests.support.servers import until
 
 pytestmark = pytest.mark.slow  # bots on the Discord double, and PostgreSQL
@@ -172,3 +173,31 @@ def test_a_sharded_bot_claims_only_the_follow_alerts_of_servers_on_its_shards(tm
     bot0 = create_bot(make_settings(tmp_path, shard_count=2, shard_ids="0"))
     assert [hit.follow.guild_id for hit in follows.claim_pending(10, bot0.my_shards())] == [on_0, None]  # DMs: 0
     assert follows.claim_pending(10) == []  # each claimed once
+
+
+@pytest.mark.parametrize("shared", ["one data folder", "PostgreSQL and two data folders"])
+async def test_two_bot_processes_with_shard_ids_0_and_1_post_each_servers_briefing_once(
+        tmp_path, request, shared):
+    """Real processes and the real clock: each server's schedule is due at startup (00:00 UTC, last posted the day
+    before yesterday's post), and each process posts only its shards' servers."""
+    url = request.getfixturevalue("postgres_url") if shared.startswith("PostgreSQL") else None
+    folders = [tmp_path / "a", tmp_path / "b"] if url else [tmp_path / "a"] * 2
+    today = datetime.now(UTC).date()
+    async with DiscordDouble() as double:
+        b, c = double.add_guild("B", shard=(0, 2)), double.add_guild("C", shard=(1, 2))
+        channels = {double.guild_id: double.news_id, b.id: b.general_id, c.id: c.general_id}
+        state = ScheduleStore(folders[0], url)
+        for guild, channel in channels.items():
+            state.save(Schedule(channel, "00:00", "UTC", (today - timedelta(days=1)).isoformat(), guild))
+        envs = [bot_env(folder, NEWSBOT_SHARD_COUNT="2", NEWSBOT_SHARD_IDS=str(i), **(
+            {"NEWSBOT_DATABASE_URL": url} if url else {})) for i, folder in enumerate(folders)]
+        async with bot_process(double, envs[0], tmp_path) as p0, bot_process(double, envs[1], tmp_path) as p1:
+            for channel in channels.values():
+                await double._wait_until(lambda ch=channel: headings(double, ch) or None, 120, "the briefing")
+            await asyncio.sleep(2)  # room for a second post, were there one
+            pids = [p0.pid, p1.pid]
+        for channel in channels.values():
+            [heading] = headings(double, channel)
+            assert f"riefing for {today - timedelta(days=1)}**" in heading
+        claimed = claimants(url, folders[0])
+        assert {g: int(claimed[g].split(":")[1]) for g in channels} == {g: pids[(g >> 22) % 2] for g in channels}
