@@ -37,6 +37,6 @@ async def bot_process(double, env: dict, cwd: Path, timeout: float = 120.0) -> A
                 await child.stdin.drain()
             try:
                 await asyncio.wait_for(child.wait(), 30)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 child.kill()
                 await child.wait()
