@@ -77,6 +77,18 @@ class NewsBot(commands.Bot):
         """Whether the bot answers in this server (NEWSBOT_ALLOWED_GUILDS); DMs are always served."""
         return serves(guild_id, self.settings.allowed_guilds)
 
+    def on_my_shards(self, guild_id: int | None) -> bool:
+        """Whether this process runs the shard of server `guild_id` (DMs: shard 0), so its scheduled posts and
+        alerts are this process's to send. Every shard is ours without NEWSBOT_SHARD_IDS."""
+        shards = self.my_shards()
+        return shards is None or shard_of(guild_id, shards[0]) in shards[1]
+
+    def my_shards(self) -> tuple[int, tuple[int, ...]] | None:
+        """(NEWSBOT_SHARD_COUNT, NEWSBOT_SHARD_IDS) when this process runs only some shards; None: all of them."""
+        if not self.settings.shard_count or not self.settings.shard_ids:
+            return None
+        return self.settings.shard_count, self.settings.shard_ids
+
     async def setup_hook(self) -> None:
         whole_process = self.services is None  # `newsbot bot`: the process is the bot's alone
         if self.services is None:
@@ -183,6 +195,16 @@ class NewsBot(commands.Bot):
         await send_ephemeral(interaction, text)
 
 
+class ShardedNewsBot(NewsBot, commands.AutoShardedBot):
+    """The bot as discord.py's `AutoShardedBot`: the shards NEWSBOT_SHARD_IDS of NEWSBOT_SHARD_COUNT in one
+    process, so the other shards can run in other processes or on other machines."""
+
+
+def shard_of(guild_id: int | None, shard_count: int | None) -> int:
+    """The shard Discord sends server `guild_id` to: (id >> 22) % count; DMs go to shard 0."""
+    return (guild_id >> 22) % shard_count if guild_id and shard_count else 0
+
+
 def apology(error: BaseException, where: str) -> str:
     """Log the traceback under a fresh error id and return the short apology that shows that id."""
     error_id = uuid.uuid4().hex[:8]
@@ -252,8 +274,14 @@ def _consume(task: asyncio.Future) -> None:
 
 
 def create_bot(settings: Settings | None = None, services: Services | None = None, **options: Any) -> NewsBot:
-    """Build the bot without starting it; `services=None` opens the store in `setup_hook`."""
-    return NewsBot(settings or Settings(), services, **options)
+    """Build the bot without starting it; `services=None` opens the store in `setup_hook`. With
+    NEWSBOT_SHARD_COUNT it is sharded (only NEWSBOT_SHARD_IDS, when set, run here)."""
+    settings = settings or Settings()
+    if not settings.shard_count:
+        return NewsBot(settings, services, **options)
+    options.setdefault("shard_count", settings.shard_count)
+    options.setdefault("shard_ids", list(settings.shard_ids) if settings.shard_ids else None)
+    return ShardedNewsBot(settings, services, **options)
 
 
 async def _serve(bot: NewsBot, token: str) -> None:

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from rag.errors import LibraryError
@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     # comma-separated in the environment (NoDecode: not JSON)
     shared_libraries: Annotated[tuple[str, ...], NoDecode] = ("default",)
     allowed_guilds: Annotated[frozenset[int] | None, NoDecode] = None
+    # bot shards (docs/deploy.md): none = discord.py's plain client, as before; ids need a count
+    shard_count: int | None = Field(default=None, ge=1)
+    shard_ids: Annotated[tuple[int, ...] | None, NoDecode] = None
 
     # feeds and links (docs/feeds.md): what may be fetched, how, and how often
     allow_private_urls: bool = False  # tests and local setups only: lets fetches reach private/loopback addresses
@@ -142,6 +145,27 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"{bad[0]!r} is not a server id (comma-separated numbers, e.g. 123456789012345678)")
         return frozenset(int(part) for part in ids) or None
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _shard_ids(cls, value: object, info: ValidationInfo) -> object:
+        """`0, 1` -> (0, 1), each below NEWSBOT_SHARD_COUNT; blank means every shard of the count."""
+        if not isinstance(value, str):
+            return value
+        ids = [part.strip() for part in value.split(",") if part.strip()]
+        if not ids:
+            return None
+        bad = [part for part in ids if not part.isdigit()]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a shard id (comma-separated numbers from 0, e.g. 0,1)")
+        count = info.data.get("shard_count")
+        if not count:
+            raise ValueError("shard ids need NEWSBOT_SHARD_COUNT, the number of shards across all bot processes")
+        over = [int(part) for part in ids if int(part) >= count]
+        if over:
+            raise ValueError(f"shard id {over[0]} is not below NEWSBOT_SHARD_COUNT={count} (ids run from 0 to "
+                             f"{count - 1})")
+        return tuple(sorted({int(part) for part in ids}))
 
     @property
     def embedding_model_id(self) -> str:

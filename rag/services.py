@@ -238,9 +238,10 @@ class Services:
 
         return self.follows.check(self._write(library), date_to_int(since), date_to_int(until))
 
-    def pending_alerts(self, limit: int = 20) -> list:
-        """Claim up to `limit` alerts of every library (no other caller gets them); each a PendingAlert."""
-        return self.follows.pending(limit)
+    def pending_alerts(self, limit: int = 20, shards: tuple[int, tuple[int, ...]] | None = None) -> list:
+        """Claim up to `limit` alerts of every library (no other caller gets them); each a PendingAlert. With
+        `shards` (count, ids): only those of servers on these bot shards, which this bot process serves."""
+        return self.follows.pending(limit, shards)
 
     def alert_sent(self, alert, channel_id: int, message_id: int, outlets: Sequence[str]) -> None:
         """The alert was posted as (or edited into) `message_id` in `channel_id`."""
@@ -267,8 +268,8 @@ class Services:
 
     @cached_property
     def schedules(self) -> Schedules:
-        """Every server's daily-briefing schedule, kept in the data folder, and the clock that says what is due."""
-        return Schedules(self.settings.data_dir)
+        """Every server's daily-briefing schedule (in the registry database) and the clock that says what's due."""
+        return Schedules(self.settings.data_dir, self.settings.database_url)
 
 
 def build_services(settings: Settings | None = None, chat_model: bool = True) -> Services:

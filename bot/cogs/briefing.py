@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
+import socket
+import uuid
 from dataclasses import replace
 from datetime import UTC, date as ddate, datetime, timedelta
 from datetime import time as dtime
@@ -32,6 +35,7 @@ class BriefingCog(commands.Cog):
         self.store = bot.services.schedules
         self._posting = asyncio.Lock()
         self._held: dict[int, datetime] = {}  # server -> no new try before this (its post failed)
+        self.claimant = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"  # this bot, in post claims
 
     async def cog_load(self) -> None:
         self.daily.start()
@@ -51,23 +55,18 @@ class BriefingCog(commands.Cog):
 
     async def settle_schedules(self) -> None:
         """At startup, give each schedule its server: an old state file's one schedule goes to the server of its
-        channel, and so does the one in settings (NEWSBOT_BRIEFING_CHANNEL_ID), unless that server has its own."""
+        channel, and so does the one in settings (NEWSBOT_BRIEFING_CHANNEL_ID), unless that server has its own.
+        A channel in a server of another process's shards is left to that process."""
         async with self._posting:
-            schedules = self.store.load_all()
-            placed = [s for s in schedules if s.guild_id is not None]
-            unplaced = [s for s in schedules if s.guild_id is None]
-            kept = []
+            unplaced = [s for s in self.store.load_all() if s.guild_id is None]
             for schedule in unplaced + self.configured():
                 guild_id = await self.guild_of(schedule.channel_id)
                 if guild_id is None:
-                    logger.warning("the briefing schedule for channel %s is not posted: that channel is in no "
-                                   "server the bot is in", schedule.channel_id)
-                    kept += [schedule] if schedule in unplaced else []  # an old file's: try again next start
-                elif not any(s.guild_id == guild_id for s in placed):  # a server's own schedule wins
-                    placed.append(replace(self.store.start(schedule, self.store.now()), guild_id=guild_id))
+                    if self.bot.on_my_shards(None):  # said once, by the process of shard 0
+                        logger.warning("the briefing schedule for channel %s is not posted: that channel is in no "
+                                       "server the bot is in", schedule.channel_id)
+                elif self.store.place(replace(self.store.start(schedule, self.store.now()), guild_id=guild_id)):
                     logger.info("the briefing schedule for channel %s is server %s's", schedule.channel_id, guild_id)
-            if placed + kept != schedules:
-                self.store.save_all(placed + kept)
 
     def configured(self) -> list[Schedule]:
         """The schedule in settings, if any (a wrong time or zone is logged and leaves it off)."""
@@ -89,41 +88,49 @@ class BriefingCog(commands.Cog):
     async def post_due(self) -> int:
         """Post every server's briefings that are due now, each once; returns how many were posted."""
         async with self._posting:
-            schedules = [s for s in self.store.load_all() if s.guild_id is not None and self.bot.serves(s.guild_id)]
+            schedules = [s for s in self.store.load_all() if s.guild_id is not None and self.bot.serves(s.guild_id)
+                         and self.bot.on_my_shards(s.guild_id)]
             return sum(await asyncio.gather(*(self.post_schedule(s) for s in schedules)))
 
     async def post_schedule(self, schedule: Schedule) -> int:
         """Post one server's due briefings, oldest first; returns how many were posted.
 
-        Each send is tried once more after a Discord 5xx. A briefing whose first message cannot be sent is retried
-        at the next post time (or startup), not at every tick; one cut off after its first message counts as
-        posted, so it is never doubled."""
-        posted, now = 0, self.store.now()
-        if now < self._held.get(schedule.guild_id, now):
+        Each post is claimed in the database first, so one process posts it (another bot process, or this one
+        before a restart, may have). Each send is tried once more after a Discord 5xx. A briefing whose first
+        message cannot be sent gives its claim back and is retried at the next post time (or startup), not at every
+        tick; one cut off after its first message counts as posted, so it is never doubled."""
+        posted, now, guild = 0, self.store.now(), schedule.guild_id
+        if now < self._held.get(guild, now):
             return 0
         for item in self.store.due(schedule, now):
-            sent, messages = 0, []
+            if not self.store.claim(guild, item.post_day, self.claimant, now):
+                if not self.store.posted(guild, item.post_day):
+                    break  # another process is posting it (if it died, its claim lapses and a later tick posts)
+                self.store.record_post(guild, item.post_day)
+                continue
+            sent, messages, first_id = 0, [], None
             try:
                 channel = self.bot.get_channel(schedule.channel_id) or await self.bot.fetch_channel(
                     schedule.channel_id)
                 briefing = await self.bot.run_rag(self.bot.services.briefing, item.covers,
-                                                  libraries=self.bot.scope(schedule.guild_id).reads,
-                                                  guild=schedule.guild_id)
+                                                  libraries=self.bot.scope(guild).reads, guild=guild)
                 messages = briefing_messages(briefing, late=item.late)
                 for message in messages:
-                    await send_with_retry(functools.partial(channel.send, **message.kwargs()),
-                                          f"the daily briefing for {item.post_day} in server {schedule.guild_id}")
+                    sent_message = await send_with_retry(functools.partial(channel.send, **message.kwargs()),
+                                                         f"the daily briefing for {item.post_day} in server {guild}")
+                    first_id = first_id or getattr(sent_message, "id", None)
                     sent += 1
             except Exception:  # noqa: BLE001 - one server's failure, whatever it is, never stops the others
                 if not sent:
                     logger.exception("daily briefing for %s in server %s not posted; will retry at the next post "
-                                     "time", item.post_day, schedule.guild_id)
-                    self._held[schedule.guild_id] = self.store.next_post(schedule, now)
+                                     "time", item.post_day, guild)
+                    self.store.release(guild, item.post_day, self.claimant)
+                    self._held[guild] = self.store.next_post(schedule, now)
                     break
                 logger.exception("daily briefing for %s in server %s cut off: %d of %d messages posted; the rest "
-                                 "are dropped rather than posting the briefing twice", item.post_day,
-                                 schedule.guild_id, sent, len(messages))
-            self.store.record_post(schedule.guild_id, item.post_day)
+                                 "are dropped rather than posting the briefing twice", item.post_day, guild, sent,
+                                 len(messages))
+            self.store.finish(guild, item.post_day, self.claimant, first_id, self.store.now())
             posted += 1
             if sent < len(messages):
                 break

@@ -194,7 +194,7 @@ class FollowsCog(commands.Cog):
         """Claim the alerts waiting (every library's) and send each; the loop survives any one failing."""
         services = self.bot.services
         try:
-            alerts = await asyncio.to_thread(services.pending_alerts, BATCH)
+            alerts = await asyncio.to_thread(services.pending_alerts, BATCH, self.bot.my_shards())
         except Exception:
             logger.exception("could not read the pending alerts")
             return 0

@@ -2,7 +2,8 @@
 
 Each server (guild) has at most one schedule: its own channel, time and time zone. The post made on local day D
 covers the articles dated D-1 (a complete day). Each schedule's last posted day is kept in
-`<data_dir>/briefing_schedule.json`, written atomically, so a restart neither posts twice nor skips a day:
+the registry database (`ScheduleStore`), and each post is claimed there first, so neither a restart nor a second
+bot process posts twice, and none skips a day:
 - restart before today's post time: nothing is due until the time comes;
 - restart after it, already posted: nothing is due;
 - restart after it, not posted (the bot was down): today's post is due at once, marked late;
@@ -12,23 +13,40 @@ A schedule that has never posted starts from its first post time to come, so set
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import os
-import tempfile
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rag.errors import ConfigError
-from rag.store.private import private_folder
+from rag.store.db import DB_NAME
+from rag.store.private import private_folder, touch_private
+from rag.store.sql import Connection, connect
 
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "briefing_schedule.json"
 MAX_CATCH_UP = 7  # days; older missed briefings are skipped rather than flooding the channel
 LATE_AFTER = timedelta(minutes=15)  # a post this long after its time is marked late
+# A claimed post not finished in this time is another process's to post: its claimant died (a briefing takes
+# seconds to build and send; a claim's owner that is merely slow would have to be 10 minutes late to post twice).
+CLAIM_LEASE = timedelta(minutes=10)
+SCHEMA_LOCK = 0x6272_6566  # PostgreSQL advisory lock key held while creating the tables below ("bref")
+# Schedules and posted days in the registry database (portable SQL: SQLite or PostgreSQL). guild_id 0 is an old
+# state file's schedule whose server is not known yet; day is the local post day (ISO); times are Unix seconds.
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS briefing_schedules (
+    guild_id BIGINT PRIMARY KEY, channel_id BIGINT NOT NULL, post_time TEXT NOT NULL, timezone TEXT NOT NULL,
+    last_posted TEXT);
+CREATE TABLE IF NOT EXISTS briefing_posts (
+    guild_id BIGINT NOT NULL, day TEXT NOT NULL, claimed_by TEXT NOT NULL, claimed_at BIGINT NOT NULL,
+    message_id BIGINT, posted_at BIGINT, PRIMARY KEY (guild_id, day))
+"""
 
 
 @dataclass(frozen=True)
@@ -129,25 +147,65 @@ def mark_posted(schedule: Schedule, post_day: date) -> Schedule:
 
 
 class ScheduleStore:
-    """Every server's schedule in `<data_dir>/briefing_schedule.json`; each save replaces the file atomically.
+    """Every server's schedule, and each day's post claim, in the registry database: SQLite in the data folder, or
+    PostgreSQL with NEWSBOT_DATABASE_URL, so every bot process (shard) sees the same schedules.
 
-    The file is `{"schedules": [{"guild_id", "channel_id", "time", "timezone", "last_posted"}, ...]}`. A file
-    written before schedules were per server holds one schedule's fields at the top level: it loads as one
-    schedule with `guild_id` None, which the bot gives to the server of its channel at startup."""
+    A post is claimed before it is sent (`claim`): one row per (server, local day), inserted by one process only, so
+    a briefing is posted once across processes and restarts. A claim whose process died before `finish` is taken
+    over after `CLAIM_LEASE`. A store written before the database kept them (`briefing_schedule.json`) is imported on
+    first open and the file renamed `.imported`; an old file's one schedule has no server yet (`guild_id` None, kept
+    as 0), which the bot gives to the server of its channel at startup. Each call opens its own connection, so a
+    store may be used from any thread."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.path = Path(data_dir) / STATE_FILE
+    def __init__(self, data_dir: Path, database_url: str | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.path = self.data_dir / STATE_FILE  # a store's file from before the database kept schedules
+        self.database_url = database_url
+        self._ready = False
 
-    def load_all(self) -> list[Schedule]:
+    @contextmanager
+    def _db(self) -> Iterator[Connection]:
+        if not self.database_url:
+            touch_private(private_folder(self.data_dir) / DB_NAME)
+        conn = connect(self.database_url, self.data_dir / DB_NAME)
+        try:
+            if not self._ready:
+                with conn.transaction():
+                    if conn.postgres:  # two processes creating the tables at once: one waits for the other
+                        conn.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
+                    conn.executescript(SCHEMA)
+                self._ready = True
+            if self.path.is_file():
+                self._import(conn)
+            yield conn
+        finally:
+            conn.close()
+
+    def _import(self, conn: Connection) -> None:
+        """The old JSON file's schedules into the tables (the database's own win), then the file set aside."""
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
             entries = raw["schedules"] if isinstance(raw, dict) and "schedules" in raw else [raw]
-            return [_schedule(entry) for entry in entries]
+            schedules = [_schedule(entry) for entry in entries]
         except FileNotFoundError:
-            return []
+            return  # another process imported it meanwhile
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            logger.warning("ignoring unreadable %s: %s", self.path, exc)
-            return []
+            logger.warning("ignoring unreadable %s (kept as %s.unreadable): %s", self.path, STATE_FILE, exc)
+            with contextlib.suppress(OSError):
+                self.path.rename(self.path.with_name(STATE_FILE + ".unreadable"))
+            return
+        with conn.transaction():
+            for schedule in schedules:
+                conn.execute(_UPSERT.replace(_ON_CONFLICT_UPDATE, "DO NOTHING"), _row(schedule))
+        with contextlib.suppress(FileNotFoundError):
+            self.path.rename(self.path.with_name(STATE_FILE + ".imported"))
+        logger.info("imported %d briefing schedule(s) from %s into the database", len(schedules), self.path)
+
+    def load_all(self) -> list[Schedule]:
+        with self._db() as conn:
+            rows = conn.execute("SELECT guild_id, channel_id, post_time, timezone, last_posted FROM "
+                                "briefing_schedules ORDER BY guild_id").fetchall()
+        return [Schedule(int(c), t, z, last, int(g) or None) for g, c, t, z, last in rows]
 
     def load(self, guild_id: int | None = None) -> Schedule | None:
         """The schedule of one server (None: the one whose server is not known yet)."""
@@ -155,27 +213,73 @@ class ScheduleStore:
 
     def save(self, schedule: Schedule) -> None:
         """Store `schedule` in place of its server's; the other servers' schedules are kept."""
-        others = [s for s in self.load_all() if s.guild_id != schedule.guild_id]
-        self.save_all([*others, schedule])
+        with self._db() as conn:
+            conn.execute(_UPSERT, _row(schedule))
+
+    def place(self, schedule: Schedule) -> bool:
+        """Give an unplaced schedule (an old file's, or the one in settings) its server, unless that server has its
+        own already; the old file's unplaced row goes either way. True if it was placed."""
+        with self._db() as conn, conn.transaction():
+            conn.execute("DELETE FROM briefing_schedules WHERE guild_id = 0 AND channel_id = ?",
+                         (schedule.channel_id,))
+            return conn.execute(_UPSERT.replace(_ON_CONFLICT_UPDATE, "DO NOTHING"), _row(schedule)).rowcount == 1
 
     def record_post(self, guild_id: int | None, post_day: date) -> None:
-        """Mark `post_day` posted on the server's schedule as it is now (an admin may have changed it meanwhile)."""
-        current = self.load(guild_id)
-        if current is not None:
-            self.save(mark_posted(current, post_day))
+        """Mark `post_day` posted on the server's schedule as it is now (never moves backwards)."""
+        with self._db() as conn:
+            conn.execute("UPDATE briefing_schedules SET last_posted = ? WHERE guild_id = ? AND "
+                         "(last_posted IS NULL OR last_posted < ?)", (post_day.isoformat(), guild_id or 0,
+                                                                      post_day.isoformat()))
 
-    def save_all(self, schedules: list[Schedule]) -> None:
-        private_folder(self.path.parent)
-        fd, tmp = tempfile.mkstemp(prefix=".schedule-", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump({"schedules": [asdict(s) for s in schedules]}, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+    def claim(self, guild_id: int, post_day: date, claimant: str, now: datetime) -> bool:
+        """Claim the post of `post_day` in this server for `claimant`: True for exactly one process, unless its
+        claim lapses (`CLAIM_LEASE`) before it is finished; False when posted, or claimed by another meanwhile."""
+        stamp = int(now.timestamp())
+        with self._db() as conn:
+            return conn.execute(
+                "INSERT INTO briefing_posts (guild_id, day, claimed_by, claimed_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (guild_id, day) DO UPDATE SET claimed_by = excluded.claimed_by, "
+                "claimed_at = excluded.claimed_at WHERE briefing_posts.posted_at IS NULL "
+                "AND briefing_posts.claimed_at <= ?",
+                (guild_id, post_day.isoformat(), claimant, stamp, stamp - int(CLAIM_LEASE.total_seconds()))
+            ).rowcount == 1
+
+    def posted(self, guild_id: int, post_day: date) -> bool:
+        """Whether some process has posted (finished) this server's briefing of `post_day`."""
+        with self._db() as conn:
+            row = conn.execute("SELECT posted_at FROM briefing_posts WHERE guild_id = ? AND day = ?",
+                               (guild_id, post_day.isoformat())).fetchone()
+        return bool(row and row[0] is not None)
+
+    def finish(self, guild_id: int, post_day: date, claimant: str, message_id: int | None, now: datetime) -> None:
+        """The claimed post is sent: record its first message and the schedule's last posted day."""
+        with self._db() as conn:
+            conn.execute("UPDATE briefing_posts SET posted_at = ?, message_id = ? WHERE guild_id = ? AND day = ? "
+                         "AND claimed_by = ?", (int(now.timestamp()), message_id, guild_id, post_day.isoformat(),
+                                                claimant))
+        self.record_post(guild_id, post_day)
+
+    def release(self, guild_id: int, post_day: date, claimant: str) -> None:
+        """Give a claim back unposted (its first message could not be sent), so any process may retry it."""
+        with self._db() as conn:
+            conn.execute("DELETE FROM briefing_posts WHERE guild_id = ? AND day = ? AND claimed_by = ? AND "
+                         "posted_at IS NULL", (guild_id, post_day.isoformat(), claimant))
+
+    def clear(self) -> None:
+        """Forget every schedule and post (tests that share one store between them)."""
+        with self._db() as conn, conn.transaction():
+            conn.execute("DELETE FROM briefing_schedules")
+            conn.execute("DELETE FROM briefing_posts")
+
+
+_ON_CONFLICT_UPDATE = ("DO UPDATE SET channel_id = excluded.channel_id, post_time = excluded.post_time, "
+                       "timezone = excluded.timezone, last_posted = excluded.last_posted")
+_UPSERT = ("INSERT INTO briefing_schedules (guild_id, channel_id, post_time, timezone, last_posted) "
+           "VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id) " + _ON_CONFLICT_UPDATE)
+
+
+def _row(schedule: Schedule) -> tuple:
+    return (schedule.guild_id or 0, schedule.channel_id, schedule.time, schedule.timezone, schedule.last_posted)
 
 
 def _schedule(raw: dict) -> Schedule:

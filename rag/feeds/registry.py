@@ -101,11 +101,7 @@ class FeedStore:
     """Feeds and seen entries; every method is one short transaction."""
 
     def __init__(self, data_dir: Path, database_url: str | None = None) -> None:
-        path = Path(data_dir) / DB_NAME
-        # Only a missing file is created: opening and closing the store's file here would drop every POSIX lock this
-        # process's other SQLite connections hold on it (fcntl locks are per process), and another process could
-        # then reset the WAL under them: two `newsbot worker`s lost a whole pass's commits that way.
-        if not database_url and not path.exists():
+        if not database_url:  # created 0600 if missing (touch_private never reopens an existing file: see there)
             touch_private(private_folder(Path(data_dir)) / DB_NAME)
         self.conn = connect(database_url, Path(data_dir) / DB_NAME)
         self.lock = threading.RLock()

@@ -17,7 +17,7 @@ import numpy as np
 
 from rag.briefing.stories import DEFAULT_GROUPING, LEAD_CHARS, LEAD_CHUNKS, StoryItem, similarity
 from rag.follows.match import ArticleText
-from rag.follows.store import Follow, FollowStore, StoryAlert
+from rag.follows.store import Follow, FollowStore, Shards, StoryAlert
 from rag.follows.topic import FollowError, Topic, parse_topic
 from rag.text import int_to_date, sentences, terms
 
@@ -192,10 +192,11 @@ class FollowService:
 
     # ---- alerts ---------------------------------------------------------------------------------------------
 
-    def pending(self, limit: int = 20) -> list[PendingAlert]:
-        """Claim up to `limit` pending hits (pending → claimed: no other caller gets them) with what to send."""
+    def pending(self, limit: int = 20, shards: Shards | None = None) -> list[PendingAlert]:
+        """Claim up to `limit` pending hits (pending → claimed: no other caller gets them) with what to send; with
+        `shards`, only those of servers on these bot shards."""
         alerts = []
-        for hit in self.store.claim_pending(limit):
+        for hit in self.store.claim_pending(limit, shards):
             found = self._articles(hit.follow.library, [hit.article_id])
             if not found:  # the article was removed meanwhile: nothing to alert
                 self.store.mark(hit.follow.id, hit.article_id, "dropped")

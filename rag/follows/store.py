@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS story_alerts (
 ) WITHOUT ROWID;
 """
 STATES = ("pending", "claimed", "sent", "folded", "dropped")
+Shards = tuple[int, tuple[int, ...]]  # a bot process's shards: (NEWSBOT_SHARD_COUNT, NEWSBOT_SHARD_IDS)
 
 
 @dataclass(frozen=True)
@@ -101,11 +102,7 @@ class FollowStore:
     """Follows and their hits; every method is one short transaction (its own connection and lock)."""
 
     def __init__(self, data_dir: Path, database_url: str | None = None) -> None:
-        path = Path(data_dir) / DB_NAME
-        # Only a missing file is created: opening and closing the store's file here would drop every POSIX lock this
-        # process's other SQLite connections hold on it (fcntl locks are per process), and another process could
-        # then reset the WAL under them: two `newsbot worker`s lost a whole pass's commits that way.
-        if not database_url and not path.exists():
+        if not database_url:  # created 0600 if missing (touch_private never reopens an existing file: see there)
             touch_private(private_folder(Path(data_dir)) / DB_NAME)
         self.conn = connect(database_url, Path(data_dir) / DB_NAME)
         self.lock = threading.RLock()
@@ -202,15 +199,21 @@ class FollowStore:
                 "SELECT article_id, story_id FROM follow_hits WHERE follow_id=? AND created_at>=? AND "
                 "state<>'dropped' ORDER BY created_at", (follow_id, since_ts))]
 
-    def claim_pending(self, limit: int) -> list[Hit]:
+    def claim_pending(self, limit: int, shards: Shards | None = None) -> list[Hit]:
         """Up to `limit` pending hits, oldest first, now claimed: each taken by a conditional UPDATE that succeeds for
         one sender only (SQLite's write lock; PostgreSQL re-checks `state` after the row lock), so two senders
-        (threads, processes, machines) never take the same hit."""
+        (threads, processes, machines) never take the same hit. With `shards` (count, ids): only the hits of follows
+        in servers on those bot shards (Discord's (guild_id >> 22) % count; no server: shard 0)."""
+        where, args = "", [limit]
+        if shards is not None:
+            count, ids = shards
+            where = f" AND (COALESCE(f.guild_id, 0) / 4194304) % ? IN ({', '.join('?' * len(ids))})"
+            args = [count, *ids, limit]
         with self.lock, self.conn.transaction():
             rows = self.conn.execute(
                 f"SELECT {', '.join('f.' + c.strip() for c in _FOLLOW.split(','))}, h.article_id, h.story_id, "
                 "h.score, h.created_at FROM follow_hits h JOIN follows f ON f.id=h.follow_id "
-                "WHERE h.state='pending' ORDER BY h.created_at, h.follow_id LIMIT ?", (limit,)).fetchall()
+                f"WHERE h.state='pending'{where} ORDER BY h.created_at, h.follow_id LIMIT ?", args).fetchall()
             taken = [r for r in rows if self.conn.execute(
                 "UPDATE follow_hits SET state='claimed' WHERE follow_id=? AND article_id=? AND state='pending'",
                 (r[0], r[7])).rowcount == 1]

@@ -32,8 +32,13 @@ def private_opener(path: str | os.PathLike, flags: int) -> int:
 
 
 def touch_private(path: Path) -> None:
-    """Create `path` empty and 0600 unless it exists (before SQLite opens it, so -wal/-shm follow its mode)."""
-    open(path, "a", opener=private_opener).close()
+    """Create `path` empty and 0600 unless it exists (before SQLite opens it, so -wal/-shm follow its mode).
+
+    An existing file is not opened: closing a descriptor of a database this process already has open through
+    SQLite would drop all of the process's POSIX locks on it, and another process could then checkpoint the WAL
+    under this one's readers ("file is not a database")."""
+    if not os.path.exists(path):
+        open(path, "a", opener=private_opener).close()
 
 
 def private_folder(path: Path) -> Path:

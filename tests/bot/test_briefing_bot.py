@@ -100,7 +100,7 @@ async def test_schedule_is_admin_only_and_persisted(store, clock, tmp_path):
                                  guild_id=double.guild_id)
         assert bot.get_cog("BriefingCog").daily.is_running()
         assert double.messages_in(double.news_id) == []  # setting a schedule never posts at once
-    ScheduleStore(store.settings.data_dir).path.unlink()
+    ScheduleStore(store.settings.data_dir).clear()
 
 
 async def test_a_missed_day_posts_once_late_at_startup_and_a_restart_does_not_repeat_it(store, clock):
@@ -126,4 +126,6 @@ async def test_a_missed_day_posts_once_late_at_startup_and_a_restart_does_not_re
         assert headings[1].startswith("**Briefing for 2024-11-13**") and "No articles for 2024-11-13" in headings[1]
         assert len(headings) == 2 and not failed(double)
         assert state.load(double.guild_id).last_posted == "2024-11-14"
-    state.path.unlink()
+    assert not state.path.exists() and state.path.with_name("briefing_schedule.json.imported").is_file()
+    state.clear()
+    state.path.with_name("briefing_schedule.json.imported").unlink()

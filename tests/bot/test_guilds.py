@@ -69,10 +69,10 @@ def clock(monkeypatch):
 
 @pytest.fixture
 def schedules(store):
-    """The module store's schedule file, removed after the test (each test's servers are new)."""
+    """The module store's schedules, cleared after the test (each test's servers are new)."""
     state = ScheduleStore(store.settings.data_dir)
     yield state
-    state.path.unlink(missing_ok=True)
+    state.clear()
 
 
 async def stop_minute_ticks(bot) -> None:

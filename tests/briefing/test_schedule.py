@@ -91,14 +91,12 @@ def test_the_post_follows_local_time_across_a_dst_change(bot):
     assert [p[0] for p in bot.posts] == [date(2025, 3, 30)]
 
 
-def test_the_state_file_is_replaced_whole_and_survives_a_new_process(tmp_path):
+def test_a_schedule_is_kept_in_the_registry_database_and_survives_a_new_process(tmp_path):
     store = ScheduleStore(tmp_path)
     store.save(Schedule(channel_id=42, time="19:30", timezone="America/New_York", last_posted="2025-03-01",
                         guild_id=7))
-    [saved] = json.loads((tmp_path / "briefing_schedule.json").read_text())["schedules"]
-    assert saved["last_posted"] == "2025-03-01" and saved["guild_id"] == 7
     assert ScheduleStore(tmp_path).load(7) == Schedule(42, "19:30", "America/New_York", "2025-03-01", 7)
-    assert [p.name for p in tmp_path.iterdir()] == ["briefing_schedule.json"]  # no temp files left
+    assert {p.name for p in tmp_path.iterdir()} <= {"newsbot.sqlite3", "newsbot.sqlite3-wal", "newsbot.sqlite3-shm"}
 
 
 def test_each_server_keeps_its_own_schedule_and_a_save_leaves_the_others_alone(tmp_path):
@@ -119,9 +117,42 @@ def test_a_state_file_from_before_per_server_schedules_loads_as_one_schedule_wit
     assert ScheduleStore(tmp_path).load_all() == [Schedule(42, "08:00", "UTC", "2025-03-01", guild_id=None)]
 
 
-def test_a_corrupt_state_file_is_ignored_not_fatal(tmp_path):
+def test_a_state_file_of_todays_main_is_imported_once_and_kept_aside_with_its_posted_days(tmp_path):
+    old = {"schedules": [{"guild_id": 7, "channel_id": 42, "time": "19:30", "timezone": "Asia/Tokyo",
+                          "last_posted": "2025-03-01"}, {"guild_id": 8, "channel_id": 43, "time": "08:00",
+                                                         "timezone": "UTC", "last_posted": None}]}
+    (tmp_path / "briefing_schedule.json").write_text(json.dumps(old))
+    store = ScheduleStore(tmp_path)
+    assert store.load_all() == [Schedule(42, "19:30", "Asia/Tokyo", "2025-03-01", 7), Schedule(43, "08:00", "UTC",
+                                                                                                None, 8)]
+    assert json.loads((tmp_path / "briefing_schedule.json.imported").read_text()) == old
+    assert not (tmp_path / "briefing_schedule.json").exists()
+    store.record_post(7, date(2025, 3, 2))
+    assert ScheduleStore(tmp_path).load(7).last_posted == "2025-03-02"  # not imported again over the database
+
+
+def test_a_corrupt_state_file_is_ignored_not_fatal_and_kept_aside(tmp_path):
     (tmp_path / "briefing_schedule.json").write_text("{not json")
     assert ScheduleStore(tmp_path).load() is None
+    assert (tmp_path / "briefing_schedule.json.unreadable").read_text() == "{not json"
+
+
+def test_a_post_is_claimed_once_and_a_lapsed_claim_is_taken_over_but_a_posted_one_never(tmp_path):
+    a, b, now = ScheduleStore(tmp_path), ScheduleStore(tmp_path), at(11, 8, 0)
+    day = date(2025, 3, 11)
+    assert a.claim(7, day, "bot-a", now) is True
+    assert b.claim(7, day, "bot-b", now + timedelta(minutes=9)) is False  # bot-a may still be posting
+    assert b.claim(7, day, "bot-b", now + timedelta(minutes=10)) is True  # bot-a died: its claim lapsed
+    b.finish(7, day, "bot-b", 555, now + timedelta(minutes=10))
+    assert a.posted(7, day) and a.claim(7, day, "bot-a", now + timedelta(days=1)) is False
+    assert a.claim(8, day, "bot-a", now) is True  # another server's post is a claim of its own
+
+
+def test_a_claim_given_back_after_a_failed_send_can_be_taken_at_once(tmp_path):
+    store, day = ScheduleStore(tmp_path), date(2025, 3, 11)
+    assert store.claim(7, day, "bot-a", at(11, 8, 0))
+    store.release(7, day, "bot-a")
+    assert not store.posted(7, day) and store.claim(7, day, "bot-b", at(11, 8, 1))
 
 
 @pytest.mark.parametrize("time,zone", [("8am", "UTC"), ("25:00", "UTC"), ("08:00", "Mars/Olympus")])

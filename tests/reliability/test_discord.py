@@ -40,7 +40,7 @@ def state(store):
     """The persisted briefing schedule; removed after the test so the next bot starts without one."""
     state = ScheduleStore(store.settings.data_dir)
     yield state
-    state.path.unlink(missing_ok=True)
+    state.clear()
 
 
 @pytest.fixture

@@ -44,7 +44,7 @@ def test_a_new_store_is_private_after_an_ingest_a_feed_and_a_schedule(tmp_path, 
         ScheduleStore(data).save(Schedule(42, "08:00", "UTC"))
     found = modes(data)
     assert found["."] == 0o700 and found["chroma"] == 0o700
-    assert {"newsbot.sqlite3", "ingest.lock", "chroma.lock", "briefing_schedule.json"} <= set(found)
+    assert {"newsbot.sqlite3", "ingest.lock", "chroma.lock"} <= set(found)
     # newsbot's own files (SQLite's -wal/-shm included) are 0600 and its folders 0700; Chroma's own files and
     # segment folders are made with the umask and stay private because chroma/ and the data folder are 0700,
     # which no other user can pass through

@@ -105,7 +105,7 @@ class Gateway:
         ready: Json = {
             "v": 10,
             "user": {**self.bot_user.payload(), "verified": True, "mfa_enabled": False, "email": None},
-            "guilds": [{"id": str(gid), "unavailable": True} for gid in self.joined],
+            "guilds": [{"id": str(gid), "unavailable": True} for gid in self.joined if _on_shard(session, gid)],
             "session_id": session.session_id,
             "resume_gateway_url": self.resume_gateway_url,
             "session_type": "normal",
@@ -122,7 +122,8 @@ class Gateway:
             ready["shard"] = session.shard
         await self._dispatch_to(session, "READY", ready)
         for gid in list(self.joined):
-            await self._dispatch_to(session, "GUILD_CREATE", self.guild_payload(session.intents, gid))
+            if _on_shard(session, gid):
+                await self._dispatch_to(session, "GUILD_CREATE", self.guild_payload(session.intents, gid))
 
     async def _resume(self, conn: _GatewayConnection, data: Json) -> None:
         session = self.sessions.get(str(data.get("session_id")))
@@ -254,6 +255,8 @@ class Gateway:
                 continue
             if intent is not None and not session.intents & intent:
                 continue
+            if not _on_shard(session, _guild_of_event(event, data)):
+                continue
             body = transform(session, copy.deepcopy(data)) if transform else copy.deepcopy(data)
             await self._dispatch_to(session, event, body)
 
@@ -279,3 +282,19 @@ class Gateway:
                 if not resumable:
                     session.resumable = False
                 await self._gw_send(session.connection, {"op": 9, "d": resumable, "s": None, "t": None})
+
+
+def _guild_of_event(event: str, data: Json) -> int | None:
+    """The guild an event belongs to (None: a DM or a user's own event)."""
+    gid = data.get("guild_id") or (data.get("id") if event in ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE")
+                                   else None)
+    return int(gid) if gid else None
+
+
+def _on_shard(session: GatewaySession, guild_id: int | None) -> bool:
+    """Whether Discord sends this guild's events to the session: a session that identified with
+    ``shard: [id, count]`` gets the guilds with ``(guild_id >> 22) % count == id`` (and DMs on shard 0 only)."""
+    if not session.shard:
+        return True
+    shard_id, count = int(session.shard[0]), int(session.shard[1])
+    return ((guild_id >> 22) % count if guild_id else 0) == shard_id

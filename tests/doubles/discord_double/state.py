@@ -14,6 +14,7 @@ from typing import (
     Union,
 )
 
+from .gateway import _on_shard
 from .models import (
     DISCORD_EPOCH_MS,
     DM,
@@ -96,10 +97,14 @@ class WorldState:
         return self.add_user(user, roles=[guild.admin_role_id] if admin else [], guild_member=guild_member,
                              guild_id=guild.id)
 
-    def add_guild(self, name: str, *, joined: bool = True) -> FakeGuild:
+    def add_guild(self, name: str, *, joined: bool = True, shard: tuple[int, int] | None = None) -> FakeGuild:
         """Another guild with a ``general`` channel, an Admin role and an admin of its own (a member of no other
         guild). With ``joined`` the bot is in it from the next IDENTIFY (use :meth:`add_bot_to_guild` for a live
-        join)."""
+        join). ``shard=(id, count)`` gives it an id Discord routes to that shard."""
+        if shard is not None:  # a millisecond ahead of the clock on that shard (snowflakes stay increasing)
+            ms = (self._new_id() >> 22) + 50
+            ms += (shard[0] - ms) % shard[1]
+            self._last_id = (ms << 22) - 1
         gid, role_id, channel_id = self._new_id(), self._new_id(), self._new_id()
         guild = FakeGuild(gid, name, self.owner.id, role_id, channel_id, roles={
             gid: self._role_payload(gid, "@everyone", Permissions.EVERYONE_DEFAULT, 0),
@@ -118,7 +123,7 @@ class WorldState:
         if guild_id not in self.joined:
             self.joined.append(guild_id)
         for session in list(self.sessions.values()):
-            if session.resumable:
+            if session.resumable and _on_shard(session, guild_id):
                 payload = self.guild_payload(session.intents, guild_id)
                 del payload["unavailable"]  # a join, not an outage ending (discord.py: on_guild_join)
                 await self._dispatch_to(session, "GUILD_CREATE", payload)
