@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rag.answering.citations import split_claims
-from rag.answering.claims import judge, passage_sentences
+from rag.answering.claims import judge, names, passage_sentences, tokens
 from rag.answering.query import validate_question
 from rag.schema import Citation, Passage
 from rag.text import idf_table, terms
@@ -25,6 +25,7 @@ MIN_HOLDS = 0.5  # share of a claim's weighted words a sentence must hold to sup
 MIN_SAME_TOPIC = 0.5  # share a rejected sentence must hold for its objection to be a contradiction
 MIN_WORDS = 3  # a shorter sentence ("lol", "Wow.") is no claim
 MAX_CITATIONS = 3
+MAX_UNHELD = 0  # words of the claim (names aside) a supporting quote may lack
 # the reasons of rag.answering.claims that say the passage states otherwise (a missing name does not)
 CONTRADICTING = ("quantity not in the source", "negates", "asserts", "has a negation", "has ")
 VERDICTS = ("supported", "contradicted", "not_found")
@@ -84,7 +85,7 @@ def check_claim(claim: str, passages: list[Passage]) -> ClaimCheck:
     against: list[tuple[float, Citation, str]] = []
     for p in passages:
         verdict = judge(claim, sentences[p.n], idf, p.text, p.title, MIN_HOLDS, claim)
-        if verdict.supported:
+        if verdict.supported and not unheld_words(claim, verdict.quote + " " + p.title):
             backing.append((verdict.score, _citation(p, verdict.quote)))
         elif verdict.quote and verdict.score >= MIN_SAME_TOPIC and verdict.reason.startswith(CONTRADICTING):
             against.append((verdict.score, _citation(p, verdict.quote), verdict.reason))
@@ -92,8 +93,18 @@ def check_claim(claim: str, passages: list[Passage]) -> ClaimCheck:
         return ClaimCheck(claim, "supported", _best(backing))
     if against:
         against.sort(key=lambda row: -row[0])
-        return ClaimCheck(claim, "contradicted", _best([(s, c) for s, c, _ in against]), against[0][2])
+        return ClaimCheck(claim, "contradicted", _best([against[0][:2]]), against[0][2])  # the closest one
     return ClaimCheck(claim, "not_found", reason="no passage of the articles says this")
+
+
+def unheld_words(claim: str, quote: str) -> list[str]:
+    """The claim's words, names aside, that the quote does not hold: what the claim says happened ("arrested",
+    "buying") must be in the sentence that supports it, not only who it is about. More than `MAX_UNHELD` of
+    them, and the quote is about the same people but not the same thing."""
+    named = {stem for words in names(tokens(claim)).values() for w in words for stem in terms(w)}
+    held = set(terms(quote))
+    missing = [t for t in dict.fromkeys(terms(claim)) if t not in named and t not in held]
+    return missing if len(missing) > MAX_UNHELD else []
 
 
 def _best(rows: list[tuple[float, Citation]]) -> list[Citation]:
