@@ -21,6 +21,7 @@ from typing import (
 from aiohttp import web
 
 from .faults import FaultInjection
+from .forums import ForumActions
 from .gateway import Gateway
 from .interactions import InteractionRoutes
 from .models import (
@@ -47,7 +48,7 @@ from .users import UserActions
 Handler = Callable[[web.Request, Dict[str, str], RecordedRequest], Awaitable[Union[Json, List[Any], None]]]
 
 
-class DiscordDouble(WorldState, FaultInjection, Gateway, UserActions, RestPlumbing, RestRoutes, InteractionRoutes):
+class DiscordDouble(WorldState, ForumActions, FaultInjection, Gateway, UserActions, RestPlumbing, RestRoutes, InteractionRoutes):
     """A fake Discord (REST + gateway) for the real discord.py client.
 
     Construct, then ``async with double:`` (or ``await double.start()``).  The
