@@ -2,14 +2,17 @@
 post instead of opening another.
 
 A story is the same as a posted one when, in the same forum within `SAME_STORY_DAYS`, they share an article, or the
-names in their summaries (`named_entities`, the names the briefing's own story grouping compares) overlap: at least
-`MIN_SHARED_NAMES` in common, and at least half of the smaller set. Headlines are not compared: they are Title Case,
+names in their summaries (`named_entities`, the names the briefing's own story grouping compares) have at least
+`MIN_SHARED_NAMES` in common, a name that is part of another shared name not counting ("putin" within "russian
+president vladimir putin"; possessives dropped). A weak rule: two stories on the same two people within a week are
+one post. Headlines are not compared: they are Title Case,
 where every word looks like a name. The most recent matching post wins.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -32,14 +35,16 @@ CREATE INDEX IF NOT EXISTS story_posts_forum ON story_posts (forum_id, posted_at
 
 
 def story_names(story: Story) -> set[str]:
-    return named_entities(" ".join([story.summary, *(c.text for c in story.claims)]))
+    names = named_entities(" ".join([story.summary, *(c.text for c in story.claims)]))
+    return {re.sub(r"['’]s$", "", name) for name in names}
 
 
 def same_story(names: set[str], articles: set[str], post_names: set[str], post_articles: set[str]) -> bool:
     if articles & post_articles:
         return True
-    shared = len(names & post_names)
-    return shared >= MIN_SHARED_NAMES and shared * 2 >= min(len(names), len(post_names))
+    shared = names & post_names
+    distinct = [n for n in shared if not any(n != m and n in m.split() for m in shared)]
+    return len(distinct) >= MIN_SHARED_NAMES
 
 
 class StoryPosts:
