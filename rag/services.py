@@ -283,6 +283,13 @@ class Services:
         """Every server's daily-briefing schedule, kept in the data folder, and the clock that says what is due."""
         return Schedules(self.settings.data_dir)
 
+    @cached_property
+    def story_posts(self):
+        """Where each briefing story was posted in a forum channel, so a later article on it replies there."""
+        from rag.briefing.posts import StoryPosts
+
+        return StoryPosts(self.settings.data_dir)
+
 
 def build_services(settings: Settings | None = None, chat_model: bool = True) -> Services:
     """Open the store and choose the model, as configured (`chat_model=False`: the store alone, for upkeep)."""

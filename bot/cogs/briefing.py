@@ -15,8 +15,9 @@ from discord.ext import commands, tasks
 
 from bot.app import NO_PINGS, AnswerTimeout, NewsBot, apology, send_with_retry
 from bot.audit import audit
-from bot.briefing_render import briefing_messages
-from rag import Briefing, ConfigError, Schedule, last_days, parse_day
+from bot.briefing_render import briefing_messages, forum_messages, forum_tag_names, forum_title
+from bot.render import MessagePayload
+from rag import Briefing, ConfigError, Schedule, Story, last_days, parse_day
 
 logger = logging.getLogger(__name__)
 # The loop wakes at every minute (UTC) and `Services.schedules.due` decides which servers' posts are due. One loop with
@@ -109,9 +110,9 @@ class BriefingCog(commands.Cog):
                 briefing = await self.bot.run_rag(self.bot.services.briefing, item.covers,
                                                   libraries=self.bot.scope(schedule.guild_id).reads,
                                                   guild=schedule.guild_id)
-                messages = briefing_messages(briefing, late=item.late)
+                messages = self.sends(channel, briefing, item.late, schedule.guild_id)
                 for message in messages:
-                    await send_with_retry(functools.partial(channel.send, **message.kwargs()),
+                    await send_with_retry(message,
                                           f"the daily briefing for {item.post_day} in server {schedule.guild_id}")
                     sent += 1
             except Exception:  # noqa: BLE001 - one server's failure, whatever it is, never stops the others
@@ -128,6 +129,38 @@ class BriefingCog(commands.Cog):
             if sent < len(messages):
                 break
         return posted
+
+    def sends(self, channel, briefing: Briefing, late: bool, guild_id: int) -> list:
+        """The briefing's sends, in order: in a text channel a heading then one message per story; in a forum one
+        post per story (or a reply in the story's post)."""
+        if isinstance(channel, discord.ForumChannel):
+            return [functools.partial(self.post_story, channel, guild_id, story, message)
+                    for story, message in forum_messages(briefing, late)]
+        return [functools.partial(channel.send, **message.kwargs()) for message in briefing_messages(briefing, late)]
+
+    async def post_story(self, forum: discord.ForumChannel, guild_id: int, story: Story,
+                         message: MessagePayload) -> None:
+        """Reply in the story's post if it has one in this forum, else open one titled by its headline and tagged
+        by its outlet count (tags the forum has)."""
+        posts = self.bot.services.story_posts
+        thread_id = await asyncio.to_thread(posts.find, forum.id, story)
+        thread = await self.live_post(thread_id) if thread_id else None
+        if thread is not None:
+            await thread.send(**message.kwargs())
+        else:
+            wanted = forum_tag_names(story)
+            tags = [tag for tag in forum.available_tags if tag.name.casefold() in wanted][:5]
+            thread = (await forum.create_thread(name=forum_title(story), applied_tags=tags,
+                                                **message.kwargs())).thread
+        await asyncio.to_thread(posts.record, thread.id, guild_id, forum.id, story)
+
+    async def live_post(self, thread_id: int) -> discord.Thread | None:
+        """The story's post, or None if it was deleted (then forgotten: the story gets a new post)."""
+        try:
+            return self.bot.get_channel(thread_id) or await self.bot.fetch_channel(thread_id)
+        except (discord.NotFound, discord.Forbidden):
+            await asyncio.to_thread(self.bot.services.story_posts.forget, thread_id)
+            return None
 
     @app_commands.command(name="briefing")
     @app_commands.describe(date="A day: YYYY-MM-DD, today or yesterday (default: yesterday and today)")
@@ -160,7 +193,7 @@ class BriefingCog(commands.Cog):
     @app_commands.describe(channel="Where the daily briefing is posted (default: this channel)", time="Local time, HH:MM (24-hour)",
                            timezone="IANA time zone, e.g. UTC or Europe/Paris")
     async def briefing_schedule(self, interaction: discord.Interaction, time: str, timezone: str = "UTC",
-                                channel: discord.TextChannel | None = None) -> None:
+                                channel: discord.TextChannel | discord.ForumChannel | None = None) -> None:
         """Post a briefing of the previous day every day at this time in this server (admins only)."""
         channel = channel or interaction.channel
         old = self.store.load(interaction.guild_id)
