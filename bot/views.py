@@ -7,7 +7,7 @@ import logging
 
 import discord
 
-from bot.app import NO_PINGS, send_ephemeral
+from bot.app import NO_PINGS, apology, send_ephemeral
 
 logger = logging.getLogger(__name__)
 POST_ID = "newsbot:post"
@@ -43,4 +43,82 @@ def post_view() -> discord.ui.View:
     """The view of a private reply that can be posted."""
     view = discord.ui.View(timeout=None)
     view.add_item(PostToChannel())
+    return view
+
+
+# ---- an answer's buttons: the custom id carries the answer's id, the store keeps what they need ------------------
+
+ANSWER_ID = r"(?P<answer_id>[0-9a-f]{16})"
+
+
+class ServedButton(discord.ui.DynamicItem[discord.ui.Button], template=r"newsbot:served"):
+    """A button that, like a slash command, gets no answer at all in a server off NEWSBOT_ALLOWED_GUILDS; its
+    work is done by the `AnswerButtons` cog (bot/cogs/buttons.py)."""
+
+    def __init__(self, answer_id: str, label: str, prefix: str, emoji: str) -> None:
+        super().__init__(discord.ui.Button(label=label, emoji=emoji, style=discord.ButtonStyle.secondary,
+                                           custom_id=f"{prefix}{answer_id}"))
+        self.answer_id = answer_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item, match, /):
+        return cls(match["answer_id"])
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        if interaction.client.serves(interaction.guild_id):
+            return True
+        logger.warning("ignoring a button in server %s: not in NEWSBOT_ALLOWED_GUILDS", interaction.guild_id)
+        return False
+
+    def handler(self, interaction: discord.Interaction):
+        cog = interaction.client.get_cog("AnswerButtons")
+        if cog is None:
+            raise RuntimeError("the AnswerButtons cog is not loaded")
+        return cog
+
+
+class SourcesButton(ServedButton, template=r"newsbot:src:" + ANSWER_ID):
+    """Sources: the answer's cited passages in full, to the clicker only."""
+
+    def __init__(self, answer_id: str) -> None:
+        super().__init__(answer_id, "Sources", "newsbot:src:", "📄")
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await self.handler(interaction).show_sources(interaction, self.answer_id)
+
+
+class FollowUpButton(ServedButton, template=r"newsbot:fu:" + ANSWER_ID):
+    """Follow-up: a form for a follow-up question, answered in the answer's thread."""
+
+    def __init__(self, answer_id: str) -> None:
+        super().__init__(answer_id, "Follow-up", "newsbot:fu:", "💬")
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await self.handler(interaction).open_follow_up(interaction, self.answer_id)
+
+
+class FollowUpForm(discord.ui.Modal, title="Follow-up question"):
+    """The follow-up form; submitted, it is answered like a reply in the answer's thread."""
+
+    def __init__(self, answer_id: str, max_chars: int) -> None:
+        super().__init__(timeout=900, custom_id=f"newsbot:fuq:{answer_id}")
+        self.answer_id = answer_id
+        self.question = discord.ui.TextInput(label="Your follow-up question", style=discord.TextStyle.paragraph,
+                                             max_length=min(max_chars, 4000), min_length=1,
+                                             placeholder="e.g. What did the other side say?")
+        self.add_item(self.question)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        cog = interaction.client.get_cog("AnswerButtons")
+        await cog.answer_follow_up(interaction, self.answer_id, self.question.value)
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+        await send_ephemeral(interaction, apology(error, "a follow-up form"))
+
+
+def answer_view(answer_id: str) -> discord.ui.View:
+    """The buttons under an answer."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(SourcesButton(answer_id))
+    view.add_item(FollowUpButton(answer_id))
     return view

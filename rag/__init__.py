@@ -26,7 +26,8 @@ _API = {
     "GUILD_LIBRARY_PREFIX": "rag.libraries", "guild_library": "rag.libraries",
     # what front ends send and get back
     "Query": "rag.answering.query", "query_day": "rag.answering.query",
-    "Answer": "rag.schema", "Citation": "rag.schema", "OFFLINE_LABEL": "rag.answering.models",
+    "Answer": "rag.schema", "Citation": "rag.schema", "Passage": "rag.schema",
+    "OFFLINE_LABEL": "rag.answering.models",
     "CheckResult": "rag.answering.check", "ClaimCheck": "rag.answering.check",
     "IngestResult": "rag.store.index", "SUPPORTED": "rag.articles.loaders",
     "Briefing": "rag.briefing.build", "Story": "rag.briefing.build", "Schedule": "rag.briefing.schedule",
@@ -66,7 +67,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eag
     from rag.libraries import GUILD_LIBRARY_PREFIX, guild_library
     from rag.feeds.urls import shown_url
     from rag.follows.topic import FollowError
-    from rag.schema import Answer, Citation
+    from rag.schema import Answer, Citation, Passage
     from rag.services import Services, build_services
     from rag.store.index import IngestResult
     from rag.text import plural
