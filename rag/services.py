@@ -324,7 +324,7 @@ class Services:
         """Where each briefing story was posted in a forum channel, so a later article on it replies there."""
         from rag.briefing.posts import StoryPosts
 
-        return StoryPosts(self.settings.data_dir)
+        return StoryPosts(self.settings.data_dir, self.index, self.settings.database_url)
 
 
 def build_services(settings: Settings | None = None, chat_model: bool = True) -> Services:

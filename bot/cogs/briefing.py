@@ -143,7 +143,7 @@ class BriefingCog(commands.Cog):
         """Reply in the story's post if it has one in this forum, else open one titled by its headline and tagged
         by its outlet count (tags the forum has)."""
         posts = self.bot.services.story_posts
-        thread_id = await asyncio.to_thread(posts.find, forum.id, story)
+        thread_id = await asyncio.to_thread(posts.find, forum.id, story, None, self.bot.scope(guild_id).reads)
         thread = await self.live_post(thread_id) if thread_id else None
         if thread is not None:
             await thread.send(**message.kwargs())

@@ -73,3 +73,48 @@ async def test_a_deleted_story_post_gets_a_new_post_next_time(store, clock):
             assert new["id"] != post["id"] and len(new["messages"]) == 1
     store.story_posts.conn.execute("DELETE FROM story_posts")
     state.path.unlink()
+
+
+FESTIVAL = """ date 2024-11-12 Turku harbour festival opens on Saturday
+
+Turku harbour festival opens on Saturday
+
+The Turku harbour festival opens on Saturday with boats, music and food stalls along the Aura river. Entry to the \
+harbour festival is free, the organisers said, and the city expects forty thousand visitors over the weekend.
+"""
+
+
+async def test_the_next_day_a_continued_story_replies_in_its_post_and_a_new_story_opens_its_own(store, clock,
+                                                                                                  tmp_path):
+    from rag import guild_library
+    from rag.articles.loaders import load_paths
+
+    state = ScheduleStore(store.settings.data_dir)
+    async with DiscordDouble() as double:
+        library = guild_library(double.guild_id)  # the server's own library: other tests don't read it
+        (tmp_path / "festival.txt").write_text(FESTIVAL, encoding="utf-8")
+        [festival] = load_paths([tmp_path], source="Turku Daily")
+        assert store.ingest([festival], library).ok
+        forum = double.add_forum("briefings", tags=["1 outlet", "2+ outlets"])
+        state.path.parent.mkdir(parents=True, exist_ok=True)
+        state.path.write_text(json.dumps({"schedules": [{"guild_id": double.guild_id, "channel_id": forum,
+                                                         "time": "08:00", "timezone": "UTC",
+                                                         "last_posted": "2024-11-11"}]}))
+        clock["t"] = datetime(2024, 11, 12, 7, 59, tzinfo=UTC)
+        try:
+            async with running(store, double) as (_, bot):
+                await started(bot)
+                cog = bot.get_cog("BriefingCog")
+                clock["t"] = datetime(2024, 11, 12, 8, 0, tzinfo=UTC)  # the 11th: Outlet B's report of the call
+                assert await cog.post_due() == 1
+                clock["t"] = datetime(2024, 11, 13, 8, 0, tzinfo=UTC)  # the 12th: Outlet A's report, the festival
+                assert await cog.post_due() == 1
+                call, fest = double.forum_posts(forum)
+                assert "Trump" in call["name"] and len(call["messages"]) == 2, "the call's story replies in its post"
+                assert "Outlet A" in call["messages"][1]["embeds"][0]["description"]
+                assert "festival" in fest["name"] and len(fest["messages"]) == 1 and fest["tags"] == ["1 outlet"]
+            assert not failed(double)
+        finally:
+            store.remove(festival.article_id, library)
+            store.story_posts.conn.execute("DELETE FROM story_posts")
+            state.path.unlink()
