@@ -13,6 +13,14 @@ logger = logging.getLogger(__name__)
 POST_ID = "newsbot:post"
 
 
+async def served(interaction: discord.Interaction) -> bool:
+    """Like a slash command, a button in a server off NEWSBOT_ALLOWED_GUILDS gets no answer at all."""
+    if interaction.client.serves(interaction.guild_id):
+        return True
+    logger.warning("ignoring a button in server %s: not in NEWSBOT_ALLOWED_GUILDS", interaction.guild_id)
+    return False
+
+
 class PostToChannel(discord.ui.DynamicItem[discord.ui.Button], template=r"newsbot:post"):
     """On a private reply: post it, as it stands, to the channel for everyone (its text was neutralised when it
     was rendered), and take the button off the private copy."""
@@ -24,6 +32,9 @@ class PostToChannel(discord.ui.DynamicItem[discord.ui.Button], template=r"newsbo
     @classmethod
     async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item, match, /):
         return cls()
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        return await served(interaction)
 
     async def callback(self, interaction: discord.Interaction) -> None:
         message = interaction.message
@@ -52,8 +63,8 @@ ANSWER_ID = r"(?P<answer_id>[0-9a-f]{16})"
 
 
 class ServedButton(discord.ui.DynamicItem[discord.ui.Button], template=r"newsbot:served"):
-    """A button that, like a slash command, gets no answer at all in a server off NEWSBOT_ALLOWED_GUILDS; its
-    work is done by the `AnswerButtons` cog (bot/cogs/buttons.py)."""
+    """An answer's button (only its subclasses' templates are registered); the allow-list is checked first, and
+    the work is done by the `AnswerButtons` cog (bot/cogs/buttons.py)."""
 
     def __init__(self, answer_id: str, label: str, prefix: str, emoji: str) -> None:
         super().__init__(discord.ui.Button(label=label, emoji=emoji, style=discord.ButtonStyle.secondary,
@@ -65,10 +76,7 @@ class ServedButton(discord.ui.DynamicItem[discord.ui.Button], template=r"newsbot
         return cls(match["answer_id"])
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
-        if interaction.client.serves(interaction.guild_id):
-            return True
-        logger.warning("ignoring a button in server %s: not in NEWSBOT_ALLOWED_GUILDS", interaction.guild_id)
-        return False
+        return await served(interaction)
 
     def handler(self, interaction: discord.Interaction):
         cog = interaction.client.get_cog("AnswerButtons")

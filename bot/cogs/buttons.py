@@ -10,7 +10,7 @@ import re
 import discord
 from discord.ext import commands
 
-from bot.app import NO_PINGS, AnswerTimeout, NewsBot, apology, send_ephemeral
+from bot.app import AnswerTimeout, NewsBot, apology, send_ephemeral
 from bot.cogs.ask import THREAD_NAME_LIMIT, AskCog, Conversation
 from bot.render import MessagePayload, clip, escape, passages_message
 from bot.views import FollowUpForm
@@ -59,7 +59,7 @@ class AnswerButtons(commands.Cog):
                                            guild=interaction.guild_id)
         except AnswerTimeout as exc:
             shown = str(exc)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the clicker gets an apology with an id, the log the traceback
             shown = apology(exc, "the Sources button")
         if isinstance(shown, str):
             await send_ephemeral(interaction, shown)
@@ -80,7 +80,7 @@ class AnswerButtons(commands.Cog):
             text = await self.follow_up(interaction, answer_id, question.strip())
         except (QuestionError, AnswerTimeout) as exc:
             text = str(exc)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the asker gets an apology with an id, the log the traceback
             text = apology(exc, "a follow-up form")
         await send_ephemeral(interaction, text)
 

@@ -158,3 +158,28 @@ async def test_buttons_in_a_server_off_the_allow_list_get_no_answer(store):
             with pytest.raises(TimeoutError):
                 await click.wait_for_response(timeout=1.5)
             assert click.callback_attempts == []
+
+
+async def test_a_follow_up_in_a_dm_replies_to_the_answer_there_is_no_thread_to_open(store):
+    async with DiscordDouble() as double, bot_on(double, store):
+        asked = await double.send_dm(double.member, DRONES)
+        answer = await double.wait_for_message(author_id=double.bot_user.id, after=asked["id"], timeout=60)
+        _, submit = await follow_up(double, answer, "and Kyiv?")
+        note = await submit.wait_for_reply(timeout=60)
+        assert "below the answer" in note["content"]
+        posted = await double.wait_for_message(author_id=double.bot_user.id, after=note["id"],
+                                               predicate=lambda m: "Follow-up from" in m["content"], timeout=30)
+        assert posted["channel_id"] == answer["channel_id"]
+        assert posted["message_reference"]["message_id"] == answer["id"] and not posted["mentions"]
+
+
+async def test_post_to_channel_gets_no_answer_off_the_allow_list_either(store):
+    async with DiscordDouble() as double:
+        async with bot_on(double, store):
+            said = await double.send_message(double.general_id, double.admin, "Russia deployed 145 drones.")
+            record = await double.invoke_message_command("Check with newsbot", said)
+            private = await record.wait_for_reply(timeout=30)
+        async with bot_on(double, store, allowed_guilds=frozenset({1})):
+            click = await double.click(private, "newsbot:post", user=double.admin)
+            with pytest.raises(TimeoutError):
+                await click.wait_for_response(timeout=1.5)

@@ -9,7 +9,7 @@ import secrets
 from typing import Mapping, Optional
 
 from .models import FakeUser, InteractionRecord, Json, Limits, Permissions
-from .validation import ApiError, InvalidFormBody, _err, validate_message_payload
+from .validation import ApiError, InvalidFormBody, _err, validate_message_payload, validate_modal
 
 MESSAGE_COMMAND = 3
 COMPONENT = 3
@@ -94,6 +94,7 @@ class ComponentActions:
         if cb_type == 9:
             if not data.get("custom_id") or not data.get("title") or not data.get("components"):
                 raise InvalidFormBody({"data": _err("BASE_TYPE_REQUIRED", "This field is required")})
+            validate_modal(data)
             record.modal = copy.deepcopy(data)
             return
         stored = self.messages.get(int(message["id"]))  # the stored message itself, not a copy
