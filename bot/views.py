@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import discord
 
-from bot.app import NO_PINGS, apology, send_ephemeral
+from bot.app import NO_PINGS, send_ephemeral
 
 logger = logging.getLogger(__name__)
 POST_ID = "newsbot:post"
@@ -60,6 +61,7 @@ def post_view() -> discord.ui.View:
 # ---- an answer's buttons: the custom id carries the answer's id, the store keeps what they need ------------------
 
 ANSWER_ID = r"(?P<answer_id>[0-9a-f]{16})"
+FORM_ID = re.compile(r"newsbot:fuq:" + ANSWER_ID)
 
 
 class ServedButton(discord.ui.DynamicItem[discord.ui.Button], template=r"newsbot:served"):
@@ -106,22 +108,17 @@ class FollowUpButton(ServedButton, template=r"newsbot:fu:" + ANSWER_ID):
 
 
 class FollowUpForm(discord.ui.Modal, title="Follow-up question"):
-    """The follow-up form; submitted, it is answered like a reply in the answer's thread."""
+    """The follow-up form. Its submit is handled by the AnswerButtons cog's `on_interaction`, found by the answer id
+    in its custom id, not by this object: a form opened before a restart is still answered after it."""
 
     def __init__(self, answer_id: str, max_chars: int) -> None:
-        super().__init__(timeout=900, custom_id=f"newsbot:fuq:{answer_id}")
+        super().__init__(timeout=900, custom_id=f"newsbot:fuq:{answer_id}")  # FORM_ID
         self.answer_id = answer_id
         self.question = discord.ui.TextInput(label="Your follow-up question", style=discord.TextStyle.paragraph,
                                              max_length=min(max_chars, 4000), min_length=1,
                                              placeholder="e.g. What did the other side say?")
         self.add_item(self.question)
 
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        cog = interaction.client.get_cog("AnswerButtons")
-        await cog.answer_follow_up(interaction, self.answer_id, self.question.value)
-
-    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
-        await send_ephemeral(interaction, apology(error, "a follow-up form"))
 
 
 def answer_view(answer_id: str) -> discord.ui.View:
@@ -130,3 +127,14 @@ def answer_view(answer_id: str) -> discord.ui.View:
     view.add_item(SourcesButton(answer_id))
     view.add_item(FollowUpButton(answer_id))
     return view
+
+
+def submitted_text(data: dict) -> str:
+    """The text typed into a submitted form (its text inputs, in action rows or labels, joined)."""
+    values, stack = [], list(data.get("components") or [])
+    while stack:
+        item = stack.pop(0)
+        if isinstance(item.get("value"), str):
+            values.append(item["value"])
+        stack[:0] = [*(item.get("components") or []), *([item["component"]] if item.get("component") else [])]
+    return "\n".join(values).strip()

@@ -13,7 +13,7 @@ from discord.ext import commands
 from bot.app import AnswerTimeout, NewsBot, apology, send_ephemeral
 from bot.cogs.ask import THREAD_NAME_LIMIT, AskCog, Conversation
 from bot.render import MessagePayload, clip, escape, passages_message
-from bot.views import FollowUpForm
+from bot.views import FORM_ID, FollowUpForm, served, submitted_text
 from rag import QuestionError
 
 logger = logging.getLogger(__name__)
@@ -69,6 +69,19 @@ class AnswerButtons(commands.Cog):
     async def open_follow_up(self, interaction: discord.Interaction, answer_id: str) -> None:
         """Open the form at once (a modal can't follow a defer); the answer is checked when it is submitted."""
         await interaction.response.send_modal(FollowUpForm(answer_id, self.bot.settings.max_question_chars))
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """A submitted follow-up form, whether this process opened it or one before a restart did."""
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        match = FORM_ID.fullmatch(str((interaction.data or {}).get("custom_id", "")))
+        if match is None or not await served(interaction):
+            return
+        try:
+            await self.answer_follow_up(interaction, match["answer_id"], submitted_text(interaction.data or {}))
+        except Exception as exc:  # noqa: BLE001 - a listener must never die; the asker gets an error id
+            await send_ephemeral(interaction, apology(exc, "a follow-up form"))
 
     async def answer_follow_up(self, interaction: discord.Interaction, answer_id: str, question: str) -> None:
         refusal = self.bot.refusal(interaction.guild_id, interaction.user.id, question)

@@ -183,3 +183,19 @@ async def test_post_to_channel_gets_no_answer_off_the_allow_list_either(store):
             click = await double.click(private, "newsbot:post", user=double.admin)
             with pytest.raises(TimeoutError):
                 await click.wait_for_response(timeout=1.5)
+
+
+async def test_a_follow_up_form_opened_before_a_restart_is_answered_after_it(store):
+    async with DiscordDouble() as double:
+        async with bot_on(double, store):
+            answer = await ask(double)
+            click = await double.click(answer, button(answer, "newsbot:fu:"))
+            await click.wait_for_response(timeout=10)
+        async with bot_on(double, store):
+            [field] = [c["custom_id"] for row in click.modal["components"] for c in row["components"]]
+            submit = await double.submit_modal(click, {field: "and Kyiv?"})
+            note = await submit.wait_for_reply(timeout=60)
+            assert submit.response_type == 5 and f"<#{answer['id']}>" in note["content"]
+            posted = await double.wait_for_message(channel_id=int(answer["id"]), author_id=double.bot_user.id,
+                                                   predicate=lambda m: "Follow-up from" in m["content"], timeout=30)
+            assert "Kyiv" in posted["content"]
