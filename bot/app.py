@@ -33,7 +33,7 @@ T = TypeVar("T")
 NO_PINGS = discord.AllowedMentions.none()
 SEND_RETRY_S = 1.0  # pause before the one extra try of a send that failed with a Discord 5xx
 EXTENSIONS = ("bot.cogs.ask", "bot.cogs.admin", "bot.cogs.briefing", "bot.cogs.feeds",
-              "bot.cogs.follows")
+              "bot.cogs.follows", "bot.cogs.check", "bot.cogs.buttons")
 
 
 class AnswerTimeout(NewsbotError):

@@ -87,3 +87,27 @@ def briefing_messages(briefing: Briefing, late: bool = False) -> list[MessagePay
     return [MessagePayload(content=heading(briefing, late))] + [
         MessagePayload(embeds=[story_embed(i, story, footer)]) for i, story in enumerate(briefing.stories, start=1)
     ]
+
+
+POST_TITLE_LIMIT = 100  # Discord's limit on a thread's (a forum post's) name
+TAG_BY_OUTLETS = ("1 outlet", "2+ outlets")  # forum tags picked by a story's outlet count, where the forum has them
+
+
+def forum_title(story: Story) -> str:
+    """A story's forum post title: its headline, within Discord's 100 characters (markdown is inert in titles)."""
+    return clip(story.headline, POST_TITLE_LIMIT) or "Untitled story"
+
+
+def forum_tag_names(story: Story) -> set[str]:
+    """The tag names a story's post gets, lower-cased: "2+ outlets" when two or more outlets report it, else
+    "1 outlet" (each applied only if the forum has a tag of that name)."""
+    return {TAG_BY_OUTLETS[1] if story.outlets >= 2 else TAG_BY_OUTLETS[0]}
+
+
+def forum_messages(briefing: Briefing, late: bool = False) -> list[tuple[Story, MessagePayload]]:
+    """Each story's message in a forum: the same embed as in a text channel, and a line saying which briefing it
+    belongs to (it opens the story's post, or replies in it when the story was posted before)."""
+    footer = "Offline extractive summary" if briefing.offline else f"Model: {briefing.model}"
+    note = f"{'Late briefing' if late else 'Briefing'} for {briefing.label}"
+    return [(story, MessagePayload(content=note, embeds=[story_embed(i, story, footer)]))
+            for i, story in enumerate(briefing.stories, start=1)]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import discord
 
-from rag import Answer, Citation, OFFLINE_LABEL
+from rag import Answer, Citation, OFFLINE_LABEL, Passage
 
 CONTENT_LIMIT = 2000
 DESCRIPTION_LIMIT = 4096
@@ -30,6 +30,8 @@ class MessagePayload:
 
     content: str = ""
     embeds: list[discord.Embed] = field(default_factory=list)
+    view: discord.ui.View | None = None  # buttons (an answer's Sources and Follow-up)
+    answer_id: str | None = None  # the answer whose buttons the view carries (bot/views.py)
 
     def kwargs(self) -> dict:
         """Keyword arguments for `send`, with pings turned off."""
@@ -38,6 +40,8 @@ class MessagePayload:
             out["content"] = self.content
         if self.embeds:
             out["embeds"] = self.embeds
+        if self.view is not None:
+            out["view"] = self.view
         return out
 
 
@@ -147,6 +151,46 @@ def answer_messages(answer: Answer) -> list[MessagePayload]:
         messages[-1].embeds.append(embeds[0])
         messages += [MessagePayload(embeds=[e]) for e in embeds[1:]]
     return messages
+
+
+def neutral_within(text: str, limit: int) -> str:
+    """`neutral(text)` within `limit` characters: the raw text is cut before neutralising, so a cut never leaves
+    half a code span (an unquoted link) or a dangling escape."""
+    raw = text.strip()
+    while True:
+        shown = neutral(raw)
+        if len(shown) <= limit:
+            return shown
+        raw = clip(raw, max(1, min(len(raw), limit) * 9 // 10))
+
+
+def passages_message(passages: list[Passage], gone: int = 0) -> MessagePayload:
+    """An answer's cited passages in full, one embed each, in one message within Discord's limits (4,096 per
+    description, 6,000 across embeds, 10 embeds); what did not fit is cut, and the content says so."""
+    embeds: list[discord.Embed] = []
+    total, cut = 0, False
+    for p in passages:
+        title = clip(f"[{p.n}] {p.title or 'Untitled'}", TITLE_LIMIT)
+        footer = clip(" · ".join(x for x in (p.source, p.published) if x), 200)
+        room = min(DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT - total - len(title) - len(footer))
+        if len(embeds) == 10 or room < 300:
+            cut = True
+            break
+        description = neutral_within(p.text, room)
+        cut = cut or len(description) < len(neutral(p.text.strip()))
+        embed = discord.Embed(title=title, description=description, colour=EMBED_COLOUR,
+                              url=p.url if _is_web(p.url) else None)
+        if footer:
+            embed.set_footer(text=footer)
+        embeds.append(embed)
+        total += len(embed)
+    notes = [f"**The {len(passages)} passage{'s' if len(passages) != 1 else ''} this answer cited, in full**"
+             if passages else "None of the passages this answer cited are in the library any more."]
+    if cut:
+        notes.append("-# Cut to fit Discord's limits: ask a narrower question with `/ask` to see the rest.")
+    if gone and passages:
+        notes.append(f"-# {gone} more cited passage{'s are' if gone != 1 else ' is'} no longer in the library.")
+    return MessagePayload(content="\n".join(notes), embeds=embeds)
 
 
 def list_messages(title: str, lines: list[str], empty: str) -> list[MessagePayload]:

@@ -26,7 +26,9 @@ _API = {
     "GUILD_LIBRARY_PREFIX": "rag.libraries", "guild_library": "rag.libraries",
     # what front ends send and get back
     "Query": "rag.answering.query", "query_day": "rag.answering.query",
-    "Answer": "rag.schema", "Citation": "rag.schema", "OFFLINE_LABEL": "rag.answering.models",
+    "Answer": "rag.schema", "Citation": "rag.schema", "Passage": "rag.schema",
+    "OFFLINE_LABEL": "rag.answering.models",
+    "CheckResult": "rag.answering.check", "ClaimCheck": "rag.answering.check",
     "IngestResult": "rag.store.index", "SUPPORTED": "rag.articles.loaders",
     "Briefing": "rag.briefing.build", "Story": "rag.briefing.build", "Schedule": "rag.briefing.schedule",
     # the days a briefing covers, as typed (each front end names its own option in the errors)
@@ -53,6 +55,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
     from rag.answering.query import Query, query_day
+    from rag.answering.check import CheckResult, ClaimCheck
     from rag.answering.models import OFFLINE_LABEL
     from rag.articles.loaders import SUPPORTED
     from rag.briefing.build import Briefing, Story
@@ -64,7 +67,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eag
     from rag.libraries import GUILD_LIBRARY_PREFIX, guild_library
     from rag.feeds.urls import shown_url
     from rag.follows.topic import FollowError
-    from rag.schema import Answer, Citation
+    from rag.schema import Answer, Citation, Passage
     from rag.services import Services, build_services
     from rag.store.index import IngestResult
     from rag.text import plural

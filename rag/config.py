@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     ask_concurrency: int = Field(default=4, ge=1)
     ask_cooldown_s: float = Field(default=10.0, ge=0)
     ask_cooldown_rate: int = Field(default=3, ge=1)
+    answer_buttons_days: float = Field(default=30.0, gt=0)  # an answer's Sources/Follow-up buttons work this long
     # comma-separated in the environment (NoDecode: not JSON)
     shared_libraries: Annotated[tuple[str, ...], NoDecode] = ("default",)
     allowed_guilds: Annotated[frozenset[int] | None, NoDecode] = None

@@ -45,9 +45,14 @@ class Citation:
     published: str | None
     url: str | None
     quote: str
+    # the passage the quote was checked against: what an answer's Sources button shows in full (not in to_dict:
+    # the JSON of answers and briefings stays as documented)
+    chunk_id: str | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        out.pop("chunk_id")
+        return out
 
 
 @dataclass

@@ -25,7 +25,8 @@ from rag.answering.followup import condense
 from rag.store.index import IngestResult, NewsIndex, StoredArticle, open_index
 from rag.answering.models import make_chat_model
 from rag.retrieval.retriever import NewsRetriever
-from rag.schema import Answer
+from rag.schema import Answer, Passage
+from rag.text import int_to_date
 from rag.libraries import check_library
 
 logger = logging.getLogger(__name__)
@@ -95,6 +96,54 @@ class Services:
         thread)."""
         question = validate_question(query.question, self.settings.max_question_chars)
         return self.answer_chain.invoke(replace(query, question=question, libraries=self._read(query.libraries)))
+
+    def check(self, text: str, libraries: Sequence[str] = ()):
+        """Each claim of `text` (a chat message) supported, contradicted or not in the libraries' articles, with
+        quotes: a CheckResult (rule-based, no model; blocking). QuestionError when the text is empty or too long."""
+        from rag.answering.check import check_text
+        from rag.schema import Passage
+
+        bound = self.retriever.model_copy(update={"libraries": self._read(libraries)})
+
+        def retrieve(claim: str) -> list[Passage]:
+            return [Passage.from_document(i, d) for i, d in enumerate(bound.invoke(claim), start=1)]
+
+        return check_text(text, retrieve, self.settings.max_question_chars)
+
+    # ---- an answer's buttons (rag/store/answers.py): what Sources and Follow-up need, by the answer's id ------------
+
+    @cached_property
+    def answer_records(self):
+        from rag.store.answers import AnswerRecords
+
+        return AnswerRecords(self.settings.database_url, self.settings.data_dir, self.settings.answer_buttons_days)
+
+    def remember_answer(self, question: str, answer: Answer, libraries: Sequence[str] = (),
+                        guild_id: int | None = None) -> str:
+        """Keep what the answer's buttons need (question, text, libraries, cited chunks); the answer's id."""
+        chunk_ids = list(dict.fromkeys(c.chunk_id for c in answer.citations if c.chunk_id))
+        return self.answer_records.save(guild_id, question, answer.answer, self._read(libraries), chunk_ids)
+
+    def answer_record(self, answer_id: str):
+        """An AnswerRecord, or None when the answer is unknown or older than NEWSBOT_ANSWER_BUTTONS_DAYS."""
+        return self.answer_records.get(answer_id)
+
+    def answer_passages(self, record) -> list[Passage]:
+        """The full passages an answer cited that its libraries still hold, in citation order (blocking)."""
+        chunks = self.index.get_chunks(list(record.chunk_ids))
+        held: dict[str, bool] = {}
+        out = []
+        for chunk_id in record.chunk_ids:
+            chunk = chunks.get(chunk_id)
+            if chunk is None:
+                continue
+            if chunk.article_id not in held:
+                held[chunk.article_id] = bool(self.index.holders(chunk.article_id, record.libraries))
+            if held[chunk.article_id]:
+                day = int_to_date(chunk.published)
+                out.append(Passage(len(out) + 1, chunk.chunk_id, chunk.article_id, chunk.title, chunk.source,
+                                   day.isoformat() if day else None, chunk.url, chunk.text))
+        return out
 
     def briefing(self, since: date, until: date | None = None, source: str | None = None,
                  max_stories: int | None = DEFAULT_MAX_STORIES, libraries: Sequence[str] = ()) -> Briefing:
@@ -270,6 +319,13 @@ class Services:
     def schedules(self) -> Schedules:
         """Every server's daily-briefing schedule (in the registry database) and the clock that says what's due."""
         return Schedules(self.settings.data_dir, self.settings.database_url)
+
+    @cached_property
+    def story_posts(self):
+        """Where each briefing story was posted in a forum channel, so a later article on it replies there."""
+        from rag.briefing.posts import StoryPosts
+
+        return StoryPosts(self.settings.data_dir, self.index, self.settings.database_url)
 
 
 def build_services(settings: Settings | None = None, chat_model: bool = True) -> Services:

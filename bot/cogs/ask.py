@@ -15,6 +15,7 @@ from discord.ext import commands
 
 from bot.app import NO_PINGS, AnswerTimeout, NewsBot, apology, send_with_retry
 from bot.render import MessagePayload, answer_messages, clip, escape, list_messages
+from bot.views import FollowUpButton, SourcesButton, answer_view
 from rag import Answer, Query, query_day, QuestionError
 
 logger = logging.getLogger(__name__)
@@ -90,7 +91,9 @@ class AskCog(commands.Cog):
             await interaction.response.send_message(refusal, ephemeral=True, allowed_mentions=NO_PINGS)
             return
         await interaction.response.defer(thinking=True)
-        answer, payloads = await self.bot.run_rag(self.answer_and_render, query, guild=interaction.guild_id)
+        answer, payloads = await self.bot.run_rag(self.answer_and_render, query, interaction.guild_id,
+                                                  guild=interaction.guild_id)
+        with_buttons(payloads)
         sent = [await interaction.followup.send(wait=True, **m.kwargs()) for m in payloads]
         await self.remember(Conversation(), interaction.channel, sent, query.question, query.question, answer)
 
@@ -107,10 +110,18 @@ class AskCog(commands.Cog):
     # Rendering runs in the rag thread with the work it renders: escaping and splitting a long answer or a
     # 100-line list takes milliseconds of CPU, which on the event loop would delay every other server's events.
 
-    def answer_and_render(self, query: Query) -> tuple[Answer, list[MessagePayload]]:
-        """The answer and its messages (blocking; runs in a thread)."""
+    def answer_and_render(self, query: Query, guild_id: int | None) -> tuple[Answer, list[MessagePayload]]:
+        """The answer and its messages (blocking; runs in a thread). What its buttons need is kept by a new answer
+        id, put on the first message for `with_buttons` (a View is built on the event loop, not here)."""
         answer = self.bot.services.ask(query)
-        return answer, answer_messages(answer)
+        payloads = answer_messages(answer)
+        if not answer.abstained:
+            try:
+                payloads[0].answer_id = self.bot.services.remember_answer(query.question, answer, query.libraries,
+                                                                          guild_id)
+            except Exception:  # the answer still goes out, without buttons
+                logger.exception("could not keep answer buttons' data; the answer is sent without them")
+        return answer, payloads
 
     def sources_messages(self, query: str | None, libraries: tuple[str, ...]) -> list[MessagePayload]:
         """The libraries' articles, newest first, as /sources messages (blocking; runs in a thread)."""
@@ -160,22 +171,29 @@ class AskCog(commands.Cog):
             return
         try:
             async with typing_if_possible(message.channel):
-                standalone = question
-                if conversation is not None:
-                    standalone = await self.bot.run_rag(self.bot.services.condense, conversation.turns, question,
-                                                        guild=guild_id)
-                query = Query(standalone, libraries=self.bot.scope(guild_id).reads)
-                answer, payloads = await self.bot.run_rag(self.answer_and_render, query, guild=guild_id)
+                standalone, answer, payloads = await self.follow_up_answer(guild_id, question, conversation)
         except (QuestionError, AnswerTimeout) as exc:
             await _reply_quietly(message, str(exc))
             return
-        if standalone != question:
-            payloads[0].content = clip(f"-# Searched for: {escape(clip(standalone, 300))}\n{payloads[0].content}",
-                                       2000)
         target = await self.thread_of(conversation, message)
         sent = await self.post(message, target, payloads)
         await self.remember(conversation or Conversation(), target or message.channel, sent, standalone,
                             question, answer)
+
+    async def follow_up_answer(self, guild_id: int | None, question: str, conversation: Conversation | None
+                               ) -> tuple[str, Answer, list[MessagePayload]]:
+        """A question answered in its conversation (condensed to stand alone first): the standalone question, the
+        answer and its messages, buttons included. Mentions, replies and the Follow-up form all come here."""
+        standalone = question
+        if conversation is not None:
+            standalone = await self.bot.run_rag(self.bot.services.condense, conversation.turns, question,
+                                                guild=guild_id)
+        query = Query(standalone, libraries=self.bot.scope(guild_id).reads)
+        answer, payloads = await self.bot.run_rag(self.answer_and_render, query, guild_id, guild=guild_id)
+        if standalone != question:
+            payloads[0].content = clip(f"-# Searched for: {escape(clip(standalone, 300))}\n{payloads[0].content}",
+                                       2000)
+        return standalone, answer, with_buttons(payloads)
 
     async def thread_of(self, conversation: Conversation | None, message: discord.Message):
         """The conversation's thread when the follow-up was posted outside it (a reply to the answer message)."""
@@ -218,6 +236,13 @@ class AskCog(commands.Cog):
         return thread.id
 
 
+def with_buttons(payloads: list[MessagePayload]) -> list[MessagePayload]:
+    """The answer's Sources and Follow-up buttons on its first message (the one its thread opens from)."""
+    if payloads and payloads[0].answer_id:
+        payloads[0].view = answer_view(payloads[0].answer_id)
+    return payloads
+
+
 @contextlib.asynccontextmanager
 async def typing_if_possible(channel):
     """Show "typing…" while an answer is worked on; a failure to show it (e.g. a 503) never costs the answer."""
@@ -242,4 +267,5 @@ async def _reply_quietly(message: discord.Message, text: str) -> None:
 
 
 async def setup(bot: NewsBot) -> None:
+    bot.add_dynamic_items(SourcesButton, FollowUpButton)
     await bot.add_cog(AskCog(bot))

@@ -18,8 +18,9 @@ from discord.ext import commands, tasks
 
 from bot.app import NO_PINGS, AnswerTimeout, NewsBot, apology, send_with_retry
 from bot.audit import audit
-from bot.briefing_render import briefing_messages
-from rag import Briefing, ConfigError, Schedule, last_days, parse_day
+from bot.briefing_render import briefing_messages, forum_messages, forum_tag_names, forum_title
+from bot.render import MessagePayload
+from rag import Briefing, ConfigError, Schedule, Story, last_days, parse_day
 
 logger = logging.getLogger(__name__)
 # The loop wakes at every minute (UTC) and `Services.schedules.due` decides which servers' posts are due. One loop with
@@ -114,9 +115,9 @@ class BriefingCog(commands.Cog):
                     schedule.channel_id)
                 briefing = await self.bot.run_rag(self.bot.services.briefing, item.covers,
                                                   libraries=self.bot.scope(guild).reads, guild=guild)
-                messages = briefing_messages(briefing, late=item.late)
+                messages = self.sends(channel, briefing, item.late, guild)
                 for message in messages:
-                    sent_message = await send_with_retry(functools.partial(channel.send, **message.kwargs()),
+                    sent_message = await send_with_retry(message,
                                                          f"the daily briefing for {item.post_day} in server {guild}")
                     first_id = first_id or getattr(sent_message, "id", None)
                     sent += 1
@@ -135,6 +136,39 @@ class BriefingCog(commands.Cog):
             if sent < len(messages):
                 break
         return posted
+
+    def sends(self, channel, briefing: Briefing, late: bool, guild_id: int) -> list:
+        """The briefing's sends, in order: in a text channel a heading then one message per story; in a forum one
+        post per story (or a reply in the story's post)."""
+        if isinstance(channel, discord.ForumChannel):
+            return [functools.partial(self.post_story, channel, guild_id, story, message)
+                    for story, message in forum_messages(briefing, late)]
+        return [functools.partial(channel.send, **message.kwargs()) for message in briefing_messages(briefing, late)]
+
+    async def post_story(self, forum: discord.ForumChannel, guild_id: int, story: Story,
+                         message: MessagePayload) -> discord.Message:
+        """Reply in the story's post if it has one in this forum, else open one titled by its headline and tagged
+        by its outlet count (tags the forum has)."""
+        posts = self.bot.services.story_posts
+        thread_id = await asyncio.to_thread(posts.find, forum.id, story, None, self.bot.scope(guild_id).reads)
+        thread = await self.live_post(thread_id) if thread_id else None
+        if thread is not None:
+            sent = await thread.send(**message.kwargs())
+        else:
+            wanted = forum_tag_names(story)
+            tags = [tag for tag in forum.available_tags if tag.name.casefold() in wanted][:5]
+            created = await forum.create_thread(name=forum_title(story), applied_tags=tags, **message.kwargs())
+            thread, sent = created.thread, created.message
+        await asyncio.to_thread(posts.record, thread.id, guild_id, forum.id, story)
+        return sent
+
+    async def live_post(self, thread_id: int) -> discord.Thread | None:
+        """The story's post, or None if it was deleted (then forgotten: the story gets a new post)."""
+        try:
+            return self.bot.get_channel(thread_id) or await self.bot.fetch_channel(thread_id)
+        except (discord.NotFound, discord.Forbidden):
+            await asyncio.to_thread(self.bot.services.story_posts.forget, thread_id)
+            return None
 
     @app_commands.command(name="briefing")
     @app_commands.describe(date="A day: YYYY-MM-DD, today or yesterday (default: yesterday and today)")
@@ -167,7 +201,7 @@ class BriefingCog(commands.Cog):
     @app_commands.describe(channel="Where the daily briefing is posted (default: this channel)", time="Local time, HH:MM (24-hour)",
                            timezone="IANA time zone, e.g. UTC or Europe/Paris")
     async def briefing_schedule(self, interaction: discord.Interaction, time: str, timezone: str = "UTC",
-                                channel: discord.TextChannel | None = None) -> None:
+                                channel: discord.TextChannel | discord.ForumChannel | None = None) -> None:
         """Post a briefing of the previous day every day at this time in this server (admins only)."""
         channel = channel or interaction.channel
         old = self.store.load(interaction.guild_id)

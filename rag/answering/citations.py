@@ -153,4 +153,4 @@ def _is_not_sure(body: str) -> bool:
 
 def _citation(n: int, passage: Passage, quote: str) -> Citation:
     return Citation(n=n, article_id=passage.article_id, title=passage.title, source=passage.source,
-                    published=passage.published, url=passage.url, quote=quote)
+                    published=passage.published, url=passage.url, quote=quote, chunk_id=passage.chunk_id)

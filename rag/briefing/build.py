@@ -161,6 +161,21 @@ def lead_vectors(index: NewsIndex, docs: list[_Doc]) -> np.ndarray:
     return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
 
 
+def shares_a_story(index: NewsIndex, articles: Sequence[StoredArticle], these: set[str], those: set[str],
+                   grouping: Grouping = DEFAULT_GROUPING) -> bool:
+    """Whether the briefing's own grouping, run over the articles of `these` and `those` (ids among `articles`),
+    puts one of `these` in the same story as one of `those` (a forum post's story continued on a later day)."""
+    docs = _load_docs(index, [a for a in articles if a.article_id in these | those])
+    if len(docs) < 2:
+        return False
+    items = [StoryItem(d.meta.title, d.lead, iso_to_date(d.meta.published)) for d in docs]
+    for members in group_stories(lead_vectors(index, docs), items, grouping):
+        ids = {docs[i].meta.article_id for i in members}
+        if ids & these and ids & those:
+            return True
+    return False
+
+
 # ---- summarising --------------------------------------------------------------------------------
 
 

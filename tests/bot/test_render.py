@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from bot.render import (CONTENT_LIMIT, DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT, TITLE_LIMIT, answer_messages,
-                        list_messages, split_text)
+                        list_messages, passages_message, split_text)
 from rag.answering.models import NOT_SURE, OFFLINE_LABEL
-from rag.schema import Answer, Citation
+from rag.schema import Answer, Citation, Passage
 
 
 def citation(n: int, quote: str = "Finland warned of drones over Helsinki.", **kw) -> Citation:
@@ -95,3 +95,26 @@ def test_source_list_pages_fit_embeds():
     assert_within_limits(list_messages("Ingested articles", lines, "none"))
     [empty] = list_messages("Ingested articles", [], "No articles are ingested yet.")
     assert empty.content == "No articles are ingested yet."
+
+
+def passage(n: int, text: str) -> Passage:
+    return Passage(n, f"c{n}", f"a{n}", f"Drones over Helsinki {n}", "YLE", "2025-09-30", f"https://example.com/{n}",
+                   text)
+
+
+def test_full_passages_fit_one_message_and_say_when_they_were_cut():
+    long = "Drones were seen over the harbour at night, officials said. " * 120  # 7,200 characters each
+    message = passages_message([passage(n, long) for n in range(1, 13)])
+    assert_within_limits([message])
+    assert "Cut to fit" in message.content and "/ask" in message.content
+    assert message.embeds[0].title.startswith("[1] Drones over Helsinki")
+
+
+def test_full_passages_are_neutralised_and_whole_when_they_fit():
+    text = "Officials said @everyone should read [this](https://evil.example) **now**."
+    message = passages_message([passage(1, text)], gone=1)
+    [embed] = message.embeds
+    assert "@\u200beveryone" in embed.description and "](https://evil" not in embed.description
+    assert "\\*\\*now\\*\\*" in embed.description
+    assert "`https://evil.example`" in embed.description
+    assert "Cut to fit" not in message.content and "1 more cited passage is no longer" in message.content

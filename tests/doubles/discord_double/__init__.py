@@ -46,6 +46,7 @@ users), rest.py (REST plumbing), routes.py and interactions.py (REST handlers an
 """
 
 from .double import DiscordDouble
+from .forums import GUILD_FORUM
 from .models import (
     DM,
     GUILD_TEXT,
@@ -91,4 +92,5 @@ __all__ = [
     "DM",
     "PUBLIC_THREAD",
     "PRIVATE_THREAD",
+    "GUILD_FORUM",
 ]

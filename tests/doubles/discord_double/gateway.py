@@ -12,6 +12,7 @@ from typing import (
 
 from aiohttp import WSMsgType, web
 
+from .forums import GUILD_FORUM
 from .models import (
     GUILD_TEXT,
     PRIVATE_THREAD,
@@ -174,7 +175,7 @@ class Gateway:
         channels = [
             {k: v for k, v in c.items() if k != "guild_id"}
             for c in self.channels.values()
-            if c.get("guild_id") == str(guild.id) and c["type"] == GUILD_TEXT
+            if c.get("guild_id") == str(guild.id) and c["type"] in (GUILD_TEXT, GUILD_FORUM)
         ]
         threads = [c for c in self.channels.values()
                    if c["type"] in (PUBLIC_THREAD, PRIVATE_THREAD) and c.get("guild_id") == str(guild.id)]

@@ -49,6 +49,8 @@ class InteractionRoutes:
                 if cb_type != 8 or not isinstance(data.get("choices"), list) or len(data["choices"]) > 25:
                     raise InvalidFormBody({"type": _err("INTERACTION_CALLBACK_TYPE_INVALID", "Invalid callback")})
                 record.choices = data["choices"]
+            elif cb_type in (6, 7, 9) and (record.payload["type"] != 2 or cb_type != 9):
+                await self._component_callback(record, cb_type, data, rec.files)  # components.py
             elif cb_type == 4:
                 validate_message_payload(data, file_count=len(rec.files))
                 record.ephemeral = bool(int(data.get("flags") or 0) & MESSAGE_FLAG_EPHEMERAL)
@@ -63,6 +65,7 @@ class InteractionRoutes:
             elif cb_type == 9:
                 if not data.get("custom_id") or not data.get("title"):
                     raise InvalidFormBody({"data": _err("BASE_TYPE_REQUIRED", "This field is required")})
+                record.modal = data
             elif cb_type in (6, 7, 8):
                 raise ApiError(
                     400,

@@ -252,6 +252,7 @@ class InteractionRecord:
     deferred_pending: bool = False  # a type-5 defer whose loading message is not filled yet
     callback_attempts: List[int] = field(default_factory=list)  # statuses of callback POSTs
     choices: Optional[List[Json]] = None  # an autocomplete interaction's answer (callback type 8)
+    modal: Optional[Json] = None  # the modal a callback type 9 opened (components.py submits it)
     _double: Optional["DiscordDouble"] = field(default=None, repr=False)
 
     @property

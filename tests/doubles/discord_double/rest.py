@@ -217,15 +217,20 @@ class RestPlumbing:
             msg["webhook_id"] = str(self.application_id)
             msg["application_id"] = str(self.application_id)
         if interaction is not None:
-            msg["type"] = 20  # CHAT_INPUT_COMMAND
+            kind, data = interaction.payload["type"], interaction.payload["data"]
+            # CHAT_INPUT_COMMAND, CONTEXT_MENU_COMMAND, or DEFAULT for a component's or modal's reply
+            msg["type"] = 0 if kind != 2 else (23 if data.get("type") == 3 else 20)
             inv_user = interaction.payload.get("member", {}).get("user") or interaction.payload.get("user")
             msg["interaction_metadata"] = {
                 "id": str(interaction.id),
-                "type": 2,
+                "type": kind,
                 "user": inv_user,
                 "authorizing_integration_owners": interaction.payload.get("authorizing_integration_owners", {}),
-                "name": interaction.payload["data"]["name"],
             }
+            if kind == 2:
+                msg["interaction_metadata"]["name"] = data["name"]
+            elif "message" in interaction.payload:
+                msg["interaction_metadata"]["interacted_message_id"] = interaction.payload["message"]["id"]
         ref = payload.get("message_reference")
         if ref and ref.get("message_id"):
             try:

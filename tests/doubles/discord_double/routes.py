@@ -18,6 +18,7 @@ from typing import (
 
 from aiohttp import web
 
+from .forums import GUILD_FORUM, refuse_forum_message
 from .interactions import InteractionRoutes
 from .models import (
     GUILD_TEXT,
@@ -210,6 +211,7 @@ class RestRoutes:
 
     async def _h_message_post(self, request: web.Request, p: Dict[str, str], rec: RecordedRequest) -> Json:
         channel = self._channel(p["channel_id"])
+        refuse_forum_message(channel)
         payload = rec.json or {}
         validate_message_payload(payload, file_count=len(rec.files))
         if channel["type"] in (PUBLIC_THREAD, PRIVATE_THREAD) and channel["thread_metadata"].get("locked"):
@@ -278,6 +280,8 @@ class RestRoutes:
 
     async def _h_thread_create(self, request: web.Request, p: Dict[str, str], rec: RecordedRequest) -> Json:
         channel = self._channel(p["channel_id"])
+        if channel["type"] == GUILD_FORUM:
+            return await self._forum_post(channel, rec.json or {}, rec)
         if channel["type"] != GUILD_TEXT:
             raise ApiError(400, 50024, "Cannot execute action on this channel type")
         name = self._check_thread_name(rec.json or {})

@@ -131,6 +131,7 @@ def validate_message_payload(payload: Json, *, file_count: int = 0, require_cont
             ["embeds"],
             _err("MAX_EMBED_SIZE_EXCEEDED", f"Embed size exceeds maximum size of {Limits.EMBED_TOTAL}"),
         )
+    component_errors(payload.get("components"), errors)
     attachments = payload.get("attachments") or []
     if max(len(attachments), file_count) > Limits.ATTACHMENTS:
         _put_error(
@@ -197,5 +198,56 @@ def validate_commands(commands: Any) -> None:
     names = [(c.get("name"), c.get("type", 1)) for c in commands]
     if len(set(names)) != len(names):
         _put_error(errors, [], _err("APPLICATION_COMMANDS_DUPLICATE_NAME", "Application command names must be unique"))
+    if errors:
+        raise InvalidFormBody(errors)
+
+
+def _length(errors: Json, where: List[str], value: Any, low: int, high: int) -> None:
+    if not isinstance(value, str) or not low <= len(value) <= high:
+        _put_error(errors, where, _err("BASE_TYPE_BAD_LENGTH", f"Must be between {low} and {high} in length."))
+
+
+def component_errors(rows: Any, errors: Json) -> None:
+    """Discord's checks of a message's buttons: at most 5 action rows of at most 5 buttons; a button has a label
+    of at most 80 and a unique custom_id of 1-100 characters (a link button a url instead)."""
+    if not rows:
+        return
+    if len(rows) > 5:
+        _put_error(errors, ["components"], _err("BASE_TYPE_MAX_LENGTH", "Must be 5 or fewer in length."))
+    seen: set = set()
+    for r, row in enumerate(rows):
+        items = row.get("components") or []
+        if row.get("type") != 1 or not 1 <= len(items) <= 5:
+            _put_error(errors, ["components", str(r)], _err("BASE_TYPE_BAD_LENGTH", "Must be between 1 and 5."))
+        for i, item in enumerate(items):
+            where = ["components", str(r), "components", str(i)]
+            if item.get("label") is not None:
+                _length(errors, where + ["label"], item["label"], 0, 80)
+            if item.get("style") == 5:
+                continue
+            _length(errors, where + ["custom_id"], item.get("custom_id"), 1, 100)
+            if item.get("custom_id") in seen:
+                _put_error(errors, where + ["custom_id"],
+                           _err("COMPONENT_CUSTOM_ID_DUPLICATED", "Component custom id cannot be duplicated"))
+            seen.add(item.get("custom_id"))
+
+
+def validate_modal(data: Json) -> None:
+    """Discord's checks of a modal (callback 9): a title of 1-45 characters, a custom_id of 1-100, 1-5 rows of one
+    text input each, whose label is 1-45 characters and whose lengths lie within 0-4000."""
+    errors: Json = {}
+    _length(errors, ["data", "title"], data.get("title"), 1, 45)
+    _length(errors, ["data", "custom_id"], data.get("custom_id"), 1, 100)
+    rows = data.get("components") or []
+    if not 1 <= len(rows) <= 5:
+        _put_error(errors, ["data", "components"], _err("BASE_TYPE_BAD_LENGTH", "Must be between 1 and 5."))
+    for r, row in enumerate(rows):
+        for i, item in enumerate(row.get("components") or []):
+            where = ["data", "components", str(r), "components", str(i)]
+            _length(errors, where + ["label"], item.get("label"), 1, 45)
+            _length(errors, where + ["custom_id"], item.get("custom_id"), 1, 100)
+            low, high = item.get("min_length", 0), item.get("max_length", 4000)
+            if not 0 <= low <= high <= 4000 or high < 1:
+                _put_error(errors, where + ["max_length"], _err("NUMBER_TYPE_MAX", "Must be 4000 or less."))
     if errors:
         raise InvalidFormBody(errors)
