@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import pytest
 
-from rag.briefing.schedule import ScheduleStore
+from rag.briefing.schedule import Schedule, ScheduleStore
 from tests.bot.test_briefing_bot import clock, failed, running, started  # noqa: F401 - `clock` is a fixture
 from tests.doubles.discord_double import DiscordDouble
 
@@ -18,10 +17,7 @@ async def test_a_forum_gets_one_tagged_post_per_story_and_the_next_days_article_
     state = ScheduleStore(store.settings.data_dir)
     async with DiscordDouble() as double:
         forum = double.add_forum("briefings", tags=["1 outlet", "2+ outlets", "Politics"])
-        state.path.parent.mkdir(parents=True, exist_ok=True)
-        state.path.write_text(json.dumps({"schedules": [{"guild_id": double.guild_id, "channel_id": forum,
-                                                         "time": "08:00", "timezone": "UTC",
-                                                         "last_posted": "2024-11-11"}]}))
+        state.save(Schedule(forum, "08:00", "UTC", "2024-11-11", double.guild_id))
         clock["t"] = datetime(2024, 11, 12, 7, 59, tzinfo=UTC)
         async with running(store, double) as (_, bot):
             await started(bot)
@@ -45,17 +41,14 @@ async def test_a_forum_gets_one_tagged_post_per_story_and_the_next_days_article_
         assert double.messages_in(forum) == []
         for message in first, reply:
             assert message["mentions"] == [] and not message["mention_everyone"]
-    state.path.unlink()
+    state.clear()
 
 
 async def test_a_deleted_story_post_gets_a_new_post_next_time(store, clock):
     state = ScheduleStore(store.settings.data_dir)
     async with DiscordDouble() as double:
         forum = double.add_forum("briefings", tags=["2+ outlets"])
-        state.path.parent.mkdir(parents=True, exist_ok=True)
-        state.path.write_text(json.dumps({"schedules": [{"guild_id": double.guild_id, "channel_id": forum,
-                                                         "time": "08:00", "timezone": "UTC",
-                                                         "last_posted": "2024-11-11"}]}))
+        state.save(Schedule(forum, "08:00", "UTC", "2024-11-11", double.guild_id))
         clock["t"] = datetime(2024, 11, 12, 7, 59, tzinfo=UTC)
         async with running(store, double) as (_, bot):
             await started(bot)
@@ -72,7 +65,7 @@ async def test_a_deleted_story_post_gets_a_new_post_next_time(store, clock):
             [new] = double.forum_posts(forum)
             assert new["id"] != post["id"] and len(new["messages"]) == 1
     store.story_posts.conn.execute("DELETE FROM story_posts")
-    state.path.unlink()
+    state.clear()
 
 
 FESTIVAL = """ date 2024-11-12 Turku harbour festival opens on Saturday
@@ -96,10 +89,7 @@ async def test_the_next_day_a_continued_story_replies_in_its_post_and_a_new_stor
         [festival] = load_paths([tmp_path], source="Turku Daily")
         assert store.ingest([festival], library).ok
         forum = double.add_forum("briefings", tags=["1 outlet", "2+ outlets"])
-        state.path.parent.mkdir(parents=True, exist_ok=True)
-        state.path.write_text(json.dumps({"schedules": [{"guild_id": double.guild_id, "channel_id": forum,
-                                                         "time": "08:00", "timezone": "UTC",
-                                                         "last_posted": "2024-11-11"}]}))
+        state.save(Schedule(forum, "08:00", "UTC", "2024-11-11", double.guild_id))
         clock["t"] = datetime(2024, 11, 12, 7, 59, tzinfo=UTC)
         try:
             async with running(store, double) as (_, bot):
@@ -117,4 +107,4 @@ async def test_the_next_day_a_continued_story_replies_in_its_post_and_a_new_stor
         finally:
             store.remove(festival.article_id, library)
             store.story_posts.conn.execute("DELETE FROM story_posts")
-            state.path.unlink()
+            state.clear()
