@@ -47,7 +47,7 @@ def open_catalog() -> tuple[Catalog, str]:
     from rag.store.catalog import Catalog
 
     settings = load_settings()
-    return Catalog(settings.data_dir, settings.embedding_model_id), settings.library
+    return Catalog.open(settings), settings.library
 
 
 def open_store() -> Services:

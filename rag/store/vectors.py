@@ -49,13 +49,14 @@ def collection_name(model_id: str, store_id: str | None = None) -> str:
 
 
 def store_collection(db: StoreDB, model_id: str) -> str:
-    """The store's collection name, chosen once: new stores get their own, older ones keep the shared name."""
+    """The store's collection name, chosen once: new stores get their own, older ones keep the shared name.
+
+    Kept in the registry's meta, so every process of a store in PostgreSQL uses the same collection whatever its
+    data folder."""
     name = db.get_meta("collection")
     if name is None:
         older = db.get_meta("embedding_model") is not None  # the store existed before collections were per store
-        name = collection_name(model_id, None if older else uuid.uuid4().hex)
-        with db.conn:
-            db.set_meta("collection", name)
+        name = db.first_meta("collection", collection_name(model_id, None if older else uuid.uuid4().hex))
     return name
 
 
