@@ -92,6 +92,13 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def fail_with(exc: NewsbotError) -> typer.Exit:
+    """A NewsbotError as one line: exit 2 for a setting to fix (ConfigError), 1 for anything else."""
+    from rag.errors import ConfigError
+
+    return fail(str(exc), 2 if isinstance(exc, ConfigError) else 1)
+
+
 def progress_bar(label: str, disable: bool = False) -> Progress:
     """A transient progress bar on stderr: label, bar, done/total, time."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

@@ -209,5 +209,9 @@ def open_index(settings) -> NewsIndex:
     from rag.store.catalog import check_server_mode
 
     check_server_mode(settings)
+    if settings.database_url:  # an unreachable database is one clear line, before Chroma is tried
+        from rag.store.sql import connect
+
+        connect(settings.database_url, settings.data_dir).close()
     return NewsIndex(open_chroma(settings), make_embeddings(settings), settings.data_dir, settings.chunk_tokens,
                      settings.chunk_overlap, settings.database_url)
