@@ -28,8 +28,14 @@ def open_server_index(data: Path, url: str, port: int):
     return NewsIndex(open_chroma(settings), DeterministicFakeEmbedding(size=32), data, CHUNK_TOKENS, 8, url)
 
 
+SECOND = "second"
 OPS = {
     "setup": lambda index: index.ingest([A1, B]),
+    "setup_b": lambda index: index.ingest([B]),
+    "setup_second": lambda index: (index.ingest([A1, B]), index.ingest([A1], library=SECOND)),
+    "ingest_new": lambda index: index.ingest([A1]),
+    "add_to_second": lambda index: index.ingest([A1], library=SECOND),  # a version already stored
+    "remove_from_second": lambda index: index.remove(A1.article_id, library=SECOND),
     "update": lambda index: index.ingest([A2]),
     "remove": lambda index: index.remove(A1.article_id),
     "sweep": lambda index: index.ingest([]),
@@ -59,11 +65,11 @@ def child(data: Path, url: str, port: int, op: str, crash: str | None = None) ->
     return proc.exitcode
 
 
-def held_and_consistent(data: Path, url: str, port: int) -> tuple[str | None, set[str]]:
-    """A1's held content hash; asserts every committed chunk has its vector and its row in a fresh keyword mirror."""
+def held_and_consistent(data: Path, url: str, port: int, library: str = "default") -> tuple[str | None, set[str]]:
+    """A1's content hash held by the library; asserts every committed chunk has its vector and its row in a fresh keyword mirror."""
     index = open_server_index(data, url, port)
     held = index.db.execute("SELECT v.content_hash FROM library_articles m JOIN versions v USING (version_id) "
-                            "WHERE m.article_id=?", (A1.article_id,)).fetchone()
+                            "WHERE m.article_id=? AND m.library=?", (A1.article_id, library)).fetchone()
     committed = {r[0] for r in index.db.execute("SELECT chunk_id FROM chunks")}
     assert committed <= set(index.vectors.ids(sorted(committed))), "a committed chunk without its vector"
     mirrored = {r[0] for r in index.keyword.fts.reader().execute("SELECT chunk_id FROM chunks")}
@@ -72,26 +78,37 @@ def held_and_consistent(data: Path, url: str, port: int) -> tuple[str | None, se
     return (held[0] if held else None), committed
 
 
+# (operation, point, setup, library watched, A1's versions a crash may leave there, A1's version after a re-run)
+OLD, NEW = A1.content_hash, A2.content_hash
 CASES = [
-    *(("update", p) for p in ("ingest.journalled", "ingest.vectors_upserted", "ingest.before_commit",
+    *(("ingest_new", p, "setup_b", "default", {None, OLD}, OLD) for p in (
+        "ingest.journalled", "ingest.vectors_upserted", "ingest.new_rows_inserted", "ingest.before_commit",
+        "ingest.committed")),
+    *(("update", p, "setup", "default", {OLD, NEW}, NEW) for p in ("ingest.journalled", "ingest.vectors_upserted", "ingest.before_commit",
                                "ingest.committed", "ingest.old_vectors_deleted")),
-    *(("remove", p) for p in ("library.released", "remove.before_commit", "remove.committed",
-                               "remove.vectors_deleted")),
+    *(("remove", p, "setup", "default", {OLD, None}, None) for p in (
+        "library.released", "remove.before_commit", "remove.committed", "remove.vectors_deleted")),
+    *(("add_to_second", p, "setup", SECOND, {None, OLD}, OLD) for p in ("library.held", "ingest.before_commit")),
+    *(("remove_from_second", p, "setup_second", SECOND, {OLD, None}, None) for p in (
+        "library.released", "remove.before_commit")),
 ]
 
 
-@pytest.mark.parametrize("op,point", CASES, ids=[f"{o}@{p}" for o, p in CASES])
-def test_a_writer_killed_at_each_point_leaves_old_or_new_and_a_rerun_converges(op, point, tmp_path, postgres_url,
+@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}@{c[1]}" for c in CASES])
+def test_a_writer_killed_at_each_point_leaves_old_or_new_and_a_rerun_converges(case, tmp_path, postgres_url,
                                                                               chroma_server):  # noqa: F811
+    op, point, setup, library, allowed, final = case
     data, port = tmp_path / "machine", chroma_server
-    assert child(data, postgres_url, port, "setup") == 0
+    assert child(data, postgres_url, port, setup) == 0
 
     assert child(data, postgres_url, port, op, point) == CRASHED, f"{point} was never reached"
-    held, _ = held_and_consistent(data, postgres_url, port)
-    assert held in ({A1.content_hash, A2.content_hash} if op == "update" else {A1.content_hash, None})
+    held, _ = held_and_consistent(data, postgres_url, port, library)
+    assert held in allowed
+    if library != "default":  # the other library keeps its version
+        assert held_and_consistent(data, postgres_url, port)[0] == OLD
 
     assert child(data, postgres_url, port, op) == 0 and child(data, postgres_url, port, "sweep") == 0
-    held, committed = held_and_consistent(tmp_path / "another-machine", postgres_url, port)
-    assert held == (A2.content_hash if op == "update" else None)
+    held, committed = held_and_consistent(tmp_path / "another-machine", postgres_url, port, library)
+    assert held == final
     index = open_server_index(tmp_path / "another-machine", postgres_url, port)
     assert set(index.vectors.ids()) == committed  # nothing orphaned, nothing missing
