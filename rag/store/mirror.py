@@ -21,7 +21,7 @@ import threading
 
 from rag.store.db import META_DDL, StoreDB
 from rag.store.private import touch_private
-from rag.store.registry import SCHEMA
+from rag.store.schema import SCHEMA
 
 MIRROR_NAME = "keyword-mirror.sqlite3"
 PULL_ROWS = 5000  # new chunks read per query

@@ -66,7 +66,8 @@ def child(data: Path, url: str, port: int, op: str, crash: str | None = None) ->
 
 
 def held_and_consistent(data: Path, url: str, port: int, library: str = "default") -> tuple[str | None, set[str]]:
-    """A1's content hash held by the library; asserts every committed chunk has its vector and its row in a fresh keyword mirror."""
+    """A1's content hash held by the library; asserts every committed chunk has its vector and its row in a fresh
+    keyword mirror."""
     index = open_server_index(data, url, port)
     held = index.db.execute("SELECT v.content_hash FROM library_articles m JOIN versions v USING (version_id) "
                             "WHERE m.article_id=? AND m.library=?", (A1.article_id, library)).fetchone()
@@ -84,8 +85,9 @@ CASES = [
     *(("ingest_new", p, "setup_b", "default", {None, OLD}, OLD) for p in (
         "ingest.journalled", "ingest.vectors_upserted", "ingest.new_rows_inserted", "ingest.before_commit",
         "ingest.committed")),
-    *(("update", p, "setup", "default", {OLD, NEW}, NEW) for p in ("ingest.journalled", "ingest.vectors_upserted", "ingest.before_commit",
-                               "ingest.committed", "ingest.old_vectors_deleted")),
+    *(("update", p, "setup", "default", {OLD, NEW}, NEW) for p in (
+        "ingest.journalled", "ingest.vectors_upserted", "ingest.before_commit",
+        "ingest.committed", "ingest.old_vectors_deleted")),
     *(("remove", p, "setup", "default", {OLD, None}, None) for p in (
         "library.released", "remove.before_commit", "remove.committed", "remove.vectors_deleted")),
     *(("add_to_second", p, "setup", SECOND, {None, OLD}, OLD) for p in ("library.held", "ingest.before_commit")),
