@@ -29,7 +29,7 @@ from rag.cli.follows import follows_app
 from rag.cli.ingest import ingest
 from rag.cli.reading import ask, brief, demo
 from rag.cli.worker import worker
-from rag.errors import LibraryError, NewsbotError
+from rag.errors import ConfigError, LibraryError, NewsbotError
 from rag.libraries import check_library
 
 logger = logging.getLogger(__name__)
@@ -109,9 +109,9 @@ def main() -> None:
         if state.quick_exit:
             _quick_exit(exc.code)
         raise
-    except NewsbotError as exc:
+    except NewsbotError as exc:  # a bad setting (ConfigError) exits 2, as a malformed one does below
         err.print(f"error: {exc}", highlight=False, markup=False)
-        sys.exit(1)
+        sys.exit(2 if isinstance(exc, ConfigError) else 1)
     except ValidationError as exc:  # a bad NEWSBOT_* setting
         from rag.config import settings_problems
 

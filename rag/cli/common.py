@@ -47,7 +47,7 @@ def open_catalog() -> tuple[Catalog, str]:
     from rag.store.catalog import Catalog
 
     settings = load_settings()
-    return Catalog(settings.data_dir, settings.embedding_model_id), settings.library
+    return Catalog.open(settings), settings.library
 
 
 def open_store() -> Services:
@@ -90,6 +90,13 @@ def end_quickly() -> None:
 def fail(message: str, code: int = 1) -> typer.Exit:
     err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
     return typer.Exit(code)
+
+
+def fail_with(exc: NewsbotError) -> typer.Exit:
+    """A NewsbotError as one line: exit 2 for a setting to fix (ConfigError), 1 for anything else."""
+    from rag.errors import ConfigError
+
+    return fail(str(exc), 2 if isinstance(exc, ConfigError) else 1)
 
 
 def progress_bar(label: str, disable: bool = False) -> Progress:

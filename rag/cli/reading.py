@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from rag.cli.common import (day_option, end_quickly, err, fail, open_services, out, resolve_range,
+from rag.cli.common import (day_option, end_quickly, err, fail, fail_with, open_services, out, resolve_range,
                             start_loading_model, state)
 from rag.cli.ingest import ingest
 from rag.errors import NewsbotError, QuestionError
@@ -56,7 +56,7 @@ def ask(
     except QuestionError as exc:
         raise fail(str(exc), 2) from None
     except NewsbotError as exc:
-        raise fail(str(exc)) from None
+        raise fail_with(exc) from None
     if as_json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
     else:
@@ -125,7 +125,7 @@ def brief(
         briefing = open_services().briefing(start, end, source=source, max_stories=max_stories)
     except NewsbotError as exc:
         logger.exception("brief failed")
-        raise fail(str(exc)) from None
+        raise fail_with(exc) from None
     if as_json:
         print(json.dumps(briefing.to_dict(), ensure_ascii=False))
     else:

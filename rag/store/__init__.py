@@ -1,8 +1,11 @@
 """The store, one room per job; `rag.store.index.NewsIndex` is the facade the rest of newsbot calls.
 
-- `db.py`: SQLite connections, the file locks, the store's generation, values memoised on the store's version.
-- `registry.py`: articles, their stored versions, chunks and library membership (SQLite); the schema and its
-  migrations.
+- `db.py`: the registry's connections, the write lock (a file lock, or a PostgreSQL advisory lock), the store's
+  generation, values memoised on the store's version.
+- `registry.py`: articles, their stored versions, chunks and library membership (SQLite or PostgreSQL);
+  `schema.py`: its tables on both, their version and migrations; `sql.py`: one connection type for both.
+- `mirror.py`: in server mode, the local FTS5 copy of the keyword rows kept in step from PostgreSQL; `copy.py`:
+  a whole store copied into an empty one (registry rows and vectors, no embedding).
 - `catalog.py`: the registry opened on its own, checked against the embedding model (listing commands open only
   this).
 - `vectors.py`: the Chroma collection; dense search over the whole store or over a set of libraries.

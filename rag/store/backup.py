@@ -38,7 +38,8 @@ from rag.store.db import DB_NAME, LOCK_NAME, StoreDB
 from rag.store.private import FOLDER_MODE, private_folder, private_opener
 from rag.store.manifest import (CHROMA_DIR, FORMAT, MANIFEST, SCHEDULE, check_entries, copy_verified, listed_folders,
                                 read_manifest, seal)
-from rag.store.registry import SCHEMA_VERSION, Registry
+from rag.store.registry import Registry
+from rag.store.schema import SCHEMA_VERSION
 
 CHROMA_DB = "chroma.sqlite3"
 STORE_FILES = (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", CHROMA_DIR, SCHEDULE)  # what a restore replaces

@@ -11,18 +11,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from rag.errors import StoreError
+from rag.errors import ConfigError, StoreError
 from rag.store.db import StoreDB
 from rag.store.registry import Registry, StoredArticle
+
+
+def check_server_mode(settings) -> None:
+    """A registry in PostgreSQL is shared by processes on several machines, so its vectors must be too."""
+    from rag.store.sql import check_database_url
+
+    check_database_url(settings.database_url)
+    if settings.database_url and not settings.chroma_host:
+        raise ConfigError("NEWSBOT_DATABASE_URL needs NEWSBOT_CHROMA_HOST (and NEWSBOT_CHROMA_PORT): vectors on "
+                          "one machine's disk can't be shared; run `chroma run` and point newsbot at it")
 
 
 class Catalog:
     """The registry of the store in `data_dir`, checked against the embedding model the settings choose."""
 
-    def __init__(self, data_dir: Path, model_id: str) -> None:
+    def __init__(self, data_dir: Path, model_id: str, database_url: str | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.model_id = model_id
-        self.store = StoreDB(self.data_dir)
+        self.store = StoreDB(self.data_dir, database_url)
         self.registry = Registry(self.store)
         self._check_model()
 
@@ -30,16 +40,21 @@ class Catalog:
         found = self.store.get_meta("embedding_model")
         if found is not None and found != self.model_id:
             raise StoreError(
-                f"the store in {self.data_dir} was built with embedding model {found!r}, not {self.model_id!r}; "
+                f"{self.store.where} was built with embedding model {found!r}, not {self.model_id!r}; "
                 "mixing them would give meaningless results. Use the same NEWSBOT_EMBEDDING_PROVIDER, "
                 "or point NEWSBOT_DATA_DIR at a new folder and ingest again."
             )
 
+    @classmethod
+    def open(cls, settings) -> Catalog:
+        """The registry the settings name: in NEWSBOT_DATA_DIR, or in NEWSBOT_DATABASE_URL's PostgreSQL."""
+        check_server_mode(settings)
+        return cls(settings.data_dir, settings.embedding_model_id, settings.database_url)
+
     def record_model(self) -> None:
         """Record the model in a new store (NewsIndex, once its Chroma collection is chosen)."""
         if self.store.get_meta("embedding_model") is None:
-            with self.store.conn:
-                self.store.set_meta("embedding_model", self.model_id)
+            self.store.first_meta("embedding_model", self.model_id)
 
     def list_articles(self, query: str | None = None, limit: int | None = None,
                       libraries: Sequence[str] | None = None) -> list[StoredArticle]:

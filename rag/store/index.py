@@ -1,4 +1,5 @@
-"""The store's facade: chunk vectors in Chroma beside a SQLite registry of articles, libraries and keyword rows.
+"""The store's facade: chunk vectors in Chroma beside a registry of articles, libraries and keyword rows (SQLite in
+the data folder, or PostgreSQL with NEWSBOT_DATABASE_URL).
 
 `NewsIndex` is what the rest of newsbot calls; each job lives in its own room under `rag/store/` (its
 `__init__` lists them). Reads take `libraries`: None reads the whole store, a list of names reads only the
@@ -20,6 +21,7 @@ from rag.embeddings.embedders import embedding_model_id
 from rag.store.catalog import Catalog
 from rag.store.ingest import IngestResult, Writer
 from rag.store.keyword import KeywordSearch
+from rag.store.mirror import KeywordMirror
 from rag.libraries import DEFAULT_LIBRARY
 from rag.store.registry import ChunkScope, StoredArticle, StoredChunk
 from rag.store.vectors import Vectors, chroma_where, open_chroma, store_collection
@@ -33,25 +35,26 @@ class NewsIndex:
     """The store; receives its Chroma client and embeddings, never builds them."""
 
     def __init__(self, client: Any, embeddings: Embeddings, data_dir: Path,
-                 chunk_tokens: int = 256, chunk_overlap: int = 32) -> None:
+                 chunk_tokens: int = 256, chunk_overlap: int = 32, database_url: str | None = None) -> None:
         self.embeddings = embeddings
         self.model_id = embedding_model_id(embeddings)
         self.data_dir = Path(data_dir)
         self.chunk_tokens = chunk_tokens
         self.chunk_overlap = chunk_overlap
-        self.catalog = Catalog(self.data_dir, self.model_id)  # refuses a store built with another model
+        self.catalog = Catalog(self.data_dir, self.model_id, database_url)  # refuses another model's store
         self.store = self.catalog.store
         self.registry = self.catalog.registry
         collection = store_collection(self.store, self.model_id)  # before a new store records its model
         self.catalog.record_model()
         self.vectors = Vectors(client, collection, self.model_id)
         self.store.watch_generation(self.vectors.reopen)
-        self.keyword = KeywordSearch(self.store, self.scope, self.chunk_count)
+        mirror = KeywordMirror(self.store) if self.store.postgres else None  # FTS5 beside PostgreSQL (mirror.py)
+        self.keyword = KeywordSearch(self.store, self.scope, self.chunk_count, mirror)
         self.writer = Writer(self.store, self.registry, self.vectors, embeddings, chunk_tokens, chunk_overlap)
 
     @property
     def db(self):
-        """The registry's shared SQLite connection (for tools and tests that read it directly)."""
+        """The registry's shared connection, SQLite or PostgreSQL (for tools and tests that read it directly)."""
         return self.store.conn
 
     # ---- locks (also used by backup and restore) ---------------------------------------------------
@@ -203,6 +206,12 @@ class NewsIndex:
 def open_index(settings) -> NewsIndex:
     """The store as configured: its Chroma client (on disk or a server) and the embedder (loaded on first use)."""
     from rag.embeddings.embedders import make_embeddings
+    from rag.store.catalog import check_server_mode
 
+    check_server_mode(settings)
+    if settings.database_url:  # an unreachable database is one clear line, before Chroma is tried
+        from rag.store.sql import connect
+
+        connect(settings.database_url, settings.data_dir).close()
     return NewsIndex(open_chroma(settings), make_embeddings(settings), settings.data_dir, settings.chunk_tokens,
-                     settings.chunk_overlap)
+                     settings.chunk_overlap, settings.database_url)

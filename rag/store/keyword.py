@@ -1,5 +1,8 @@
 """Keyword search: BM25 over the chunks' title, source and body (FTS5), or over its in-memory copy when one is kept.
 
+In server mode (registry in PostgreSQL) FTS5 is read from the process's local mirror (mirror.py), brought up to
+date before each read; the store's version, scopes and memoised values still come from the registry itself.
+
 Scores use the whole store's statistics (each word's document frequency, the mean chunk length), as FTS5 keeps
 them, whatever the libraries searched: a library filter keeps rows, inside the search, before the top k are cut.
 """
@@ -17,6 +20,7 @@ from rag.store.db import StoreDB
 from rag.store.faults import point
 from rag.store.fts import df_limit, fts_query, fts_stemmer, selective_words
 from rag.store.keyword_copy import KeywordIndex
+from rag.store.mirror import KeywordMirror
 from rag.store.registry import ChunkScope, in_scope
 
 logger = logging.getLogger(__name__)
@@ -28,8 +32,9 @@ class KeywordSearch:
     """FTS5 queries, plus the in-memory copy that long-running processes keep current in a background thread."""
 
     def __init__(self, db: StoreDB, scope_of: Callable[[Sequence[str]], tuple[tuple[str, ...], ChunkScope]],
-                 chunk_count: Callable[[], int]) -> None:
+                 chunk_count: Callable[[], int], mirror: KeywordMirror | None = None) -> None:
         self.db = db
+        self.fts: StoreDB | KeywordMirror = mirror or db  # where chunks_fts is read (reader() / connect())
         self._scope_of = scope_of  # the libraries' chunks, memoised on the store version (the facade's)
         self._chunk_count = chunk_count
         self._config: tuple[Weights, float] | None = None  # see keep()
@@ -64,7 +69,7 @@ class KeywordSearch:
             sql = ("SELECT c.chunk_id, f.s FROM (SELECT rowid, bm25(chunks_fts, ?, ?, ?) AS s FROM chunks_fts "
                    "WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?) f JOIN chunks c ON c.rowid = f.rowid ORDER BY f.s")
         args.append(k)
-        return [(r[0], -r[1]) for r in self.db.reader().execute(sql, args)]
+        return [(r[0], -r[1]) for r in self.fts.reader().execute(sql, args)]
 
     def _allowed(self, copy: KeywordIndex, libraries: Sequence[str]) -> np.ndarray:
         """The copy's positions of the libraries' chunks, memoised with the scope (per store version)."""
@@ -115,7 +120,9 @@ class KeywordSearch:
     def _build(self, version: tuple[int, int], config) -> None:
         start = time.perf_counter()
         try:
-            conn = self.db.connect()
+            if isinstance(self.fts, KeywordMirror):
+                self.fts.sync()  # up to `version` at least: a later commit moves the version, and we build again
+            conn = self.fts.connect()
             try:
                 point("keyword.building")
                 built = KeywordIndex.build(conn, *config)
@@ -149,7 +156,7 @@ class KeywordSearch:
         if copy is not None:  # the in-memory copy knows every word's df
             return {w: copy.df[s] for w, s in stems.items() if s in copy.df}
         marks = ",".join("?" * len(set(stems.values())))
-        found = dict(self.db.reader().execute(f"SELECT term, doc FROM chunks_fts_vocab WHERE term IN ({marks})",
+        found = dict(self.fts.reader().execute(f"SELECT term, doc FROM chunks_fts_vocab WHERE term IN ({marks})",
                                               list(set(stems.values()))))
         return {w: found[s] for w, s in stems.items() if s in found}
 

@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 from rag.errors import StoreError
 from rag.store.db import DB_NAME
 from rag.store.private import FILE_MODE, FOLDER_MODE, private_opener
-from rag.store.registry import SCHEMA_VERSION
+from rag.store.schema import SCHEMA_VERSION
 
 MANIFEST = "manifest.json"
 FORMAT = "newsbot-backup"

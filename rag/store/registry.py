@@ -1,14 +1,11 @@
-"""The registry (SQLite): stored versions of articles, their chunks, and which libraries hold which version.
+"""The registry (SQLite, or PostgreSQL: schema.py): stored versions of articles, their chunks, and which libraries
+hold which version.
 
 A library is a named set of articles. The same article (same id: its url, or outlet, title and date) may be held
 by several libraries; each holds one version of it (its content hash). A version is stored once, chunks, keyword
 rows and vectors included, however many libraries hold it, and it is deleted when the last library lets it go.
 Chunk ids name their version (`article:version:index`), so two versions never share a vector id and replacing one
 version by another never overwrites vectors a committed row still points at.
-
-Schema 1 (before libraries) had one `articles` row per article: it is migrated in place, in one transaction, each
-article becoming a version whose id is its article id (its chunk ids stay as they are, so no vector is renamed or
-embedded again) and landing in the `default` library.
 """
 
 from __future__ import annotations
@@ -19,61 +16,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rag.errors import StoreError
-from rag.libraries import DEFAULT_LIBRARY
 from rag.text import date_to_int, int_to_iso
 from rag.store.db import StoreDB
-from rag.store.fts import FTS_TOKENIZE
+from rag.store.schema import open_schema
 
 if TYPE_CHECKING:
     import numpy as np
 
     from rag.articles.article import Article
     from rag.articles.chunking import Chunk
-
-SCHEMA_VERSION = 2
-
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS versions (
-    version_id TEXT PRIMARY KEY, article_id TEXT NOT NULL, title TEXT NOT NULL, source TEXT,
-    published INTEGER NOT NULL, url TEXT, content_hash TEXT NOT NULL, n_chunks INTEGER NOT NULL, origin TEXT,
-    ingested_at REAL NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS versions_content ON versions (article_id, content_hash);
-CREATE INDEX IF NOT EXISTS versions_published ON versions (published DESC);
-CREATE TABLE IF NOT EXISTS chunks (
-    rowid INTEGER PRIMARY KEY, chunk_id TEXT UNIQUE NOT NULL, version_id TEXT NOT NULL,
-    chunk_index INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS chunks_version ON chunks (version_id);
-CREATE TABLE IF NOT EXISTS library_articles (
-    library TEXT NOT NULL, article_id TEXT NOT NULL, version_id TEXT NOT NULL, added_at REAL NOT NULL,
-    PRIMARY KEY (library, article_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS library_articles_version ON library_articles (version_id);
-CREATE TABLE IF NOT EXISTS vector_journal (chunk_id TEXT PRIMARY KEY) WITHOUT ROWID;
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    title, source, body, tokenize = '{FTS_TOKENIZE}'
-);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts_vocab USING fts5vocab(chunks_fts, 'row');
-"""
-
-# Schema 1 -> 2. `chunks` keeps its rows and rowids (chunks_fts is keyed on them); only a column is renamed.
-MIGRATE_1_TO_2 = [
-    "ALTER TABLE articles RENAME TO articles_v1",
-    "DROP INDEX IF EXISTS articles_published",
-    "ALTER TABLE chunks RENAME COLUMN article_id TO version_id",
-    "DROP INDEX IF EXISTS chunks_article",
-    *[s.strip() for s in SCHEMA.split(";") if s.strip()],
-    "INSERT INTO versions SELECT article_id, article_id, title, source, published, url, content_hash, n_chunks, "
-    "origin, ingested_at FROM articles_v1",
-    f"INSERT INTO library_articles SELECT '{DEFAULT_LIBRARY}', article_id, article_id, ingested_at FROM articles_v1",
-    "DROP TABLE articles_v1",
-]
-
-
-
-
 
 
 @dataclass(frozen=True)
@@ -118,37 +69,10 @@ class ChunkScope:
         return len(self.chunk_ids)
 
 
-def open_schema(db: StoreDB) -> None:
-    """Create the schema in a new store, migrate an older one in place, refuse one from a newer newsbot."""
-    conn = db.conn
-    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    found = int(db.get_meta("schema_version") or (1 if "articles" in tables else 0))
-    if found > SCHEMA_VERSION:
-        raise StoreError(f"the store in {db.data_dir} was written by a newer newsbot (schema {found}, this one "
-                         f"reads up to {SCHEMA_VERSION}); upgrade newsbot")
-    if found == SCHEMA_VERSION:
-        conn.executescript(SCHEMA)  # idempotent; nothing to add today
-        return
-    conn.execute("BEGIN IMMEDIATE")  # one transaction: a crash leaves the old schema, migrated on the next open
-    try:
-        if found == 1:
-            for statement in MIGRATE_1_TO_2:
-                conn.execute(statement)
-        else:
-            for statement in (s.strip() for s in SCHEMA.split(";")):
-                if statement:
-                    conn.execute(statement)
-        db.set_meta("schema_version", str(SCHEMA_VERSION))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-
-
 def in_scope(libraries: Sequence[str] | None, column: str = "v.version_id") -> tuple[str, list]:
     """An SQL condition keeping versions held by these libraries (None = every stored version)."""
     if libraries is None:
-        return "1", []
+        return "1=1", []
     marks = ",".join("?" * len(libraries))
     return f"{column} IN (SELECT version_id FROM library_articles WHERE library IN ({marks}))", list(libraries)
 
@@ -167,8 +91,9 @@ class Registry:
         """Versions the libraries hold, newest first, optionally those whose title or source contains `query`."""
         where, args = in_scope(libraries)
         sql = f"SELECT {_ARTICLE_COLUMNS} FROM versions v WHERE {where}"
-        if query:
-            sql += " AND (v.title LIKE ? OR v.source LIKE ?)"
+        if query:  # SQLite's LIKE ignores ASCII case; PostgreSQL's ILIKE does the same
+            like = "ILIKE" if self.db.postgres else "LIKE"
+            sql += f" AND (v.title {like} ? OR v.source {like} ?)"
             args += [f"%{query}%", f"%{query}%"]
         sql += " ORDER BY v.published DESC, v.title"
         if limit:
@@ -195,14 +120,14 @@ class Registry:
             row = self.db.reader().execute(
                 "SELECT COUNT(*), COALESCE(SUM(v.n_chunks), 0) FROM library_articles m "
                 "JOIN versions v USING (version_id) WHERE m.library = ?", (library,)).fetchone()
-        return {"articles": row[0], "chunks": row[1]}
+        return {"articles": int(row[0]), "chunks": int(row[1])}  # PostgreSQL's SUM is a Decimal
 
     def libraries(self) -> list[dict]:
         """Every library that holds an article, with its article and chunk counts, by name."""
         rows = self.db.reader().execute(
             "SELECT m.library, COUNT(*), COALESCE(SUM(v.n_chunks), 0) FROM library_articles m "
             "JOIN versions v USING (version_id) GROUP BY m.library ORDER BY m.library")
-        return [{"library": r[0], "articles": r[1], "chunks": r[2]} for r in rows]
+        return [{"library": r[0], "articles": int(r[1]), "chunks": int(r[2])} for r in rows]
 
     def holders(self, article_id: str, libraries: Sequence[str]) -> list[str]:
         """Those of `libraries` that hold the article (in the order given)."""
@@ -225,7 +150,7 @@ class Registry:
             return {}
         marks = ",".join("?" * len(chunk_ids))
         rows = self.db.reader().execute(
-            "SELECT c.chunk_id, v.article_id, c.chunk_index, c.text, c.start, c.end, v.title, v.source, "
+            "SELECT c.chunk_id, v.article_id, c.chunk_index, c.text, c.start, c.\"end\", v.title, v.source, "
             f"v.published, v.url FROM chunks c JOIN versions v USING (version_id) WHERE c.chunk_id IN ({marks})",
             chunk_ids,
         ).fetchall()
@@ -294,17 +219,21 @@ class Registry:
             "INSERT INTO versions VALUES (?,?,?,?,?,?,?,?,?,?)",
             (version_id, article.article_id, article.title, article.source, date_to_int(article.published),
              article.url, article.content_hash, len(chunks), article.origin, time.time()))
+        insert = 'INSERT INTO chunks (chunk_id, version_id, chunk_index, start, "end", text) VALUES (?,?,?,?,?,?)'
+        if self.db.postgres:  # no FTS5 there: the keyword mirrors pull the new rows (mirror.py)
+            self.db.conn.executemany(insert, [(c.chunk_id, version_id, c.index, c.start, c.end, c.text)
+                                              for c in chunks])
+            return
         for c in chunks:
-            cur = self.db.conn.execute(
-                "INSERT INTO chunks (chunk_id, version_id, chunk_index, start, end, text) VALUES (?,?,?,?,?,?)",
-                (c.chunk_id, version_id, c.index, c.start, c.end, c.text))
+            cur = self.db.conn.execute(insert, (c.chunk_id, version_id, c.index, c.start, c.end, c.text))
             self.db.conn.execute("INSERT INTO chunks_fts (rowid, title, source, body) VALUES (?,?,?,?)",
                                  (cur.lastrowid, article.title, article.source or "", c.text))
 
     def hold(self, library: str, article_id: str, version_id: str) -> str | None:
         """Make the library hold this version of the article; returns the version it held before, if another."""
         before = self.held_version(library, article_id)
-        self.db.conn.execute("INSERT OR REPLACE INTO library_articles VALUES (?,?,?,?)",
+        self.db.conn.execute("INSERT INTO library_articles VALUES (?,?,?,?) ON CONFLICT (library, article_id) "
+                             "DO UPDATE SET version_id=excluded.version_id, added_at=excluded.added_at",
                              (library, article_id, version_id, time.time()))
         return before[0] if before and before[0] != version_id else None
 
@@ -325,7 +254,9 @@ class Registry:
                 continue
             rows = self.db.conn.execute("SELECT rowid, chunk_id FROM chunks WHERE version_id=?",
                                         (version_id,)).fetchall()
-            self.db.conn.executemany("DELETE FROM chunks_fts WHERE rowid=?", [(r[0],) for r in rows])
+            gone = "INSERT INTO chunk_deletions (rowid) VALUES (?)" if self.db.postgres else \
+                "DELETE FROM chunks_fts WHERE rowid=?"  # PostgreSQL: logged for the keyword mirrors
+            self.db.conn.executemany(gone, [(r[0],) for r in rows])
             self.db.conn.execute("DELETE FROM chunks WHERE version_id=?", (version_id,))
             self.db.conn.execute("DELETE FROM versions WHERE version_id=?", (version_id,))
             dropped += [r[1] for r in rows]
@@ -334,7 +265,8 @@ class Registry:
     # ---- the vector journal: ids whose vectors may exist without a committed chunk ------------------
 
     def journal_add(self, chunk_ids: Sequence[str]) -> None:
-        self.db.conn.executemany("INSERT OR IGNORE INTO vector_journal VALUES (?)", [(i,) for i in chunk_ids])
+        self.db.conn.executemany("INSERT INTO vector_journal VALUES (?) ON CONFLICT (chunk_id) DO NOTHING",
+                                 [(i,) for i in chunk_ids])
 
     def journal_remove(self, chunk_ids: Sequence[str]) -> None:
         self.db.conn.executemany("DELETE FROM vector_journal WHERE chunk_id=?", [(i,) for i in chunk_ids])

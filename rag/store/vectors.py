@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from rag.errors import ConfigError
 from rag.store.db import StoreDB
 from rag.store.private import private_folder
 from rag.store.registry import ChunkScope
@@ -49,13 +50,14 @@ def collection_name(model_id: str, store_id: str | None = None) -> str:
 
 
 def store_collection(db: StoreDB, model_id: str) -> str:
-    """The store's collection name, chosen once: new stores get their own, older ones keep the shared name."""
+    """The store's collection name, chosen once: new stores get their own, older ones keep the shared name.
+
+    Kept in the registry's meta, so every process of a store in PostgreSQL uses the same collection whatever its
+    data folder."""
     name = db.get_meta("collection")
     if name is None:
         older = db.get_meta("embedding_model") is not None  # the store existed before collections were per store
-        name = collection_name(model_id, None if older else uuid.uuid4().hex)
-        with db.conn:
-            db.set_meta("collection", name)
+        name = db.first_meta("collection", collection_name(model_id, None if older else uuid.uuid4().hex))
     return name
 
 
@@ -69,8 +71,12 @@ def open_chroma(settings) -> Any:
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if settings.chroma_host:
-        return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port or 8000,
-                                   settings=chroma_settings)
+        try:
+            return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port or 8000,
+                                       settings=chroma_settings)
+        except ValueError as exc:  # chromadb's "Could not connect to a Chroma server"
+            raise ConfigError(f"can't reach the Chroma server at NEWSBOT_CHROMA_HOST={settings.chroma_host} "
+                              f"NEWSBOT_CHROMA_PORT={settings.chroma_port or 8000}: is `chroma run` up?") from exc
     path = private_folder(private_folder(Path(settings.data_dir)) / "chroma")  # Chroma's own files: private.py
     return _uncached_client(str(path), chroma_settings)
 

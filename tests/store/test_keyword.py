@@ -122,7 +122,7 @@ def test_a_word_porter_stems_differently_is_still_searched(corpus):
 
 
 def test_fts_stemmer_gives_the_stems_the_store_indexed(corpus):
-    from rag.store.registry import SCHEMA
+    from rag.store.schema import SCHEMA
 
     assert f"tokenize = '{FtsStemmer.TOKENIZE}'" in SCHEMA
     words = sorted({w.lower() for a in _articles(40) for w in a.body.replace(".", " ").split()})

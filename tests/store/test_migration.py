@@ -15,7 +15,7 @@ from rag.articles.loaders import load_paths
 from rag.articles.chunking import chunk_article
 from rag.embeddings.embedders import LocalMiniLMEmbeddings
 from rag.retrieval.retriever import NewsRetriever
-from rag.store import registry
+from rag.store import schema
 from rag.text import date_to_int
 
 from tests.conftest import SEEDS, make_settings
@@ -133,8 +133,8 @@ def test_a_migrated_article_is_updated_and_removed_like_any_other(v1, seeds_copy
 def test_a_migration_that_fails_half_way_leaves_the_old_store(v1, monkeypatch):
     from rag.services import build_services
 
-    failing = [*registry.MIGRATE_1_TO_2, "INSERT INTO no_such_table VALUES (1)"]  # fails after every other step
-    monkeypatch.setattr(registry, "MIGRATE_1_TO_2", failing)
+    failing = [*schema.MIGRATE_1_TO_2, "INSERT INTO no_such_table VALUES (1)"]  # fails after every other step
+    monkeypatch.setattr(schema, "MIGRATE_1_TO_2", failing)
     with pytest.raises(sqlite3.OperationalError):
         build_services(make_settings(v1))
     with sqlite3.connect(v1 / "newsbot.sqlite3") as db:
