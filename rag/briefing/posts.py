@@ -22,10 +22,11 @@ from rag.briefing.build import Story, shares_a_story
 from rag.store.db import DB_NAME
 from rag.store.index import NewsIndex
 from rag.store.private import private_folder, touch_private
-from rag.store.sql import Connection, connect
+from rag.store.sql import Connection, connect, create_tables
 from rag.text import date_to_int, iso_to_date
 
 SAME_STORY_DAYS = 7  # a post older than this is not continued: the story gets a new one
+SCHEMA_LOCK = 0x6E657773_0004  # the advisory lock held while creating these tables on PostgreSQL (story posts)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS story_posts (
     thread_id BIGINT PRIMARY KEY, guild_id BIGINT, forum_id BIGINT NOT NULL, headline TEXT NOT NULL,
@@ -45,7 +46,7 @@ class StoryPosts:
         self.index = index
         self.lock = threading.RLock()
         with self.lock, self.conn.transaction():
-            self.conn.executescript(SCHEMA)
+            create_tables(self.conn, SCHEMA, SCHEMA_LOCK)
 
     def close(self) -> None:
         self.conn.close()

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from rag.errors import ConfigError
 from rag.store.db import DB_NAME
 from rag.store.private import private_folder, touch_private
-from rag.store.sql import Connection, connect
+from rag.store.sql import Connection, connect, create_tables
 
 logger = logging.getLogger(__name__)
 
@@ -171,9 +171,7 @@ class ScheduleStore:
         try:
             if not self._ready:
                 with conn.transaction():
-                    if conn.postgres:  # two processes creating the tables at once: one waits for the other
-                        conn.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
-                    conn.executescript(SCHEMA)
+                    create_tables(conn, SCHEMA, SCHEMA_LOCK)
                 self._ready = True
             if self.path.is_file():
                 self._import(conn)

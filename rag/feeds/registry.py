@@ -26,7 +26,7 @@ from pathlib import Path
 from rag.libraries import check_library
 from rag.store.db import DB_NAME
 from rag.store.private import private_folder, touch_private
-from rag.store.sql import Connection, connect
+from rag.store.sql import connect, create_tables
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feeds (
@@ -47,15 +47,6 @@ FULL_TEXT = ("auto", "always", "never")
 _FREE = "(lease_until IS NULL OR lease_until<?)"  # nobody holds the feed, or its holder's lease ran out
 
 SCHEMA_LOCK = 0x6E65777366656564  # "newsfeed": the advisory lock that makes creating these tables one at a time
-
-
-def dialect(conn: Connection, script: str) -> str:
-    """A schema script written for SQLite, as PostgreSQL spells it: REAL is 4 bytes there (epoch seconds would
-    round to minutes), Discord ids need 8, and WITHOUT ROWID is SQLite's alone."""
-    if not conn.postgres:
-        return script
-    return (script.replace(" REAL", " DOUBLE PRECISION").replace(" INTEGER", " BIGINT")
-            .replace("BIGINT PRIMARY KEY", "BIGSERIAL PRIMARY KEY").replace(") WITHOUT ROWID", ")"))
 
 
 def poller_id() -> str:
@@ -106,9 +97,7 @@ class FeedStore:
         self.conn = connect(database_url, Path(data_dir) / DB_NAME)
         self.lock = threading.RLock()
         with self.lock, self.conn.transaction():
-            if self.conn.postgres:  # processes starting at once on an empty database: CREATE ... IF NOT EXISTS races
-                self.conn.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
-            self.conn.executescript(dialect(self.conn, SCHEMA))
+            create_tables(self.conn, SCHEMA, SCHEMA_LOCK)
             self._add_lease_columns()
             # A Retry-After of hundreds of digits was once stored as infinity (never polled again, `feeds list`
             # failing); no schedule is ever more than an interval (7 days at most) ahead: bring such feeds back.

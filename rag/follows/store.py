@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rag.store.db import DB_NAME
 from rag.store.private import private_folder, touch_private
-from rag.store.sql import Connection, connect
+from rag.store.sql import connect, create_tables
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS follows (
@@ -85,16 +85,6 @@ class StoryAlert:
 SCHEMA_LOCK = 0x6E657773666F6C6C  # "newsfoll": the advisory lock that makes creating these tables one at a time
 
 
-def dialect(conn: Connection, script: str) -> str:
-    """The schema as PostgreSQL spells it: REAL is 4 bytes there (epoch seconds would round to minutes), Discord ids
-    need 8, ids come from a sequence, WITHOUT ROWID is SQLite's alone. (The same rule as rag/feeds/registry.py's,
-    which this layer may not import.)"""
-    if not conn.postgres:
-        return script
-    return (script.replace(" REAL", " DOUBLE PRECISION").replace(" INTEGER", " BIGINT")
-            .replace("BIGINT PRIMARY KEY", "BIGSERIAL PRIMARY KEY").replace(") WITHOUT ROWID", ")"))
-
-
 _FOLLOW = "id, library, topic, owner_id, channel_id, guild_id, created_at"
 
 
@@ -107,9 +97,7 @@ class FollowStore:
         self.conn = connect(database_url, Path(data_dir) / DB_NAME)
         self.lock = threading.RLock()
         with self.lock, self.conn.transaction():
-            if self.conn.postgres:  # processes starting at once on an empty database: CREATE ... IF NOT EXISTS races
-                self.conn.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
-            self.conn.executescript(dialect(self.conn, SCHEMA))
+            create_tables(self.conn, SCHEMA, SCHEMA_LOCK)
 
     def close(self) -> None:
         self.conn.close()

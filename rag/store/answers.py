@@ -18,8 +18,9 @@ from pathlib import Path
 
 from rag.store.db import DB_NAME
 from rag.store.private import private_folder, touch_private
-from rag.store.sql import Connection, connect
+from rag.store.sql import Connection, connect, create_tables
 
+SCHEMA_LOCK = 0x6E657773_0003  # the advisory lock held while creating these tables on PostgreSQL (answers)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS answer_records (
     answer_id TEXT PRIMARY KEY, guild_id BIGINT, question TEXT NOT NULL, answer TEXT NOT NULL,
@@ -58,7 +59,7 @@ class AnswerRecords:
         self.keep_s = keep_days * 86400
         self.lock = threading.RLock()
         with self.lock, self.conn.transaction():
-            self.conn.executescript(SCHEMA)
+            create_tables(self.conn, SCHEMA, SCHEMA_LOCK)
 
     def close(self) -> None:
         self.conn.close()

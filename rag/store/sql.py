@@ -61,6 +61,25 @@ def split_script(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
 
 
+def pg_types(script: str) -> str:
+    """A schema script in SQLite's spelling as PostgreSQL needs it: SQLite's rowid alias (`INTEGER PRIMARY KEY`)
+    becomes a sequence, INTEGER 8 bytes (Discord ids), REAL 8 bytes (4 would round epoch seconds to minutes), and
+    `WITHOUT ROWID` (SQLite's alone) goes."""
+    return (script.replace("INTEGER PRIMARY KEY", "BIGSERIAL PRIMARY KEY").replace(" INTEGER", " BIGINT")
+            .replace(" REAL", " DOUBLE PRECISION").replace(") WITHOUT ROWID", ")"))
+
+
+def create_tables(conn: Connection, script: str, lock_key: int) -> None:
+    """A room's `CREATE ... IF NOT EXISTS` script, inside the caller's transaction.
+
+    On PostgreSQL one process at a time (`lock_key`, an advisory lock held to the end of the transaction):
+    processes starting at once on an empty database otherwise race on IF NOT EXISTS ("duplicate key value")."""
+    if conn.postgres:
+        conn.execute("SELECT pg_advisory_xact_lock(?)", (lock_key,))
+        script = pg_types(script)
+    conn.executescript(script)
+
+
 class Connection:
     """A DB-API connection with SQLite's `?` spelling on either database, and one way to open a write transaction.
 
