@@ -27,6 +27,7 @@ from rag.text import date_to_int, iso_to_date
 
 SAME_STORY_DAYS = 7  # a post older than this is not continued: the story gets a new one
 SCHEMA_LOCK = 0x6E657773_0004  # the advisory lock held while creating these tables on PostgreSQL (story posts)
+TABLES = ("story_posts",)  # what `newsbot migrate` copies of this room
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS story_posts (
     thread_id BIGINT PRIMARY KEY, guild_id BIGINT, forum_id BIGINT NOT NULL, headline TEXT NOT NULL,

@@ -39,6 +39,7 @@ CLAIM_LEASE = timedelta(minutes=10)
 SCHEMA_LOCK = 0x6272_6566  # PostgreSQL advisory lock key held while creating the tables below ("bref")
 # Schedules and posted days in the registry database (portable SQL: SQLite or PostgreSQL). guild_id 0 is an old
 # state file's schedule whose server is not known yet; day is the local post day (ISO); times are Unix seconds.
+TABLES = ("briefing_schedules", "briefing_posts")  # what `newsbot migrate` copies of this room
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS briefing_schedules (
     guild_id BIGINT PRIMARY KEY, channel_id BIGINT NOT NULL, post_time TEXT NOT NULL, timezone TEXT NOT NULL,
@@ -162,6 +163,12 @@ class ScheduleStore:
         self.path = self.data_dir / STATE_FILE  # a store's file from before the database kept schedules
         self.database_url = database_url
         self._ready = False
+
+    def connection(self) -> Connection:
+        """A connection of the caller's own, the tables made (and an old state file taken in) first (migrate)."""
+        with self._db():
+            pass
+        return connect(self.database_url, self.data_dir / DB_NAME)
 
     @contextmanager
     def _db(self) -> Iterator[Connection]:

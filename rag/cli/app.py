@@ -28,6 +28,7 @@ from rag.cli.feeds import feeds_app
 from rag.cli.follows import follows_app
 from rag.cli.ingest import ingest
 from rag.cli.reading import ask, brief, demo
+from rag.cli.migrate import migrate
 from rag.cli.worker import worker
 from rag.errors import ConfigError, LibraryError, NewsbotError
 from rag.libraries import check_library
@@ -70,6 +71,7 @@ app.add_typer(feeds_app, name="feeds")
 app.add_typer(follows_app, name="follows")
 app.add_typer(eval_app, name="eval")
 app.command()(worker)
+app.command()(migrate)
 
 
 @app.command()

@@ -28,6 +28,7 @@ from rag.store.db import DB_NAME
 from rag.store.private import private_folder, touch_private
 from rag.store.sql import connect, create_tables
 
+TABLES = ("feeds", "feed_entries")  # what `newsbot migrate` copies of this room
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feeds (
     library TEXT NOT NULL, url TEXT NOT NULL, title TEXT, source TEXT, every_s INTEGER NOT NULL,

@@ -22,6 +22,7 @@ from rag.store.db import DB_NAME
 from rag.store.private import private_folder, touch_private
 from rag.store.sql import connect, create_tables
 
+TABLES = ("follows", "follow_hits", "story_alerts")  # what `newsbot migrate` copies of this room
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS follows (
     id INTEGER PRIMARY KEY, library TEXT NOT NULL, topic TEXT NOT NULL, owner_id INTEGER NOT NULL,

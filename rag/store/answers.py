@@ -21,6 +21,7 @@ from rag.store.private import private_folder, touch_private
 from rag.store.sql import Connection, connect, create_tables
 
 SCHEMA_LOCK = 0x6E657773_0003  # the advisory lock held while creating these tables on PostgreSQL (answers)
+TABLES = ("answer_records",)  # what `newsbot migrate` copies of this room
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS answer_records (
     answer_id TEXT PRIMARY KEY, guild_id BIGINT, question TEXT NOT NULL, answer TEXT NOT NULL,

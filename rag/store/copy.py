@@ -8,7 +8,10 @@ target whose journalled vectors the next write sweeps. The source is only read.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rag.errors import StoreError
+from rag.store import sql
 from rag.store.index import NewsIndex
 
 BATCH = 1000  # vectors read and written per Chroma call
@@ -67,3 +70,44 @@ def _checked(src: NewsIndex, dst: NewsIndex) -> dict:
     if found != counts or vectors < counts["chunks"]:
         raise StoreError(f"the copy does not match its source: {found} and {vectors} vectors, not {counts}")
     return {**counts, "vectors": vectors}
+
+
+def copy_tables(src: sql.Connection, dst: sql.Connection, tables: Sequence[str]) -> dict[str, int]:
+    """Copy whole tables (the rooms' own: feeds, follows, schedules…) into the same, empty, tables of `dst`.
+
+    Columns are matched by name (those both sides have); one transaction on `dst`; a sequence-backed `id` on
+    PostgreSQL is moved past the copied ids, so the next row gets a new one. Returns each table's row count,
+    checked on both sides."""
+    have = _sqlite_tables(src) if not src.postgres else set(tables)
+    counts: dict[str, int] = {}
+    with dst.transaction():
+        for table in tables:
+            if dst.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]:
+                raise StoreError(f"the target database already has rows in {table}; migrate into an empty one")
+            if table not in have:  # the source never used this room (e.g. no follows yet)
+                counts[table] = 0
+                continue
+            columns = [c for c in _columns(src, table) if c in set(_columns(dst, table))]
+            names = ", ".join(f'"{c}"' for c in columns)
+            rows = src.execute(f"SELECT {names} FROM {table}").fetchall()
+            if rows:
+                dst.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))})", rows)
+            if dst.postgres and "id" in columns:
+                dst.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                            f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)")
+            counts[table] = len(rows)
+    for table, n in counts.items():
+        found = dst.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+        if found != n:
+            raise StoreError(f"the copy of {table} has {found} rows, not {n}")
+    return counts
+
+
+def _sqlite_tables(conn: sql.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()}
+
+
+def _columns(conn: sql.Connection, table: str) -> list[str]:
+    """A table's column names, in order (read from an empty result's description: the same on both databases)."""
+    cur = conn.execute(f"SELECT * FROM {table} WHERE 1=0")
+    return [d[0] for d in cur.description]
