@@ -14,7 +14,8 @@ import pytest
 from rag.cli.reading import SAMPLES
 from rag.config import Settings
 from tests.doubles.feeds_site import NewsSite
-from tests.support.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures for the server-mode tests)
+from tests.support.chroma import chroma_server  # noqa: F401  (fixtures for the server-mode tests)
+from tests.support.postgres import postgres_server, postgres_url  # noqa: F401
 
 TESTS = Path(__file__).parent
 ROOT = TESTS.parent  # the checkout: what a child process puts on PYTHONPATH

@@ -9,7 +9,7 @@ import pytest
 
 from bot.app import create_bot
 from rag.articles.loaders import load_paths
-from tests.bot.test_bot import Spy
+from tests.support.servers import Spy
 from tests.conftest import SEEDS, make_settings
 from tests.doubles.discord_double import MESSAGE_FLAG_EPHEMERAL, DiscordDouble
 from tests.doubles.discord_double.components import component_ids

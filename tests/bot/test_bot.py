@@ -7,7 +7,6 @@ import contextlib
 import logging
 import subprocess
 import sys
-import time
 
 import discord
 import pytest
@@ -19,7 +18,7 @@ from rag.cli.app import app as cli_app
 from rag.schema import Answer, Citation
 from tests.conftest import SEEDS, make_settings
 from tests.doubles.discord_double import MESSAGE_FLAG_EPHEMERAL, DiscordDouble
-from tests.support.servers import DRONES, PARTY_ARTICLE, until
+from tests.support.servers import DRONES, PARTY_ARTICLE, Spy, until
 
 pytestmark = pytest.mark.slow  # a bot on the Discord double
 
@@ -36,26 +35,6 @@ def store(tmp_path_factory):
     services = build_services(make_settings(tmp_path_factory.mktemp("store")))
     assert services.index.ingest(load_paths([SEEDS, folder])).ok
     return services
-
-
-class Spy:
-    """Services with the same answers, recording condense calls; `ask` can be slowed down or replaced."""
-
-    def __init__(self, inner, delay_s: float = 0.0, ask=None) -> None:
-        self.inner, self.delay_s, self.replacement = inner, delay_s, ask
-        self.condensed: list[tuple[list, str, str]] = []
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def ask(self, query):
-        time.sleep(self.delay_s)
-        return self.replacement(query) if self.replacement else self.inner.ask(query)
-
-    def condense(self, history, question):
-        out = self.inner.condense(history, question)
-        self.condensed.append((list(history), question, out))
-        return out
 
 
 @contextlib.asynccontextmanager

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from rag.briefing.schedule import Schedule, ScheduleStore
-from tests.bot.test_briefing_bot import clock, failed, running, started  # noqa: F401 - `clock` is a fixture
+from tests.support.briefing_bot import clock, failed, running, started  # noqa: F401 - `clock` is a fixture
 from tests.doubles.discord_double import DiscordDouble
 
 pytestmark = pytest.mark.slow  # a bot on the Discord double

@@ -181,6 +181,8 @@ async def test_two_bot_processes_with_shard_ids_0_and_1_post_each_servers_briefi
     """Real processes and the real clock: each server's schedule is due at startup (00:00 UTC, last posted the day
     before yesterday's post), and each process posts only its shards' servers."""
     url = request.getfixturevalue("postgres_url") if shared.startswith("PostgreSQL") else None
+    servers = {"NEWSBOT_DATABASE_URL": url, "NEWSBOT_CHROMA_HOST": "127.0.0.1",
+               "NEWSBOT_CHROMA_PORT": str(request.getfixturevalue("chroma_server"))} if url else {}
     folders = [tmp_path / "a", tmp_path / "b"] if url else [tmp_path / "a"] * 2
     today = datetime.now(UTC).date()
     async with DiscordDouble() as double:
@@ -189,8 +191,8 @@ async def test_two_bot_processes_with_shard_ids_0_and_1_post_each_servers_briefi
         state = ScheduleStore(folders[0], url)
         for guild, channel in channels.items():
             state.save(Schedule(channel, "00:00", "UTC", (today - timedelta(days=1)).isoformat(), guild))
-        envs = [bot_env(folder, NEWSBOT_SHARD_COUNT="2", NEWSBOT_SHARD_IDS=str(i), **(
-            {"NEWSBOT_DATABASE_URL": url} if url else {})) for i, folder in enumerate(folders)]
+        envs = [bot_env(folder, NEWSBOT_SHARD_COUNT="2", NEWSBOT_SHARD_IDS=str(i), **servers)
+                for i, folder in enumerate(folders)]
         async with bot_process(double, envs[0], tmp_path) as p0, bot_process(double, envs[1], tmp_path) as p1:
             for channel in channels.values():
                 await double._wait_until(lambda ch=channel: headings(double, ch) or None, 120, "the briefing")

@@ -10,22 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.store.test_chroma_server import chroma_server  # noqa: F401  (a real `chroma run`)
-from tests.support.crash_points import A1, A2, B, CHUNK_TOKENS, CTX
+from tests.support.crash_points import A1, A2, B, CTX, open_server_index
 
 pytestmark = pytest.mark.slow  # PostgreSQL, `chroma run` and a child process per crash point
 
 CRASHED = 86
-
-
-def open_server_index(data: Path, url: str, port: int):
-    from langchain_core.embeddings import DeterministicFakeEmbedding
-
-    from rag.config import Settings
-    from rag.store.index import NewsIndex, open_chroma
-
-    settings = Settings(_env_file=None, data_dir=data, database_url=url, chroma_host="127.0.0.1", chroma_port=port)
-    return NewsIndex(open_chroma(settings), DeterministicFakeEmbedding(size=32), data, CHUNK_TOKENS, 8, url)
 
 
 SECOND = "second"

@@ -10,7 +10,6 @@ from rag.articles.loaders import load_paths
 from rag.errors import ConfigError, StoreError
 
 from tests.conftest import SEEDS, make_settings
-from tests.store.test_chroma_server import chroma_server  # noqa: F401  (a real `chroma run`)
 from tests.support.cli import newsbot
 
 pytestmark = pytest.mark.slow  # PostgreSQL, `chroma run` and newsbot processes

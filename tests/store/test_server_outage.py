@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.store.test_server_crash import open_server_index
+from tests.support.crash_points import open_server_index
 from tests.support.crash_points import A1, A2, B, CTX
 
 pytestmark = pytest.mark.slow  # PostgreSQL, `chroma run` and child processes

@@ -94,3 +94,13 @@ def assert_consistent(data: Path, allowed: dict[tuple[str, str], set[str | None]
         assert reg["fts"].get(cid) == text, f"committed chunk {cid} has no keyword row"
     assert reg["fts_rows"] == len(reg["chunks"]), "a keyword row without its chunk"
     return reg
+
+
+def open_server_index(data: Path, url: str, port: int):
+    from langchain_core.embeddings import DeterministicFakeEmbedding
+
+    from rag.config import Settings
+    from rag.store.index import NewsIndex, open_chroma
+
+    settings = Settings(_env_file=None, data_dir=data, database_url=url, chroma_host="127.0.0.1", chroma_port=port)
+    return NewsIndex(open_chroma(settings), DeterministicFakeEmbedding(size=32), data, CHUNK_TOKENS, 8, url)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 from bot.app import create_bot
 from tests.conftest import make_settings
@@ -36,3 +37,23 @@ async def until(check, timeout: float = 30.0) -> None:
             await asyncio.sleep(0.02)
 
     await asyncio.wait_for(poll(), timeout)
+
+
+class Spy:
+    """Services with the same answers, recording condense calls; `ask` can be slowed down or replaced."""
+
+    def __init__(self, inner, delay_s: float = 0.0, ask=None) -> None:
+        self.inner, self.delay_s, self.replacement = inner, delay_s, ask
+        self.condensed: list[tuple[list, str, str]] = []
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def ask(self, query):
+        time.sleep(self.delay_s)
+        return self.replacement(query) if self.replacement else self.inner.ask(query)
+
+    def condense(self, history, question):
+        out = self.inner.condense(history, question)
+        self.condensed.append((list(history), question, out))
+        return out
