@@ -70,6 +70,7 @@ def backup_store(target: Annotated[Path, typer.Argument(help="A new (or empty) f
     from rag.store.backup import backup
 
     settings = load_settings()
+    _embedded_only(settings, "backup")
     manifest = backup(settings.data_dir, target, settings.chroma_host,
                       on_wait=lambda: err.print("waiting for the ingest or remove under way to finish…",
                                                 highlight=False, markup=False))
@@ -82,9 +83,17 @@ def restore_store(source: Annotated[Path, typer.Argument(help="A folder `newsbot
     from rag.store.backup import restore
 
     settings = load_settings()
+    _embedded_only(settings, "restore")
     manifest, aside = restore(source, settings.data_dir, settings.embedding_model_id, settings.chroma_host)
     if aside is not None:
         err.print(f"the previous store was moved to {aside}", highlight=False, markup=False)
     err.print(f"restored {manifest['store']['articles']} articles, {manifest['store']['chunks']} chunks "
               f"(backup of {manifest['created']}, {len(manifest['files'])} files checked against their sha256) "
               f"into {settings.data_dir}", highlight=False, markup=False)
+
+
+def _embedded_only(settings, command: str) -> None:
+    """`backup` and `restore` copy a data folder's files; a store in PostgreSQL is backed up with its own tools."""
+    if settings.database_url:
+        raise fail(f"newsbot {command} works on an embedded store; this one is in PostgreSQL (NEWSBOT_DATABASE_URL): "
+                   "use pg_dump / pg_restore and the Chroma server's folder (docs/deploy.md, Backups)", 2)

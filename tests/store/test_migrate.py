@@ -70,3 +70,10 @@ def test_migrate_needs_an_embedded_source_and_a_chroma_server_and_says_so(tmp_pa
     assert "unset NEWSBOT_DATABASE_URL" in not_embedded.stderr
     wrong = newsbot("migrate", "--database-url", "mysql://db/x", "--chroma-host", "127.0.0.1", data=embedded, code=2)
     assert "postgresql://" in wrong.stderr and len(wrong.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", [["backup", "snapshot"], ["restore", "snapshot"]])
+def test_backup_and_restore_of_a_store_in_postgresql_point_to_its_own_tools(tmp_path, command):
+    done = newsbot(*command, data=tmp_path / "data", code=2, NEWSBOT_DATABASE_URL="postgresql://newsbot@/newsbot",
+                   NEWSBOT_CHROMA_HOST="127.0.0.1")
+    assert "pg_dump" in done.stderr and not (tmp_path / "snapshot").exists()
