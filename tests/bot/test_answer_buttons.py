@@ -8,26 +8,17 @@ import contextlib
 import pytest
 
 from bot.app import create_bot
-from rag.articles.loaders import load_paths
-from tests.support.servers import Spy
-from tests.conftest import SEEDS, make_settings
+from tests.conftest import make_settings
 from tests.doubles.discord_double import MESSAGE_FLAG_EPHEMERAL, DiscordDouble
 from tests.doubles.discord_double.components import component_ids
-from tests.support.servers import DRONES, PARTY_ARTICLE, until
+from tests.support.servers import DRONES, Spy, seeds_and_party, until
 
 pytestmark = pytest.mark.slow  # a bot on the Discord double
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    """Services over the two seeds plus an article whose text holds @everyone, a role mention and a link."""
-    from rag.services import build_services
-
-    folder = tmp_path_factory.mktemp("articles")
-    (folder / "party.txt").write_text(PARTY_ARTICLE, encoding="utf-8")
-    services = build_services(make_settings(tmp_path_factory.mktemp("store")))
-    assert services.index.ingest(load_paths([SEEDS, folder])).ok
-    return services
+    return seeds_and_party(tmp_path_factory)
 
 
 @contextlib.asynccontextmanager

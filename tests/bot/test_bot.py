@@ -13,12 +13,11 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.app import create_bot, main
-from rag.articles.loaders import load_paths
 from rag.cli.app import app as cli_app
 from rag.schema import Answer, Citation
-from tests.conftest import SEEDS, make_settings
+from tests.conftest import make_settings
 from tests.doubles.discord_double import MESSAGE_FLAG_EPHEMERAL, DiscordDouble
-from tests.support.servers import DRONES, PARTY_ARTICLE, Spy, until
+from tests.support.servers import DRONES, PARTY_ARTICLE, Spy, seeds_and_party, until
 
 pytestmark = pytest.mark.slow  # a bot on the Discord double
 
@@ -27,14 +26,7 @@ PARTY = "Who is invited to the Turku harbour festival?"
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    """Services over the two seeds plus an article whose text contains @everyone and a role mention."""
-    from rag.services import build_services
-
-    folder = tmp_path_factory.mktemp("articles")
-    (folder / "party.txt").write_text(PARTY_ARTICLE, encoding="utf-8")
-    services = build_services(make_settings(tmp_path_factory.mktemp("store")))
-    assert services.index.ingest(load_paths([SEEDS, folder])).ok
-    return services
+    return seeds_and_party(tmp_path_factory)
 
 
 @contextlib.asynccontextmanager

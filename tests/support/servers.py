@@ -57,3 +57,16 @@ class Spy:
         out = self.inner.condense(history, question)
         self.condensed.append((list(history), question, out))
         return out
+
+
+def seeds_and_party(tmp_path_factory):
+    """Services over the two seeds plus an article whose text holds @everyone, a role mention and a link."""
+    from rag.articles.loaders import load_paths
+    from rag.services import build_services
+    from tests.conftest import SEEDS
+
+    folder = tmp_path_factory.mktemp("articles")
+    (folder / "party.txt").write_text(PARTY_ARTICLE, encoding="utf-8")
+    services = build_services(make_settings(tmp_path_factory.mktemp("store")))
+    assert services.index.ingest(load_paths([SEEDS, folder])).ok
+    return services
