@@ -126,26 +126,31 @@ async def test_a_bot_told_not_to_poll_fetches_no_feed_but_still_lists_them(tmp_p
         assert services.list_articles(libraries=(b_library,)) == []
 
 
-def test_workers_on_two_machines_sharing_postgresql_fetch_each_feed_once_between_them(tmp_path, postgres_url):
-    machines = [tmp_path / "machine-a", tmp_path / "machine-b"]  # two data folders, one feeds registry
+def test_workers_on_two_machines_sharing_postgresql_fetch_each_feed_once_between_them(tmp_path, postgres_url,
+                                                                                    chroma_server):
+    machines = [tmp_path / "machine-a", tmp_path / "machine-b"]  # two data folders, one store
+    servers = {"NEWSBOT_DATABASE_URL": postgres_url, "NEWSBOT_CHROMA_HOST": "127.0.0.1",
+               "NEWSBOT_CHROMA_PORT": str(chroma_server)}
     with NewsSite() as site:
         paths = many_feeds(site, feeds=12, entries=2, feed_delay_s=0.3)
         store = FeedStore(machines[0], postgres_url)
         for path in paths:
             store.add("default", site.url(path), None, None, 1800, "auto")
         store.close()
-        workers = [start_worker(data, "--once", "--json", NEWSBOT_DATABASE_URL=postgres_url) for data in machines]
+        workers = [start_worker(data, "--once", "--json", **servers) for data in machines]
         outputs = [w.communicate(timeout=300) for w in workers]
         assert [w.returncode for w in workers] == [0, 0], [err for _, err in outputs]
         assert sum(json.loads(out)["new"] for out, _ in outputs) == 24
         assert {path: site.hits[path] for path in site.hits} == {path: 1 for path in site.hits}
-    listed = json.loads(newsbot("feeds", "list", "--json", data=machines[1], NEWSBOT_DATABASE_URL=postgres_url).stdout)
+    listed = json.loads(newsbot("feeds", "list", "--json", data=machines[1], **servers).stdout)
     assert len(listed) == 12 and all(f["last_ok"] and f["entries"] == 2 for f in listed)
+    assert len(json.loads(newsbot("sources", "--json", data=tmp_path / "machine-c", **servers).stdout)) == 24
 
 
 def test_a_worker_given_an_unreachable_database_says_so_in_one_line_and_exits_2(tmp_path):
     proc = newsbot("worker", "--once", data=tmp_path / "store", code=2,
-                   NEWSBOT_DATABASE_URL="postgresql://newsbot:secret@127.0.0.1:9/newsbot")
+                   NEWSBOT_DATABASE_URL="postgresql://newsbot:secret@127.0.0.1:9/newsbot",
+                   NEWSBOT_CHROMA_HOST="127.0.0.1", NEWSBOT_CHROMA_PORT="9")
     assert "can't reach the database in NEWSBOT_DATABASE_URL" in proc.stderr and "secret" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
