@@ -27,6 +27,7 @@ _API = {
     # what front ends send and get back
     "Query": "rag.answering.query", "query_day": "rag.answering.query",
     "Answer": "rag.schema", "Citation": "rag.schema", "OFFLINE_LABEL": "rag.answering.models",
+    "CheckResult": "rag.answering.check", "ClaimCheck": "rag.answering.check",
     "IngestResult": "rag.store.index", "SUPPORTED": "rag.articles.loaders",
     "Briefing": "rag.briefing.build", "Story": "rag.briefing.build", "Schedule": "rag.briefing.schedule",
     # the days a briefing covers, as typed (each front end names its own option in the errors)
@@ -53,6 +54,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
     from rag.answering.query import Query, query_day
+    from rag.answering.check import CheckResult, ClaimCheck
     from rag.answering.models import OFFLINE_LABEL
     from rag.articles.loaders import SUPPORTED
     from rag.briefing.build import Briefing, Story

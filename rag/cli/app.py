@@ -21,6 +21,7 @@ import typer
 from pydantic import ValidationError
 
 from rag.cli.admin import backup_store, libraries, remove, restore_store, sources, stats
+from rag.cli.check import check
 from rag.cli.common import err, fail, state
 from rag.cli.eval import eval_app
 from rag.cli.feeds import feeds_app
@@ -55,6 +56,7 @@ def _setup(
 # Each command lives in the module named for its job; they are registered here in the order `--help` lists them.
 app.command()(ingest)
 app.command()(ask)
+app.command()(check)
 app.command()(demo)
 app.command()(brief)
 app.command()(sources)

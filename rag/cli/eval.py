@@ -117,3 +117,17 @@ def eval_follows(
     from rag.eval.follows import run_follow_eval, table
 
     show("follows", lambda: run_follow_eval(load_settings(), labels, corpus), as_json, lambda r: r.to_dict(), table)
+
+
+@eval_app.command("check")
+def eval_check(
+    labels: Annotated[Path, typer.Option(help="Check labels (tests/data/check_labels.json).", exists=True,
+                                         dir_okay=False)],
+    corpus: Annotated[Path, typer.Option(help="The corpus the labels were made from (MultiHop-RAG corpus.json).",
+                                         exists=True, dir_okay=False)] = Path("../shared/eval/multihop-rag/corpus.json"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object.")] = False,
+) -> None:
+    """Accuracy of the message check's verdicts (supported / contradicted / not_found) against hand labels."""
+    from rag.eval.check import run_check_eval, table
+
+    show("check", lambda: run_check_eval(load_settings(), labels, corpus), as_json, lambda r: r.to_dict(), table)
