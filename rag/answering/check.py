@@ -1,12 +1,15 @@
 """Checking someone else's text against the articles: each claim supported, contradicted or not in them.
 
 The text (a chat message) is split into sentences, at most `MAX_CLAIMS` of them (the rest is cut, with a note).
-Each claim gets its own passages from the retriever, as a question would, and is judged rule by rule with the
-citation check's `rag.answering.claims.judge` (no model):
-- **supported**: a passage sentence holds enough of the claim (`MIN_HOLDS`) and no rule objects;
-- **contradicted**: a passage sentence is about the same thing (`MIN_SAME_TOPIC` of its weighted words) but a
-  rule rejects it for a number, a negation or swapped roles (the checker's own reasons);
-- **not_found** otherwise (a name the source lacks is a different story, not a contradiction).
+Each claim gets its own passages from the retriever, as a question would. Every passage sentence (and every two
+neighbouring ones) is a candidate; the closest in meaning (the store's embedder, when given; else in weighted
+words) are judged with the citation check's rules (`rag.answering.claims`), no model:
+- **supported**: a candidate close in meaning (`SUPPORT_SIM`) that holds the claim's names and numbers, with no
+  rule objecting (polarity, roles, `rag.answering.roles`); without an embedder, it must hold every word;
+- **contradicted**: a candidate on the same thing (`TOPIC_SIM`, the claim's names) that states otherwise: a
+  different number of the same kind, a negation flipped, the two names in opposite roles, or a result reversed;
+- **not_found** otherwise: a number the articles never give is not a contradiction, nor is a name they lack.
+When in doubt between supported and not_found, not_found: a false "supported" is the costly mistake.
 """
 
 from __future__ import annotations
@@ -14,20 +17,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from rag.answering.check_rules import Candidate, Embed, conflict, holds
 from rag.answering.citations import split_claims
-from rag.answering.claims import judge, names, passage_sentences, tokens
+from rag.answering.claims import passage_sentences
 from rag.answering.query import validate_question
 from rag.schema import Citation, Passage
-from rag.text import idf_table, terms
+from rag.text import coverage, idf_table, terms
 
 MAX_CLAIMS = 5
-MIN_HOLDS = 0.5  # share of a claim's weighted words a sentence must hold to support it
-MIN_SAME_TOPIC = 0.5  # share a rejected sentence must hold for its objection to be a contradiction
 MIN_WORDS = 3  # a shorter sentence ("lol", "Wow.") is no claim
 MAX_CITATIONS = 3
-MAX_UNHELD = 0  # words of the claim (names aside) a supporting quote may lack
-# the reasons of rag.answering.claims that say the passage states otherwise (a missing name does not)
-CONTRADICTING = ("quantity not in the source", "negates", "asserts", "has a negation", "has ")
+CANDIDATES = 16  # the candidates closest in words that are embedded and judged
+MIN_WORDS_SHARED = 0.2  # a candidate holding less of the claim's weighted words is not about it
+SUPPORT_SIM = 0.62  # meaning similarity (MiniLM cosine) a supporting candidate needs
+TOPIC_SIM = 0.5  # ... and one that contradicts (it is about the same thing, saying otherwise)
 VERDICTS = ("supported", "contradicted", "not_found")
 
 
@@ -66,64 +69,66 @@ def split_text(text: str, max_claims: int = MAX_CLAIMS) -> tuple[list[str], str]
 
 
 def check_text(text: str, retrieve: Callable[[str], list[Passage]], max_chars: int,
-               max_claims: int = MAX_CLAIMS) -> CheckResult:
+               max_claims: int = MAX_CLAIMS, embed: Embed | None = None) -> CheckResult:
     """Split `text` into claims, retrieve passages for each and judge it (blocking). QuestionError when the text
     is empty, too long or holds no claim."""
     text = validate_question(text, max_chars)
     claims, note = split_text(text, max_claims)
     if not claims:
         validate_question("", max_chars)  # the same message as an empty question
-    return CheckResult([check_claim(claim, retrieve(claim)) for claim in claims], note)
+    return CheckResult([check_claim(claim, retrieve(claim), embed) for claim in claims], note)
 
 
-def check_claim(claim: str, passages: list[Passage]) -> ClaimCheck:
-    """Supported if a passage supports the claim, else contradicted if one on the same thing objects, else
-    not_found."""
-    sentences = {p.n: passage_sentences(p.text) for p in passages}
-    idf = idf_table(t for sents in sentences.values() for _, t in sents)
-    backing: list[tuple[float, Citation]] = []
-    against: list[tuple[float, Citation, str]] = []
-    for p in passages:
-        verdict = judge(claim, sentences[p.n], idf, p.text, p.title, MIN_HOLDS, claim)
-        if verdict.supported and not unheld_words(claim, verdict.quote + " " + p.title):
-            backing.append((verdict.score, _citation(p, verdict.quote)))
-        elif verdict.quote and verdict.score >= MIN_SAME_TOPIC and verdict.reason.startswith(CONTRADICTING):
-            against.append((verdict.score, _citation(p, verdict.quote), verdict.reason))
+def check_claim(claim: str, passages: list[Passage], embed: Embed | None = None) -> ClaimCheck:
+    """Supported if a close candidate holds the claim, else contradicted if one on the same thing states
+    otherwise, else not_found."""
+    ranked = candidates(claim, passages, embed)
+    backing = [(c.sim, c) for c in ranked if c.sim >= SUPPORT_SIM and holds(claim, c, embed)]
     if backing:
         return ClaimCheck(claim, "supported", _best(backing))
-    if against:
-        against.sort(key=lambda row: -row[0])
-        return ClaimCheck(claim, "contradicted", _best([against[0][:2]]), against[0][2])  # the closest one
+    for c in ranked:  # closest first: the contradiction quoted is the one most about the claim
+        if c.sim < TOPIC_SIM:
+            break
+        reason = conflict(claim, c)
+        if reason:
+            return ClaimCheck(claim, "contradicted", _best([(c.sim, c)]), reason)
     return ClaimCheck(claim, "not_found", reason="no passage of the articles says this")
 
 
-def unheld_words(claim: str, quote: str) -> list[str]:
-    """The claim's words, names aside, that the quote does not hold: what the claim says happened ("arrested",
-    "buying") must be in the sentence that supports it, not only who it is about. More than `MAX_UNHELD` of
-    them, and the quote is about the same people but not the same thing."""
-    named = {stem for words in names(tokens(claim)).values() for w in words for stem in terms(w)}
-    held = set(terms(quote))
-    missing = [t for t in dict.fromkeys(terms(claim)) if t not in named and t not in held]
-    return missing if len(missing) > MAX_UNHELD else []
+def candidates(claim: str, passages: list[Passage], embed: Embed | None) -> list[Candidate]:
+    """Each passage sentence and each two neighbouring ones that share enough of the claim's words, the
+    `CANDIDATES` closest in words, scored by meaning (`embed`) or words, closest first."""
+    split = {p.n: passage_sentences(p.text) for p in passages}
+    idf = idf_table(t for sents in split.values() for _, t in sents)
+    claim_terms = terms(claim)
+    found: list[Candidate] = []
+    for p in passages:
+        sents = split[p.n]
+        for start in range(len(sents)):
+            for end in (start + 1, start + 2)[:1 + (start + 1 < len(sents))]:
+                words = coverage(claim_terms, set().union(*(t for _, t in sents[start:end])), idf)
+                if words >= MIN_WORDS_SHARED:
+                    quote = " ".join(s for s, _ in sents[start:end])
+                    around = " ".join(s for s, _ in sents[max(0, start - 2):end + 1])
+                    found.append(Candidate(p, quote, around + " " + p.title, words, words))
+    found = sorted(found, key=lambda c: -c.words)[:CANDIDATES]
+    if embed is not None and found:
+        vectors = embed([claim] + [c.quote for c in found])
+        found = [c.scored(float(vectors[0] @ v)) for c, v in zip(found, vectors[1:])]
+    return sorted(found, key=lambda c: -c.sim)
 
 
-def _best(rows: list[tuple[float, Citation]]) -> list[Citation]:
-    """The best-scored citations, one per article, numbered from 1."""
+def _best(rows: list[tuple[float, Candidate]]) -> list[Citation]:
+    """The best-scored candidates as citations, one per article, numbered from 1."""
     seen, out = set(), []
     for _, c in sorted(rows, key=lambda row: -row[0]):
-        if c.article_id not in seen:
-            seen.add(c.article_id)
-            out.append(Citation(len(out) + 1, c.article_id, c.title, c.source, c.published, c.url, c.quote))
+        p = c.passage
+        if p.article_id not in seen:
+            seen.add(p.article_id)
+            out.append(Citation(len(out) + 1, p.article_id, p.title, p.source, p.published, p.url, c.quote))
     return out[:MAX_CITATIONS]
-
-
-def _citation(p: Passage, quote: str) -> Citation:
-    return Citation(n=p.n, article_id=p.article_id, title=p.title, source=p.source, published=p.published,
-                    url=p.url, quote=quote)
 
 
 def verdict_counts(result: CheckResult) -> dict[str, int]:
     """How many claims got each verdict."""
     return {v: sum(c.verdict == v for c in result.claims) for v in VERDICTS}
-
-

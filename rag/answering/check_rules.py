@@ -1,0 +1,212 @@
+"""The message check's rules (rag.answering.check): does a candidate hold a claim, or state otherwise?
+
+They reuse the citation check's (`rag.answering.claims`: numbers, polarity, names, roles next to a verb) and add
+two that read a whole clause: who acts on whom from the order of the claim's two names (a passive "by" turns it
+round), and who won from the result words between or after them ("beat", "win over" / "lost to", "defeat at").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from rag.answering.claims import (Token, meaning_problem, name_problem, names, polarity_problem, role_problem,
+                                  same_name, tokens)
+from rag.answering.quantities import SCALES, describe, quantities, unsupported
+from rag.schema import Passage
+from rag.text import FUNCTION_WORDS, stem, terms
+
+# result words: who won a match, a case, a vote ("defeat" the noun is a loss; "defeated" the verb a win)
+WON = frozenset("beat beats won win wins victory victories defeated defeats thrashed edged".split())
+LOST = frozenset("lost lose loses losing defeat loss losses".split())
+RELATION_BEFORE = 4  # words before the earlier name that may hold the verb relating them ("filed by A ... B")
+MAX_APART = 12  # words between two names that can still be one clause about them
+AFTER_WINDOW = 8  # words after the second name a result word may describe it in ("X ... with a 1-0 victory")
+SHARED_PREFIX = 5  # letters two words must share to be one word in two forms ("knocked"/"knockout")
+WORD_SIM = 0.55  # meaning similarity a quote's word needs to stand for a claim's word it lacks
+NUMBER_WINDOW = 3
+_NUMBER_OR_WORD = re.compile(r"\d[\d.,:]*|[A-Za-z][A-Za-z'’]*")
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’]*")
+_SCORE = re.compile(r"(?<![\d:])(\d{1,2})\s?[-–]\s?(\d{1,2})(?![\d:])")
+
+
+Embed = Callable[[list[str]], np.ndarray]  # texts → unit vectors, one row each
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A passage sentence (or two neighbouring ones), the sentences around it with the title, and how close it is
+    to the claim in weighted words and in meaning (`sim`: the embedder's cosine, else the words' share)."""
+
+    passage: Passage
+    quote: str
+    context: str
+    words: float
+    sim: float
+
+    def scored(self, sim: float) -> Candidate:
+        return replace(self, sim=sim)
+
+
+def holds(claim: str, c: Candidate, embed: Embed | None = None) -> bool:
+    """The candidate says what the claim says: no rule objects, its scores are the claim's, and every word of
+    the claim but its names is in it, or (with an embedder) a word close in meaning ("knocked out"/"knockout")."""
+    if meaning_problem(claim, c.quote, c.context, c.passage.text, claim) or reversed_roles(claim, c):
+        return False
+    if not scores(claim) <= scores(c.quote):
+        return False
+    missing = unheld_words(claim, c.quote + " " + c.passage.title)
+    return not missing or (embed is not None and not unmatched_meanings(missing, c.quote, embed))
+
+
+def conflict(claim: str, c: Candidate) -> str:
+    """Why the candidate, about the same people and things, states otherwise: a different number of the same
+    kind, a negation flipped, the names' roles swapped, a result reversed; "" when it does not (or is not about
+    the claim's names)."""
+    claim_toks, quote_toks = tokens(claim, c.passage.text), tokens(c.quote, c.passage.text + " " + claim)
+    if name_problem(claim_toks, quote_toks, c.quote, c.quote + " " + c.context, c.passage.text):
+        return ""
+    if not all(_first(quote_toks, words[-1]) is not None for words in names(claim_toks).values()):
+        return ""  # a number or a verb said of someone else is no contradiction
+    other_scores = scores(claim) - scores(c.quote)
+    if other_scores and scores(c.quote):
+        return f"gives another score than {', '.join(sorted(other_scores))}: {', '.join(sorted(scores(c.quote)))}"
+    missing = unsupported(claim, c.quote)
+    kinds = {_kind(q) for q in quantities(c.quote)}
+    if any(_kind(q) in kinds for q in missing) and _numbers_share_words(claim, c.quote):
+        return "states a different number than " + ", ".join(describe(q) for q in missing)
+    named = {t.stem for t in claim_toks if t.name is not None}
+    polarity = polarity_problem(claim_toks, quote_toks)
+    if polarity and not any(f"'{word}'" in polarity for word in named):  # "without Apple's help" negates no claim
+        return polarity
+    return role_problem(claim_toks, quote_toks, claim_toks) or reversed_roles(claim, c)
+
+
+def unheld_words(claim: str, quote: str) -> list[str]:
+    """The claim's words (as written), names and numbers aside, that the quote holds in no form: not the same
+    stem, not a word sharing its first `SHARED_PREFIX` letters ("knocked"/"knockout"), not a part of a hyphened
+    word ("round"/"first-round"), and for a result word ("beat"), no result word of the same side."""
+    toks = tokens(claim)
+    named = {t.stem for t in toks if t.name is not None}
+    quote_lower = {w.lower() for w in _WORD.findall(quote)}
+    held = set(terms(quote)) | set(terms(quote.replace("-", " ")))
+    missing = []
+    for i, t in enumerate(toks):
+        if t.lower == "going" and i + 1 < len(toks) and toks[i + 1].lower == "to":
+            continue  # "is going to be" says "will be"
+        if (t.name is not None or not t.text[:1].isalpha() or t.lower in FUNCTION_WORDS or t.stem in named
+                or not terms(t.text) or t.stem in held or any(_shares_prefix(t.lower, w) for w in quote_lower)):
+            continue
+        if (t.lower in WON and quote_lower & WON) or (t.lower in LOST and quote_lower & LOST):
+            continue
+        missing.append(t.lower)
+    return list(dict.fromkeys(missing))
+
+
+def unmatched_meanings(words: list[str], quote: str, embed: Embed) -> list[str]:
+    """Of the claim's `words` the quote lacks, those with no quote word within `WORD_SIM` in meaning."""
+    quote_words = list(dict.fromkeys(w.lower() for w in _WORD.findall(quote) if w.lower() not in FUNCTION_WORDS))
+    if not quote_words:
+        return words
+    vectors = embed(words + quote_words)
+    close = (vectors[:len(words)] @ vectors[len(words):].T).max(axis=1)
+    return [w for w, sim in zip(words, close) if sim < WORD_SIM]
+
+
+def _numbers_share_words(claim: str, quote: str) -> bool:
+    """A number of the claim and one of the quote count the same thing: a word next to them (within
+    `NUMBER_WINDOW` words) is the same ("17 points"/"14 points", "net income of $512"/"net income of $221")."""
+    def near_numbers(text: str) -> set[str]:
+        words = _NUMBER_OR_WORD.findall(text)
+        out: set[str] = set()
+        for i, w in enumerate(words):
+            if w[:1].isdigit():
+                out.update(stem(v.lower()) for v in words[max(0, i - NUMBER_WINDOW):i + NUMBER_WINDOW + 1]
+                           if not v[:1].isdigit() and v.lower() not in FUNCTION_WORDS and v.lower() not in SCALES)
+        return out
+
+    return bool(near_numbers(claim) & near_numbers(quote))
+
+
+def scores(text: str) -> set[str]:
+    """The text's match scores ("4-1", "2–2"), as "4-1"."""
+    return {f"{a}-{b}" for a, b in _SCORE.findall(text)}
+
+
+def _kind(q: tuple) -> str:
+    """What a quantity counts: a year is not a count, nor a percentage an amount."""
+    return "year" if q[0] == "n" and float(q[1]).is_integer() and 1900 <= q[1] <= 2100 else q[0]
+
+
+def _shares_prefix(a: str, b: str) -> bool:
+    n = min(len(a), len(b))
+    return n >= SHARED_PREFIX and a[:SHARED_PREFIX] == b[:SHARED_PREFIX] and a != b
+
+
+# ---- who did what to whom, across the clause ------------------------------------------------------
+
+
+def reversed_roles(claim: str, c: Candidate) -> str:
+    """The claim's first two names related by a verb ("A beat B", "A filed a suit against B") in the opposite
+    roles in the quote: B before A in the same voice, or the result reversed ("B's win over A", "A's defeat at
+    B"). "" when the quote agrees or lacks either name."""
+    claim_toks = tokens(claim, c.passage.text)
+    pair = _related_pair(claim_toks)
+    if pair is None:
+        return ""
+    a, b, between = pair
+    quote_toks = tokens(c.quote, c.passage.text + " " + claim)
+    ia, ib = _first(quote_toks, a), _first(quote_toks, b)
+    if ia is None or ib is None:
+        return ""
+    claim_outcome = _result(between)
+    lo, hi = sorted((ia, ib))
+    source_between = quote_toks[lo + 1:hi]
+    forward = (ia < ib) != _passive(source_between)
+    claim_forward = not _passive(between)
+    source_outcome = _result(source_between) * (1 if forward else -1)
+    if not source_outcome:  # "A ... with B's 1-0 victory": a result word right after the later name is its own
+        source_outcome = -_result(quote_toks[hi + 1:hi + 1 + AFTER_WINDOW]) * (1 if ia < ib else -1)
+    if claim_outcome and source_outcome:
+        if claim_outcome * (1 if claim_forward else -1) != source_outcome:
+            return f"has {a.title()} and {b.title()} the other way round in the result"
+        return ""
+    relation = {t.stem for t in quote_toks[max(0, lo - RELATION_BEFORE):hi]}
+    if forward != claim_forward and hi - lo <= MAX_APART and relation & {t.stem for t in between if t.lower not in FUNCTION_WORDS}:
+        return f"has {a.title()} and {b.title()} the other way round"
+    return ""
+
+
+def _related_pair(toks: list[Token]) -> tuple[str, str, list[Token]] | None:
+    """The heads of the first two neighbouring names with a content word between them, and the words between."""
+    spans = names(toks)
+    order = sorted(spans)
+    for k1, k2 in zip(order, order[1:]):
+        end = max(i for i, t in enumerate(toks) if t.name == k1)
+        start = min(i for i, t in enumerate(toks) if t.name == k2)
+        between = toks[end + 1:start]
+        if any(t.stem[:1].isalpha() and t.lower not in FUNCTION_WORDS for t in between):
+            if not same_name(spans[k1][-1], spans[k2][-1]):
+                return spans[k1][-1], spans[k2][-1], between
+    return None
+
+
+def _first(toks: list[Token], head: str) -> int | None:
+    for i, t in enumerate(toks):
+        if t.name is not None and same_name(t.lower.replace(".", ""), head):
+            return i
+    return None
+
+
+def _passive(between: list[Token]) -> bool:
+    return any(t.lower == "by" for t in between)
+
+
+def _result(toks: list[Token]) -> int:
+    """+1 if the words say the first side won, -1 lost, 0 neither (or both)."""
+    won = any(t.lower in WON for t in toks)
+    lost = any(t.lower in LOST for t in toks)
+    return int(won) - int(lost)
