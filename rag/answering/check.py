@@ -14,10 +14,11 @@ When in doubt between supported and not_found, not_found: a false "supported" is
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rag.answering.check_rules import Candidate, Embed, conflict, holds
+from rag.answering.check_rules import Candidate, Embed, conflict, holds, holds_every_word
 from rag.answering.citations import split_claims
 from rag.answering.claims import passage_sentences
 from rag.answering.query import validate_question
@@ -31,6 +32,8 @@ CANDIDATES = 16  # the candidates closest in words that are embedded and judged
 MIN_WORDS_SHARED = 0.2  # a candidate holding less of the claim's weighted words is not about it
 SUPPORT_SIM = 0.62  # meaning similarity (MiniLM cosine) a supporting candidate needs
 TOPIC_SIM = 0.5  # ... and one that contradicts (it is about the same thing, saying otherwise)
+MIN_CLAUSE_WORDS = 5  # a shorter piece between commas or dashes is no clause of its own
+_CLAUSE_BREAK = re.compile(r"\s*(?:[,;:—–]|\s-\s|\. )\s*")
 VERDICTS = ("supported", "contradicted", "not_found")
 
 
@@ -83,15 +86,18 @@ def check_claim(claim: str, passages: list[Passage], embed: Embed | None = None)
     """Supported if a close candidate holds the claim, else contradicted if one on the same thing states
     otherwise, else not_found."""
     ranked = candidates(claim, passages, embed)
-    backing = [(c.sim, c) for c in ranked if c.sim >= SUPPORT_SIM and holds(claim, c, embed)]
-    if backing:
-        return ClaimCheck(claim, "supported", _best(backing))
+    backing = [(c.sim, c) for c in ranked if (c.sim >= SUPPORT_SIM or holds_every_word(claim, c))
+               and holds(claim, c, embed)]
+    # a contradiction at least as close in meaning as the best support outweighs it: when in doubt, not supported
+    floor = max(TOPIC_SIM, backing[0][0]) if backing else TOPIC_SIM
     for c in ranked:  # closest first: the contradiction quoted is the one most about the claim
-        if c.sim < TOPIC_SIM:
+        if c.sim < floor:
             break
         reason = conflict(claim, c)
         if reason:
             return ClaimCheck(claim, "contradicted", _best([(c.sim, c)]), reason)
+    if backing:
+        return ClaimCheck(claim, "supported", _best(backing))
     return ClaimCheck(claim, "not_found", reason="no passage of the articles says this")
 
 
@@ -113,9 +119,23 @@ def candidates(claim: str, passages: list[Passage], embed: Embed | None) -> list
                     found.append(Candidate(p, quote, around + " " + p.title, words, words))
     found = sorted(found, key=lambda c: -c.words)[:CANDIDATES]
     if embed is not None and found:
-        vectors = embed([claim] + [c.quote for c in found])
-        found = [c.scored(float(vectors[0] @ v)) for c, v in zip(found, vectors[1:])]
+        found = [c.scored(sim) for c, sim in zip(found, meaning_sims(claim, [c.quote for c in found], embed))]
     return sorted(found, key=lambda c: -c.sim)
+
+
+def meaning_sims(claim: str, quotes: list[str], embed: Embed) -> list[float]:
+    """Each quote's closeness in meaning to the claim: the closer of the whole quote and its closest clause (a
+    long sentence's other clauses dilute its vector)."""
+    parts = [[q] + [p for p in _CLAUSE_BREAK.split(q) if len(p.split()) >= MIN_CLAUSE_WORDS and p != q]
+             for q in quotes]
+    flat = [p for ps in parts for p in ps]
+    vectors = embed([claim] + flat)
+    sims = vectors[1:] @ vectors[0]
+    out, i = [], 0
+    for ps in parts:
+        out.append(float(sims[i:i + len(ps)].max()))
+        i += len(ps)
+    return out
 
 
 def _best(rows: list[tuple[float, Candidate]]) -> list[Citation]:

@@ -28,7 +28,7 @@ AFTER_WINDOW = 8  # words after the second name a result word may describe it in
 SHARED_PREFIX = 5  # letters two words must share to be one word in two forms ("knocked"/"knockout")
 WORD_SIM = 0.55  # meaning similarity a quote's word needs to stand for a claim's word it lacks
 NUMBER_WINDOW = 3
-_NUMBER_OR_WORD = re.compile(r"\d[\d.,:]*|[A-Za-z][A-Za-z'’]*")
+_NUMBER_OR_WORD = re.compile(r"\d+(?:[.,:]\d+)*%?|[A-Za-z][A-Za-z'’]*")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’]*")
 _SCORE = re.compile(r"(?<![\d:])(\d{1,2})\s?[-–]\s?(\d{1,2})(?![\d:])")
 
@@ -58,8 +58,13 @@ def holds(claim: str, c: Candidate, embed: Embed | None = None) -> bool:
         return False
     if not scores(claim) <= scores(c.quote):
         return False
-    missing = unheld_words(claim, c.quote + " " + c.passage.title)
+    missing = unheld_words(claim, c.quote + " " + c.passage.title, c.passage.text)
     return not missing or (embed is not None and not unmatched_meanings(missing, c.quote, embed))
+
+
+def holds_every_word(claim: str, c: Candidate) -> bool:
+    """The candidate holds every word of the claim in some form: support however far its meaning scores."""
+    return not unheld_words(claim, c.quote + " " + c.passage.title, c.passage.text)
 
 
 def conflict(claim: str, c: Candidate) -> str:
@@ -85,11 +90,11 @@ def conflict(claim: str, c: Candidate) -> str:
     return role_problem(claim_toks, quote_toks, claim_toks) or reversed_roles(claim, c)
 
 
-def unheld_words(claim: str, quote: str) -> list[str]:
+def unheld_words(claim: str, quote: str, passage: str = "") -> list[str]:
     """The claim's words (as written), names and numbers aside, that the quote holds in no form: not the same
     stem, not a word sharing its first `SHARED_PREFIX` letters ("knocked"/"knockout"), not a part of a hyphened
     word ("round"/"first-round"), and for a result word ("beat"), no result word of the same side."""
-    toks = tokens(claim)
+    toks = tokens(claim, passage)
     named = {t.stem for t in toks if t.name is not None}
     quote_lower = {w.lower() for w in _WORD.findall(quote)}
     held = set(terms(quote)) | set(terms(quote.replace("-", " ")))
@@ -117,18 +122,32 @@ def unmatched_meanings(words: list[str], quote: str, embed: Embed) -> list[str]:
 
 
 def _numbers_share_words(claim: str, quote: str) -> bool:
-    """A number of the claim and one of the quote count the same thing: a word next to them (within
-    `NUMBER_WINDOW` words) is the same ("17 points"/"14 points", "net income of $512"/"net income of $221")."""
-    def near_numbers(text: str) -> set[str]:
-        words = _NUMBER_OR_WORD.findall(text)
-        out: set[str] = set()
-        for i, w in enumerate(words):
-            if w[:1].isdigit():
-                out.update(stem(v.lower()) for v in words[max(0, i - NUMBER_WINDOW):i + NUMBER_WINDOW + 1]
-                           if not v[:1].isdigit() and v.lower() not in FUNCTION_WORDS and v.lower() not in SCALES)
-        return out
+    """A number of the claim that the quote lacks and a different one of the quote count the same thing: the
+    same kind, and a word next to each (within `NUMBER_WINDOW` words) is the same ("17 points"/"14 points",
+    "net income of $512"/"net income of $221")."""
+    theirs = _numbers(quote)
+    have = quantities(quote)
+    for values, kinds, near in _numbers(claim):
+        if values <= have:
+            continue
+        if any(kinds & k and not values & v and near & n for v, k, n in theirs):
+            return True
+    return False
 
-    return bool(near_numbers(claim) & near_numbers(quote))
+
+def _numbers(text: str) -> list[tuple[frozenset, set[str], set[str]]]:
+    """Each number written in digits: its quantities, their kinds and the word stems around it."""
+    words = _NUMBER_OR_WORD.findall(text)
+    out = []
+    for i, w in enumerate(words):
+        if not w[:1].isdigit():
+            continue
+        values = quantities(" ".join(words[i:i + 3]))
+        near = {stem(v.lower()) for v in words[max(0, i - NUMBER_WINDOW):i + NUMBER_WINDOW + 1]
+                if not v[:1].isdigit() and v.lower() not in FUNCTION_WORDS and v.lower() not in SCALES}
+        if values:
+            out.append((values, {_kind(q) for q in values}, near))
+    return out
 
 
 def scores(text: str) -> set[str]:

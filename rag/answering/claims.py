@@ -208,6 +208,8 @@ def negated(toks: list[Token]) -> list[tuple[str, set[str]]]:
         against = t.lower == "against" and i + 1 < len(toks) and toks[i + 1].lower.endswith("ing")
         if t.lower not in NEGATIONS and not against:  # "warned against escalating" = "warned not to escalate"
             continue
+        if t.text in ("No", "no") and i + 1 < len(toks) and toks[i + 1].text[:1].isdigit():
+            continue  # "No. 7" is a number, not a negation
         following = [u.stem for u in toks[i + 1:i + 6] if u.stem[:1].isalnum() and u.lower not in FUNCTION_WORDS
                      and u.lower not in NEGATIONS and u.lower not in _SKIP_AFTER_NEGATION][:2]
         if following:
