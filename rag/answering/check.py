@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rag.answering.check_rules import Candidate, Embed, conflict, holds, holds_every_word
+from rag.answering.check_rules import NUMBER_CONFLICT, Candidate, Embed, conflict, holds, holds_every_word
 from rag.answering.citations import split_claims
 from rag.answering.claims import passage_sentences
 from rag.answering.query import validate_question
@@ -94,7 +94,7 @@ def check_claim(claim: str, passages: list[Passage], embed: Embed | None = None)
         if c.sim < floor:
             break
         reason = conflict(claim, c)
-        if reason:
+        if reason and not (backing and reason.startswith(NUMBER_CONFLICT)):  # a support gives the same number
             return ClaimCheck(claim, "contradicted", _best([(c.sim, c)]), reason)
     if backing:
         return ClaimCheck(claim, "supported", _best(backing))
@@ -107,6 +107,9 @@ def candidates(claim: str, passages: list[Passage], embed: Embed | None) -> list
     split = {p.n: passage_sentences(p.text) for p in passages}
     idf = idf_table(t for sents in split.values() for _, t in sents)
     claim_terms = terms(claim)
+    articles: dict[str, str] = {}
+    for p in passages:
+        articles[p.article_id] = articles.get(p.article_id, "") + " " + p.text
     found: list[Candidate] = []
     for p in passages:
         sents = split[p.n]
@@ -116,7 +119,7 @@ def candidates(claim: str, passages: list[Passage], embed: Embed | None) -> list
                 if words >= MIN_WORDS_SHARED:
                     quote = " ".join(s for s, _ in sents[start:end])
                     around = " ".join(s for s, _ in sents[max(0, start - 2):end + 1])
-                    found.append(Candidate(p, quote, around + " " + p.title, words, words))
+                    found.append(Candidate(p, quote, around + " " + p.title, words, words, articles[p.article_id]))
     found = sorted(found, key=lambda c: -c.words)[:CANDIDATES]
     if embed is not None and found:
         found = [c.scored(sim) for c, sim in zip(found, meaning_sims(claim, [c.quote for c in found], embed))]

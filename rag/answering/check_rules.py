@@ -23,8 +23,11 @@ from rag.text import FUNCTION_WORDS, stem, terms
 WON = frozenset("beat beats won win wins victory victories defeated defeats thrashed edged".split())
 LOST = frozenset("lost lose loses losing defeat loss losses".split())
 RELATION_BEFORE = 4  # words before the earlier name that may hold the verb relating them ("filed by A ... B")
+NUMBER_CONFLICT = "states a different"  # how a number's or a score's conflict begins (a support outweighs it)
+MAX_UNHELD_NEGATED = 1  # claim words a sentence may lack and still negate what the claim says
 MAX_APART = 12  # words between two names that can still be one clause about them
 AFTER_WINDOW = 8  # words after the second name a result word may describe it in ("X ... with a 1-0 victory")
+LIGHT_VERBS = frozenset("make makes made making get gets got getting".split())
 SHARED_PREFIX = 5  # letters two words must share to be one word in two forms ("knocked"/"knockout")
 WORD_SIM = 0.55  # meaning similarity a quote's word needs to stand for a claim's word it lacks
 NUMBER_WINDOW = 3
@@ -38,14 +41,16 @@ Embed = Callable[[list[str]], np.ndarray]  # texts → unit vectors, one row eac
 
 @dataclass(frozen=True)
 class Candidate:
-    """A passage sentence (or two neighbouring ones), the sentences around it with the title, and how close it is
-    to the claim in weighted words and in meaning (`sim`: the embedder's cosine, else the words' share)."""
+    """A passage sentence (or two neighbouring ones), the sentences around it with the title, how close it is to
+    the claim in weighted words and in meaning (`sim`: the embedder's cosine, else the words' share), and the
+    article's retrieved text."""
 
     passage: Passage
     quote: str
     context: str
     words: float
     sim: float
+    article: str  # every retrieved passage of its article: where the rest of a name ("Joseph" Parker) may be
 
     def scored(self, sim: float) -> Candidate:
         return replace(self, sim=sim)
@@ -54,40 +59,44 @@ class Candidate:
 def holds(claim: str, c: Candidate, embed: Embed | None = None) -> bool:
     """The candidate says what the claim says: no rule objects, its scores are the claim's, and every word of
     the claim but its names is in it, or (with an embedder) a word close in meaning ("knocked out"/"knockout")."""
-    if meaning_problem(claim, c.quote, c.context, c.passage.text, claim) or reversed_roles(claim, c):
+    reversed_reason, result_unstated = role_check(claim, c)
+    if meaning_problem(claim, c.quote, c.context, c.article, claim) or reversed_reason or result_unstated:
         return False
     if not scores(claim) <= scores(c.quote):
         return False
-    missing = unheld_words(claim, c.quote + " " + c.passage.title, c.passage.text)
+    missing = unheld_words(claim, c.quote + " " + c.passage.title, c.article)
     return not missing or (embed is not None and not unmatched_meanings(missing, c.quote, embed))
 
 
 def holds_every_word(claim: str, c: Candidate) -> bool:
     """The candidate holds every word of the claim in some form: support however far its meaning scores."""
-    return not unheld_words(claim, c.quote + " " + c.passage.title, c.passage.text)
+    return not unheld_words(claim, c.quote + " " + c.passage.title, c.article)
 
 
 def conflict(claim: str, c: Candidate) -> str:
     """Why the candidate, about the same people and things, states otherwise: a different number of the same
     kind, a negation flipped, the names' roles swapped, a result reversed; "" when it does not (or is not about
     the claim's names)."""
-    claim_toks, quote_toks = tokens(claim, c.passage.text), tokens(c.quote, c.passage.text + " " + claim)
-    if name_problem(claim_toks, quote_toks, c.quote, c.quote + " " + c.context, c.passage.text):
+    claim_toks, quote_toks = tokens(claim, c.article), tokens(c.quote, c.article + " " + claim)
+    if name_problem(claim_toks, quote_toks, c.quote, c.quote + " " + c.context, c.article):
         return ""
-    if not all(_first(quote_toks, words[-1]) is not None for words in names(claim_toks).values()):
+    if not all(_positions(quote_toks, words[-1]) for words in names(claim_toks).values()):
         return ""  # a number or a verb said of someone else is no contradiction
-    other_scores = scores(claim) - scores(c.quote)
-    if other_scores and scores(c.quote):
-        return f"gives another score than {', '.join(sorted(other_scores))}: {', '.join(sorted(scores(c.quote)))}"
+    other = _other_score(claim, c.quote)
+    if other:
+        return f"{NUMBER_CONFLICT} score: {other}"
     missing = unsupported(claim, c.quote)
     kinds = {_kind(q) for q in quantities(c.quote)}
     if any(_kind(q) in kinds for q in missing) and _numbers_share_words(claim, c.quote):
-        return "states a different number than " + ", ".join(describe(q) for q in missing)
+        return f"{NUMBER_CONFLICT} number than " + ", ".join(describe(q) for q in missing)
     named = {t.stem for t in claim_toks if t.name is not None}
     polarity = polarity_problem(claim_toks, quote_toks)
-    if polarity and not any(f"'{word}'" in polarity for word in named):  # "without Apple's help" negates no claim
+    # a negation contradicts only on the same thing: "without Apple's help" negates no name, and a sentence
+    # lacking more than `MAX_UNHELD_NEGATED` of the claim's words negates something else
+    if (polarity and not any(f"'{word}'" in polarity for word in named)
+            and len(unheld_words(claim, c.quote + " " + c.passage.title, c.article)) <= MAX_UNHELD_NEGATED):
         return polarity
-    return role_problem(claim_toks, quote_toks, claim_toks) or reversed_roles(claim, c)
+    return role_problem(claim_toks, quote_toks, claim_toks) or role_check(claim, c)[0]
 
 
 def unheld_words(claim: str, quote: str, passage: str = "") -> list[str]:
@@ -100,8 +109,8 @@ def unheld_words(claim: str, quote: str, passage: str = "") -> list[str]:
     held = set(terms(quote)) | set(terms(quote.replace("-", " ")))
     missing = []
     for i, t in enumerate(toks):
-        if t.lower == "going" and i + 1 < len(toks) and toks[i + 1].lower == "to":
-            continue  # "is going to be" says "will be"
+        if (t.lower == "going" and i + 1 < len(toks) and toks[i + 1].lower == "to") or t.lower in LIGHT_VERBS:
+            continue  # "is going to be" says "will be"; "made a net income" says "had" (the noun says what)
         if (t.name is not None or not t.text[:1].isalpha() or t.lower in FUNCTION_WORDS or t.stem in named
                 or not terms(t.text) or t.stem in held or any(_shares_prefix(t.lower, w) for w in quote_lower)):
             continue
@@ -150,6 +159,25 @@ def _numbers(text: str) -> list[tuple[frozenset, set[str], set[str]]]:
     return out
 
 
+def _other_score(claim: str, quote: str) -> str:
+    """A score of the quote, next to a word of a claim's score it lacks ("3-3 at RB Leipzig"/"2-2 draw at RB
+    Leipzig"), or ""."""
+    theirs = [(score, _around(quote, m)) for m in _SCORE.finditer(quote) for score in [f"{m[1]}-{m[2]}"]]
+    have = {score for score, _ in theirs}
+    for m in _SCORE.finditer(claim):
+        near = _around(claim, m)
+        if f"{m[1]}-{m[2]}" not in have:
+            for score, words in theirs:
+                if near & words:
+                    return score
+    return ""
+
+
+def _around(text: str, m: re.Match) -> set[str]:
+    words = _WORD.findall(text[:m.start()])[-NUMBER_WINDOW:] + _WORD.findall(text[m.end():])[:NUMBER_WINDOW]
+    return {stem(w.lower()) for w in words if w.lower() not in FUNCTION_WORDS}
+
+
 def scores(text: str) -> set[str]:
     """The text's match scores ("4-1", "2–2"), as "4-1"."""
     return {f"{a}-{b}" for a, b in _SCORE.findall(text)}
@@ -168,35 +196,48 @@ def _shares_prefix(a: str, b: str) -> bool:
 # ---- who did what to whom, across the clause ------------------------------------------------------
 
 
-def reversed_roles(claim: str, c: Candidate) -> str:
-    """The claim's first two names related by a verb ("A beat B", "A filed a suit against B") in the opposite
-    roles in the quote: B before A in the same voice, or the result reversed ("B's win over A", "A's defeat at
-    B"). "" when the quote agrees or lacks either name."""
-    claim_toks = tokens(claim, c.passage.text)
+def role_check(claim: str, c: Candidate) -> tuple[str, bool]:
+    """Whether the quote has the claim's first two names related by a verb ("A beat B", "A filed a suit against
+    B") in the opposite roles: B before A in the same voice, or the result reversed ("B's win over A", "A's
+    defeat at B"), as a reason ("" if not); and whether the claim says who won but the quote, holding both
+    names, does not."""
+    claim_toks = tokens(claim, c.article)
     pair = _related_pair(claim_toks)
     if pair is None:
-        return ""
+        return "", False
     a, b, between = pair
-    quote_toks = tokens(c.quote, c.passage.text + " " + claim)
-    ia, ib = _first(quote_toks, a), _first(quote_toks, b)
-    if ia is None or ib is None:
-        return ""
-    claim_outcome = _result(between)
+    quote_toks = tokens(c.quote, c.article + " " + claim)
+    found = _closest(quote_toks, a, b)
+    if found is None:
+        return "", False
+    ia, ib = found
+    claim_outcome = _result(between) * (-1 if _passive(between) else 1)
     lo, hi = sorted((ia, ib))
     source_between = quote_toks[lo + 1:hi]
     forward = (ia < ib) != _passive(source_between)
-    claim_forward = not _passive(between)
     source_outcome = _result(source_between) * (1 if forward else -1)
     if not source_outcome:  # "A ... with B's 1-0 victory": a result word right after the later name is its own
         source_outcome = -_result(quote_toks[hi + 1:hi + 1 + AFTER_WINDOW]) * (1 if ia < ib else -1)
-    if claim_outcome and source_outcome:
-        if claim_outcome * (1 if claim_forward else -1) != source_outcome:
-            return f"has {a.title()} and {b.title()} the other way round in the result"
-        return ""
-    relation = {t.stem for t in quote_toks[max(0, lo - RELATION_BEFORE):hi]}
-    if forward != claim_forward and hi - lo <= MAX_APART and relation & {t.stem for t in between if t.lower not in FUNCTION_WORDS}:
-        return f"has {a.title()} and {b.title()} the other way round"
-    return ""
+    if claim_outcome:
+        if source_outcome and claim_outcome != source_outcome:
+            return f"has {a.title()} and {b.title()} the other way round in the result", False
+        return "", not source_outcome
+    start = lo
+    while start > 0 and quote_toks[start - 1].name == quote_toks[lo].name:
+        start -= 1  # from the first word of the earlier name
+    relation = {t.stem for t in quote_toks[max(0, start - RELATION_BEFORE):hi]}
+    verbs = {t.stem for t in between if t.lower not in FUNCTION_WORDS}
+    if forward == _passive(between) and hi - lo <= MAX_APART and relation & verbs:
+        return f"has {a.title()} and {b.title()} the other way round", False
+    return "", False
+
+
+def _closest(toks: list[Token], a: str, b: str) -> tuple[int, int] | None:
+    """The positions of names `a` and `b` in the quote where they stand closest together."""
+    pa, pb = _positions(toks, a), _positions(toks, b)
+    if not pa or not pb:
+        return None
+    return min(((i, j) for i in pa for j in pb), key=lambda ij: abs(ij[0] - ij[1]))
 
 
 def _related_pair(toks: list[Token]) -> tuple[str, str, list[Token]] | None:
@@ -213,11 +254,8 @@ def _related_pair(toks: list[Token]) -> tuple[str, str, list[Token]] | None:
     return None
 
 
-def _first(toks: list[Token], head: str) -> int | None:
-    for i, t in enumerate(toks):
-        if t.name is not None and same_name(t.lower.replace(".", ""), head):
-            return i
-    return None
+def _positions(toks: list[Token], head: str) -> list[int]:
+    return [i for i, t in enumerate(toks) if t.name is not None and same_name(t.lower.replace(".", ""), head)]
 
 
 def _passive(between: list[Token]) -> bool:
