@@ -17,6 +17,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
 
 from rag.answering.check_rules import NUMBER_CONFLICT, Candidate, Embed, conflict, holds, holds_every_word
 from rag.answering.citations import split_claims
@@ -32,6 +35,7 @@ CANDIDATES = 16  # the candidates closest in words that are embedded and judged
 MIN_WORDS_SHARED = 0.2  # a candidate holding less of the claim's weighted words is not about it
 SUPPORT_SIM = 0.62  # meaning similarity (MiniLM cosine) a supporting candidate needs
 TOPIC_SIM = 0.5  # ... and one that contradicts (it is about the same thing, saying otherwise)
+LONG_QUOTE_WORDS = 20  # a quote longer than this is also scored by its clauses
 MIN_CLAUSE_WORDS = 5  # a shorter piece between commas or dashes is no clause of its own
 _CLAUSE_BREAK = re.compile(r"\s*(?:[,;:—–]|\s-\s|\. )\s*")
 VERDICTS = ("supported", "contradicted", "not_found")
@@ -85,9 +89,14 @@ def check_text(text: str, retrieve: Callable[[str], list[Passage]], max_chars: i
 def check_claim(claim: str, passages: list[Passage], embed: Embed | None = None) -> ClaimCheck:
     """Supported if a close candidate holds the claim, else contradicted if one on the same thing states
     otherwise, else not_found."""
+    embed = _remembering(embed) if embed is not None else None
     ranked = candidates(claim, passages, embed)
-    backing = [(c.sim, c) for c in ranked if (c.sim >= SUPPORT_SIM or holds_every_word(claim, c))
-               and holds(claim, c, embed)]
+    backing: list[tuple[float, Candidate]] = []
+    for c in ranked:  # closest first; enough once there is a quote from each of `MAX_CITATIONS` articles
+        if len({b.passage.article_id for _, b in backing}) >= MAX_CITATIONS:
+            break
+        if (c.sim >= SUPPORT_SIM or holds_every_word(claim, c)) and holds(claim, c, embed):
+            backing.append((c.sim, c))
     # a contradiction at least as close in meaning as the best support outweighs it: when in doubt, not supported
     floor = max(TOPIC_SIM, backing[0][0]) if backing else TOPIC_SIM
     for c in ranked:  # closest first: the contradiction quoted is the one most about the claim
@@ -130,7 +139,7 @@ def meaning_sims(claim: str, quotes: list[str], embed: Embed) -> list[float]:
     """Each quote's closeness in meaning to the claim: the closer of the whole quote and its closest clause (a
     long sentence's other clauses dilute its vector)."""
     parts = [[q] + [p for p in _CLAUSE_BREAK.split(q) if len(p.split()) >= MIN_CLAUSE_WORDS and p != q]
-             for q in quotes]
+             if len(q.split()) > LONG_QUOTE_WORDS else [q] for q in quotes]
     flat = [p for ps in parts for p in ps]
     vectors = embed([claim] + flat)
     sims = vectors[1:] @ vectors[0]
@@ -150,6 +159,33 @@ def _best(rows: list[tuple[float, Candidate]]) -> list[Citation]:
             seen.add(p.article_id)
             out.append(Citation(len(out) + 1, p.article_id, p.title, p.source, p.published, p.url, c.quote))
     return out[:MAX_CITATIONS]
+
+
+def _remembering(embed: Embed) -> Embed:
+    """`embed` that embeds each text once per claim (the same words recur in every candidate)."""
+    seen: dict[str, np.ndarray] = {}
+
+    def remembered(texts: list[str]) -> np.ndarray:
+        new = [t for t in dict.fromkeys(texts) if t not in seen]
+        if new:
+            seen.update(zip(new, embed(new)))
+        return np.stack([seen[t] for t in texts])
+
+    return remembered
+
+
+def embedder(embeddings: Any) -> Embed | None:
+    """Unit vectors from the store's embedder (the offline MiniLM's `embed_array`, else LangChain's
+    `embed_documents`), or None when there is none (the check then holds claims to their words)."""
+    if embeddings is None:
+        return None
+    raw = getattr(embeddings, "embed_array", None) or (lambda texts: np.asarray(embeddings.embed_documents(texts)))
+
+    def embed(texts: list[str]) -> np.ndarray:
+        vectors = np.asarray(raw(texts), dtype=np.float32)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
+
+    return embed
 
 
 def verdict_counts(result: CheckResult) -> dict[str, int]:

@@ -23,8 +23,8 @@ from rag.text import FUNCTION_WORDS, stem, terms
 WON = frozenset("beat beats won win wins victory victories defeated defeats thrashed edged".split())
 LOST = frozenset("lost lose loses losing defeat loss losses".split())
 RELATION_BEFORE = 4  # words before the earlier name that may hold the verb relating them ("filed by A ... B")
-NUMBER_CONFLICT = "states a different"  # how a number's or a score's conflict begins (a support outweighs it)
-MAX_UNHELD_NEGATED = 1  # claim words a sentence may lack and still negate what the claim says
+NUMBER_CONFLICT = "the articles give a different"  # how a number's or a score's conflict begins (a support outweighs it)
+MAX_UNHELD_CONFLICT = 1  # claim words a sentence may lack and still negate what the claim says
 MAX_APART = 12  # words between two names that can still be one clause about them
 AFTER_WINDOW = 8  # words after the second name a result word may describe it in ("X ... with a 1-0 victory")
 LIGHT_VERBS = frozenset("make makes made making get gets got getting".split())
@@ -84,17 +84,17 @@ def conflict(claim: str, c: Candidate) -> str:
         return ""  # a number or a verb said of someone else is no contradiction
     other = _other_score(claim, c.quote)
     if other:
-        return f"{NUMBER_CONFLICT} score: {other}"
+        return f"{NUMBER_CONFLICT} score: {other}"  # "states a different score: 2-2"
     missing = unsupported(claim, c.quote)
     kinds = {_kind(q) for q in quantities(c.quote)}
     if any(_kind(q) in kinds for q in missing) and _numbers_share_words(claim, c.quote):
-        return f"{NUMBER_CONFLICT} number than " + ", ".join(describe(q) for q in missing)
+        return f"{NUMBER_CONFLICT} number than the claim's " + ", ".join(_say(q) for q in missing)
     named = {t.stem for t in claim_toks if t.name is not None}
     polarity = polarity_problem(claim_toks, quote_toks)
     # a negation contradicts only on the same thing: "without Apple's help" negates no name, and a sentence
-    # lacking more than `MAX_UNHELD_NEGATED` of the claim's words negates something else
+    # lacking more than `MAX_UNHELD_CONFLICT` of the claim's words negates something else
     if (polarity and not any(f"'{word}'" in polarity for word in named)
-            and len(unheld_words(claim, c.quote + " " + c.passage.title, c.article)) <= MAX_UNHELD_NEGATED):
+            and len(unheld_words(claim, c.quote + " " + c.passage.title, c.article)) <= MAX_UNHELD_CONFLICT):
         return polarity
     return role_problem(claim_toks, quote_toks, claim_toks) or role_check(claim, c)[0]
 
@@ -181,6 +181,15 @@ def _around(text: str, m: re.Match) -> set[str]:
 def scores(text: str) -> set[str]:
     """The text's match scores ("4-1", "2–2"), as "4-1"."""
     return {f"{a}-{b}" for a, b in _SCORE.findall(text)}
+
+
+def _say(q: tuple) -> str:
+    """A quantity as a person writes it ("512 million", "11%")."""
+    if q[0] == "n":
+        for size, word in ((1e12, " trillion"), (1e9, " billion"), (1e6, " million")):
+            if q[1] >= size:
+                return f"{q[1] / size:g}{word}"
+    return describe(q)
 
 
 def _kind(q: tuple) -> str:
