@@ -99,3 +99,79 @@ def test_the_eval_counts_a_contradicted_claim_called_supported_as_a_false_suppor
     result = CheckEval([{"claim": "a", "label": "contradicted", "verdict": "supported", "reason": ""},
                         {"claim": "b", "label": "supported", "verdict": "supported", "reason": ""}])
     assert (result.accuracy, result.false_supported) == (0.5, 1.0)
+
+
+BOXING = ("Kiwi heavyweight Joseph Parker stunned former champion Deontay Wilder in Riyadh on Saturday. Joseph "
+          "Parker's victory over Deontay Wilder came before Anthony Joshua stopped Otto Wallin.")
+LAWSUIT = ("The class action antitrust suit was filed by Helena World Chronicle against Google this week. "
+           "The publisher argues that Google siphons off its readers.")
+FOOTBALL = ("The pressure on Manchester United has grown following their 1-0 defeat at Newcastle on Saturday. "
+            "Bayern Munich came from two goals down to snatch a 2-2 draw at RB Leipzig.")
+NEWS = [passage(1, BOXING, "Parker stuns Wilder", "boxing"), passage(2, LAWSUIT, "Publisher sues Google", "suit"),
+        passage(3, FOOTBALL, "Weekend football", "football")]
+
+
+def test_a_win_the_article_reports_is_supported_and_the_same_win_turned_round_is_contradicted():
+    assert check_claim("Joseph Parker beat Deontay Wilder", NEWS).verdict == "supported"
+    swapped = check_claim("Deontay Wilder beat Joseph Parker", NEWS)
+    assert swapped.verdict == "contradicted"
+    assert "victory over Deontay Wilder" in swapped.citations[0].quote and "other way round" in swapped.reason
+
+
+def test_roles_swapped_against_a_passive_sentence_are_contradicted_with_the_passage_quoted():
+    result = check_claim("Google filed a class action antitrust suit against Helena World Chronicle", NEWS)
+    assert result.verdict == "contradicted"
+    assert "filed by Helena World Chronicle" in result.citations[0].quote
+
+
+def test_a_win_claimed_where_the_article_reports_a_defeat_is_contradicted():
+    result = check_claim("Manchester United beat Newcastle 1-0 on Saturday", NEWS)
+    assert result.verdict == "contradicted"
+    assert "1-0 defeat at Newcastle" in result.citations[0].quote
+
+
+def test_a_changed_score_is_contradicted_and_the_right_one_supported():
+    assert check_claim("Bayern Munich drew 3-3 at RB Leipzig", NEWS).verdict == "contradicted"
+    assert check_claim("Bayern Munich snatched a 2-2 draw at RB Leipzig", NEWS).verdict == "supported"
+
+
+def test_a_number_about_something_the_articles_never_count_is_not_found_rather_than_contradicted():
+    result = check_claim("Apple agreed to pay Beeper $50 million to settle", PASSAGES)
+    assert result.verdict == "not_found"
+
+
+def test_a_claim_about_the_same_person_but_another_event_is_not_supported():
+    assert check_claim("Deontay Wilder was arrested in Riyadh on Saturday", NEWS).verdict == "not_found"
+
+
+def test_with_the_stores_embedder_a_paraphrase_is_supported_and_a_negation_still_contradicted():
+    from rag.answering.check import embedder
+    from rag.embeddings.embedders import LocalMiniLMEmbeddings
+
+    embed = embedder(LocalMiniLMEmbeddings())
+    text = ("Jai Opetaia delivered a brutal first-round knockout of Ellis Zorro in Saudi Arabia. Beeper Mini will be "
+            "free for the time being.")
+    passages = [passage(1, text, "Opetaia knocks out Zorro", "ko")]
+    assert check_claim("Opetaia knocked out Ellis Zorro in the first round in Saudi Arabia", passages,
+                       embed).verdict == "supported"
+    assert check_claim("Beeper Mini will not be free for the time being", passages,
+                       embed).verdict == "contradicted"
+
+
+@pytest.mark.slow  # a newsbot process per command
+def test_newsbot_check_json_gives_each_claim_its_verdict_and_quoted_citations(tmp_path):
+    from tests.conftest import SEEDS
+    from tests.support.cli import run
+
+    store = tmp_path / "store"
+    run("ingest", str(SEEDS), env_dir=store)
+    proc = run("check", "CNN reported that Russia deployed 145 drones. Russia deployed 300 drones on November 10. "
+               "Trump advised Putin to intensify the Ukraine conflict. Kim Jong Un visited Paris last week.",
+               "--json", env_dir=store)
+    result = json.loads(proc.stdout)
+    assert set(result) == {"claims", "note"}
+    assert [c["verdict"] for c in result["claims"]] == ["supported", "contradicted", "contradicted", "not_found"]
+    assert all(set(c) == {"text", "verdict", "citations", "reason"} for c in result["claims"])
+    assert "145 drones" in result["claims"][0]["citations"][0]["quote"]
+    assert "not to intensify" in result["claims"][2]["citations"][0]["quote"]
+    assert result["claims"][3]["citations"] == []
