@@ -2,14 +2,18 @@
 
 The text (a chat message) is split into sentences, at most `MAX_CLAIMS` of them (the rest is cut, with a note).
 Each claim gets its own passages from the retriever, as a question would. Every passage sentence (and every two
-neighbouring ones) is a candidate; the closest in meaning (the store's embedder, when given; else in weighted
-words) are judged with the citation check's rules (`rag.answering.claims`), no model:
-- **supported**: a candidate close in meaning (`SUPPORT_SIM`) that holds the claim's names and numbers, with no
-  rule objecting (polarity, roles, `rag.answering.roles`); without an embedder, it must hold every word;
-- **contradicted**: a candidate on the same thing (`TOPIC_SIM`, the claim's names) that states otherwise: a
-  different number of the same kind, a negation flipped, the two names in opposite roles, or a result reversed;
-- **not_found** otherwise: a number the articles never give is not a contradiction, nor is a name they lack.
-When in doubt between supported and not_found, not_found: a false "supported" is the costly mistake.
+neighbouring ones) sharing enough of its words is a candidate; the `CANDIDATES` closest in words are scored by
+meaning (the store's embedder: the whole quote or its closest clause) and judged with the rules of
+`rag.answering.check_rules` (built on the citation check's, `rag.answering.claims`), no model:
+- **supported**: a candidate close in meaning (`SUPPORT_SIM`), or holding every word of the claim, that holds its
+  names, numbers and scores, with no rule objecting, each of its other words there in some form or (embedder)
+  a word close in meaning;
+- **contradicted**: a candidate holding the claim's names that states otherwise: a different number or score
+  next to the same words, a negation flipped, the two names in opposite roles, a result reversed. One at least
+  as close in meaning as the best support outweighs it (unless it is only a number the support gives right);
+- **not_found** otherwise: a number the articles never give for that thing is no contradiction, nor is a name
+  they lack. When in doubt between supported and not_found, not_found: a false "supported" costs the most.
+Measured with `newsbot eval check` (rag/eval/check.py); without an embedder every word must be held.
 """
 
 from __future__ import annotations
@@ -21,7 +25,14 @@ from typing import Any
 
 import numpy as np
 
-from rag.answering.check_rules import NUMBER_CONFLICT, Candidate, Embed, conflict, holds, holds_every_word
+from rag.answering.check_rules import (
+    NUMBER_CONFLICT,
+    Candidate,
+    Embed,
+    conflict,
+    holds,
+    holds_every_word,
+)
 from rag.answering.citations import split_claims
 from rag.answering.claims import passage_sentences
 from rag.answering.query import validate_question

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from itertools import pairwise
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -23,7 +24,7 @@ from rag.text import FUNCTION_WORDS, stem, terms
 WON = frozenset("beat beats won win wins victory victories defeated defeats thrashed edged".split())
 LOST = frozenset("lost lose loses losing defeat loss losses".split())
 RELATION_BEFORE = 4  # words before the earlier name that may hold the verb relating them ("filed by A ... B")
-NUMBER_CONFLICT = "the articles give a different"  # how a number's or a score's conflict begins (a support outweighs it)
+NUMBER_CONFLICT = "the articles give a different"  # a number's or score's conflict (a support outweighs it)
 MAX_UNHELD_CONFLICT = 1  # claim words a sentence may lack and still negate what the claim says
 MAX_APART = 12  # words between two names that can still be one clause about them
 AFTER_WINDOW = 8  # words after the second name a result word may describe it in ("X ... with a 1-0 victory")
@@ -84,7 +85,7 @@ def conflict(claim: str, c: Candidate) -> str:
         return ""  # a number or a verb said of someone else is no contradiction
     other = _other_score(claim, c.quote)
     if other:
-        return f"{NUMBER_CONFLICT} score: {other}"  # "states a different score: 2-2"
+        return f"{NUMBER_CONFLICT} score: {other}"
     missing = unsupported(claim, c.quote)
     kinds = {_kind(q) for q in quantities(c.quote)}
     if any(_kind(q) in kinds for q in missing) and _numbers_share_words(claim, c.quote):
@@ -253,13 +254,13 @@ def _related_pair(toks: list[Token]) -> tuple[str, str, list[Token]] | None:
     """The heads of the first two neighbouring names with a content word between them, and the words between."""
     spans = names(toks)
     order = sorted(spans)
-    for k1, k2 in zip(order, order[1:]):
+    for k1, k2 in pairwise(order):
         end = max(i for i, t in enumerate(toks) if t.name == k1)
         start = min(i for i, t in enumerate(toks) if t.name == k2)
         between = toks[end + 1:start]
-        if any(t.stem[:1].isalpha() and t.lower not in FUNCTION_WORDS for t in between):
-            if not same_name(spans[k1][-1], spans[k2][-1]):
-                return spans[k1][-1], spans[k2][-1], between
+        related = any(t.stem[:1].isalpha() and t.lower not in FUNCTION_WORDS for t in between)
+        if related and not same_name(spans[k1][-1], spans[k2][-1]):
+            return spans[k1][-1], spans[k2][-1], between
     return None
 
 
