@@ -175,3 +175,11 @@ def test_newsbot_check_json_gives_each_claim_its_verdict_and_quoted_citations(tm
     assert "145 drones" in result["claims"][0]["citations"][0]["quote"]
     assert "not to intensify" in result["claims"][2]["citations"][0]["quote"]
     assert result["claims"][3]["citations"] == []
+
+
+def test_the_eval_reports_the_tuning_half_and_the_held_out_half_apart():
+    rows = [{"claim": str(i), "label": "supported", "verdict": "supported" if i % 2 else "not_found", "reason": "",
+             "seconds": 0.1} for i in range(4)]
+    figures = CheckEval(rows).to_dict()
+    assert figures["halves"]["even"]["accuracy"] == 0.0 and figures["halves"]["odd"]["accuracy"] == 1.0
+    assert figures["accuracy"] == 0.5 and figures["p50_seconds_per_claim"] == 0.1
