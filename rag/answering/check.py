@@ -19,6 +19,7 @@ Measured with `newsbot eval check` (rag/eval/check.py); without an embedder ever
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +38,7 @@ from rag.answering.citations import split_claims
 from rag.answering.claims import passage_sentences
 from rag.answering.query import validate_question
 from rag.schema import Citation, Passage
-from rag.text import coverage, idf_table, terms
+from rag.text import FUNCTION_WORDS, coverage, idf_table, terms
 
 MAX_CLAIMS = 5
 MIN_WORDS = 3  # a shorter sentence ("lol", "Wow.") is no claim
@@ -49,6 +50,9 @@ TOPIC_SIM = 0.5  # ... and one that contradicts (it is about the same thing, say
 LONG_QUOTE_WORDS = 20  # a quote longer than this is also scored by its clauses
 MIN_CLAUSE_WORDS = 5  # a shorter piece between commas or dashes is no clause of its own
 _CLAUSE_BREAK = re.compile(r"\s*(?:[,;:—–]|\s-\s|\. )\s*")
+NAME_CASE_RATIO = 3  # a word the articles capitalise this many times as often as not is a name
+_MID_SENTENCE_WORD = re.compile(r"(?<=[\w,;:’'\"”)]\s)([A-Za-z][A-Za-z.’'-]*[A-Za-z])")
+_CLAIM_WORD = re.compile(r"(?<![\w'’])[a-z][a-z.-]*[a-z]")  # "mrbeast" of "mrbeast's" too
 VERDICTS = ("supported", "contradicted", "not_found")
 
 
@@ -101,6 +105,7 @@ def check_claim(claim: str, passages: list[Passage], embed: Embed | None = None)
     """Supported if a close candidate holds the claim, else contradicted if one on the same thing states
     otherwise, else not_found."""
     embed = _remembering(embed) if embed is not None else None
+    said, claim = claim, recase(claim, " ".join(p.title + ". " + p.text for p in passages))
     ranked = candidates(claim, passages, embed)
     backing: list[tuple[float, Candidate]] = []
     for c in ranked:  # closest first; enough once there is a quote from each of `MAX_CITATIONS` articles
@@ -115,10 +120,31 @@ def check_claim(claim: str, passages: list[Passage], embed: Embed | None = None)
             break
         reason = conflict(claim, c)
         if reason and not (backing and reason.startswith(NUMBER_CONFLICT)):  # a support gives the same number
-            return ClaimCheck(claim, "contradicted", _best([(c.sim, c)]), reason)
+            return ClaimCheck(said, "contradicted", _best([(c.sim, c)]), reason)
     if backing:
-        return ClaimCheck(claim, "supported", _best(backing))
-    return ClaimCheck(claim, "not_found", reason="no passage of the articles says this")
+        return ClaimCheck(said, "supported", _best(backing))
+    return ClaimCheck(said, "not_found", reason="no passage of the articles says this")
+
+
+def recase(claim: str, articles: str) -> str:
+    """The claim with each lower-case word that the articles write capitalised inside their sentences (at least
+    `NAME_CASE_RATIO` times as often as in lower case) written as they most often do: chat is typed in lower
+    case ("blackburn knocked chelsea out"), and the rules find names, and so who did what to whom, by capitals."""
+    forms: dict[str, Counter] = {}
+    for m in _MID_SENTENCE_WORD.finditer(articles):
+        forms.setdefault(m.group(1).lower(), Counter())[m.group(1)] += 1
+
+    def cased(m: re.Match) -> str:
+        word = m.group(0)
+        seen = forms.get(word.lower())
+        if word != word.lower() or word in FUNCTION_WORDS or not seen:
+            return word
+        upper = sum(n for form, n in seen.items() if form != form.lower())  # "iRobot" too
+        if upper < NAME_CASE_RATIO * seen.get(word, 0) or upper == 0:
+            return word
+        return max((f for f in seen if f != f.lower()), key=lambda f: seen[f])
+
+    return _CLAIM_WORD.sub(cased, claim)
 
 
 def candidates(claim: str, passages: list[Passage], embed: Embed | None) -> list[Candidate]:

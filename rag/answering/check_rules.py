@@ -32,6 +32,8 @@ LIGHT_VERBS = frozenset("make makes made making get gets got getting".split())
 SHARED_PREFIX = 5  # letters two words must share to be one word in two forms ("knocked"/"knockout")
 WORD_SIM = 0.55  # meaning similarity a quote's word needs to stand for a claim's word it lacks
 NUMBER_WINDOW = 3
+# between two names, a quotation mark or a bracket ends the clause ("... alternative to Google," Cue said)
+CLAUSE_BREAKS = frozenset('"“”;()')
 _NUMBER_OR_WORD = re.compile(r"\d+(?:[.,:]\d+)*%?|[A-Za-z][A-Za-z'’]*")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’]*")
 _SCORE = re.compile(r"(?<![\d:])(\d{1,2})\s?[-–]\s?(\d{1,2})(?![\d:])")
@@ -210,7 +212,7 @@ def role_check(claim: str, c: Candidate) -> tuple[str, bool]:
     """Whether the quote has the claim's first two names related by a verb ("A beat B", "A filed a suit against
     B") in the opposite roles: B before A in the same voice, or the result reversed ("B's win over A", "A's
     defeat at B"), as a reason ("" if not); and whether the claim says who won but the quote, holding both
-    names, does not."""
+    names, does not (or the quote lacks a name, or has them the other way round: no support either way)."""
     claim_toks = tokens(claim, c.article)
     pair = _related_pair(claim_toks)
     if pair is None:
@@ -218,8 +220,8 @@ def role_check(claim: str, c: Candidate) -> tuple[str, bool]:
     a, b, between = pair
     quote_toks = tokens(c.quote, c.article + " " + claim)
     found = _closest(quote_toks, a, b)
-    if found is None:
-        return "", False
+    if found is None:  # a quote naming one party only (the other in its context) cannot say who did what to whom
+        return "", True
     ia, ib = found
     claim_outcome = _result(between) * (-1 if _passive(between) else 1)
     lo, hi = sorted((ia, ib))
@@ -232,14 +234,17 @@ def role_check(claim: str, c: Candidate) -> tuple[str, bool]:
         if source_outcome and claim_outcome != source_outcome:
             return f"has {a.title()} and {b.title()} the other way round in the result", False
         return "", not source_outcome
+    # the names the other way round (no passive "by" turning them back) do not say the claim's relation
+    unstated = forward == _passive(between)
     start = lo
     while start > 0 and quote_toks[start - 1].name == quote_toks[lo].name:
         start -= 1  # from the first word of the earlier name
     relation = {t.stem for t in quote_toks[max(0, start - RELATION_BEFORE):hi]}
     verbs = {t.stem for t in between if t.lower not in FUNCTION_WORDS}
-    if forward == _passive(between) and hi - lo <= MAX_APART and relation & verbs:
+    one_clause = hi - lo <= MAX_APART and not any(t.text in CLAUSE_BREAKS for t in source_between)
+    if unstated and one_clause and relation & verbs:
         return f"has {a.title()} and {b.title()} the other way round", False
-    return "", False
+    return "", unstated
 
 
 def _closest(toks: list[Token], a: str, b: str) -> tuple[int, int] | None:
