@@ -36,6 +36,7 @@ NUMBER_WINDOW = 3
 CLAUSE_BREAKS = frozenset('"“”;()')
 _NUMBER_OR_WORD = re.compile(r"\d+(?:[.,:]\d+)*%?|[A-Za-z][A-Za-z'’]*")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’]*")
+_PRONOUN = re.compile(r"(?:he|she|they|we|it)(?:['’]\w+)?$")  # a subject named only as a pronoun
 _SCORE = re.compile(r"(?<![\d:])(\d{1,2})\s?[-–]\s?(\d{1,2})(?![\d:])")
 
 
@@ -234,17 +235,28 @@ def role_check(claim: str, c: Candidate) -> tuple[str, bool]:
         if source_outcome and claim_outcome != source_outcome:
             return f"has {a.title()} and {b.title()} the other way round in the result", False
         return "", not source_outcome
-    # the names the other way round (no passive "by" turning them back) do not say the claim's relation
-    unstated = forward == _passive(between)
+    unstated = _order_unstated(quote_toks, a, b, forward, between)
     start = lo
     while start > 0 and quote_toks[start - 1].name == quote_toks[lo].name:
         start -= 1  # from the first word of the earlier name
     relation = {t.stem for t in quote_toks[max(0, start - RELATION_BEFORE):hi]}
     verbs = {t.stem for t in between if t.lower not in FUNCTION_WORDS}
     one_clause = hi - lo <= MAX_APART and not any(t.text in CLAUSE_BREAKS for t in source_between)
-    if unstated and one_clause and relation & verbs:
+    if forward == _passive(between) and one_clause and relation & verbs:
         return f"has {a.title()} and {b.title()} the other way round", False
     return "", unstated
+
+
+def _order_unstated(quote_toks: list[Token], a: str, b: str, forward: bool, between: list[Token]) -> bool:
+    """Whether the quote leaves the claim's "a acts on b" unsaid: the names the other way round (no passive "by"
+    turning them back) where they stand closest or where each is first named (the subject comes first), or a
+    pronoun before the actor's first mention that may be the one acting ("he'd forced out ... Dave Clark")."""
+    fa, fb = min(_positions(quote_toks, a)), min(_positions(quote_toks, b))
+    first_forward = (fa < fb) != _passive(quote_toks[min(fa, fb) + 1:max(fa, fb)])
+    passive = _passive(between)
+    actor = fb if passive else fa
+    pronoun_first = any(_PRONOUN.match(t.lower) for t in quote_toks[:actor])
+    return forward == passive or first_forward == passive or pronoun_first
 
 
 def _closest(toks: list[Token], a: str, b: str) -> tuple[int, int] | None:
