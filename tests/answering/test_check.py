@@ -183,3 +183,31 @@ def test_the_eval_reports_the_tuning_half_and_the_held_out_half_apart():
     figures = CheckEval(rows).to_dict()
     assert figures["halves"]["even"]["accuracy"] == 0.0 and figures["halves"]["odd"]["accuracy"] == 1.0
     assert figures["accuracy"] == 0.5 and figures["p50_seconds_per_claim"] == 0.1
+
+
+FLEX = ("Flexport founder Ryan Petersen took the stage in Phoenix. It was a week after he'd forced out his "
+        "successor as CEO, former Amazon executive Dave Clark, so Petersen could run the show again.")
+CUP = ("Newcastle will travel to Chelsea in the quarter-finals of the Carabao Cup after Chelsea knocked out "
+       "Blackburn in the last round. Blackburn and Chelsea last met in 2019.")
+
+
+def test_a_lower_case_claim_takes_the_articles_capitals():
+    from rag.answering.check import recase
+
+    assert recase("dave clark pushed out ryan petersen", FLEX) == "Dave Clark pushed out Ryan Petersen"
+
+
+def test_a_lower_case_role_swap_is_not_supported():
+    flex = [passage(1, FLEX, "Petersen is back", "flex")]
+    assert check_claim("dave clark pushed out ryan petersen as flexport ceo", flex).verdict != "supported"
+
+
+def test_a_quote_with_the_parties_the_other_way_round_is_not_support():
+    cup = [passage(1, CUP, "Carabao Cup draw", "cup")]
+    assert check_claim("blackburn knocked out chelsea in the carabao cup", cup).verdict != "supported"
+
+
+def test_an_inner_capital_brand_is_a_name():
+    from rag.answering.claims import names, tokens
+
+    assert len(names(tokens("iRobot is trying to buy Amazon", "Amazon is buying iRobot."))) == 2
