@@ -118,7 +118,7 @@ def check_claim(claim: str, passages: list[Passage], embed: Embed | None = None)
     for c in ranked:  # closest first: the contradiction quoted is the one most about the claim
         if c.sim < floor:
             break
-        reason = conflict(claim, c)
+        reason = conflict(claim, c, embed)
         if reason and not (backing and reason.startswith(NUMBER_CONFLICT)):  # a support gives the same number
             return ClaimCheck(said, "contradicted", _best([(c.sim, c)]), reason)
     if backing:

@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from rag.answering.claims import (Token, meaning_problem, name_problem, names, polarity_problem, role_problem,
+from rag.answering.claims import (NEGATIONS, _SKIP_AFTER_NEGATION, Token, meaning_problem,
+                                  name_problem, names, polarity_problem, role_problem,
                                   same_name, tokens)
 from rag.answering.quantities import SCALES, describe, quantities, unsupported
 from rag.schema import Passage
@@ -77,7 +78,7 @@ def holds_every_word(claim: str, c: Candidate) -> bool:
     return not unheld_words(claim, c.quote + " " + c.passage.title, c.article)
 
 
-def conflict(claim: str, c: Candidate) -> str:
+def conflict(claim: str, c: Candidate, embed: Embed | None = None) -> str:
     """Why the candidate, about the same people and things, states otherwise: a different number of the same
     kind, a negation flipped, the names' roles swapped, a result reversed; "" when it does not (or is not about
     the claim's names)."""
@@ -97,10 +98,19 @@ def conflict(claim: str, c: Candidate) -> str:
     polarity = polarity_problem(claim_toks, quote_toks)
     # a negation contradicts only on the same thing: "without Apple's help" negates no name, and a sentence
     # lacking more than `MAX_UNHELD_CONFLICT` of the claim's words negates something else
-    if (polarity and not any(f"'{word}'" in polarity for word in named)
-            and len(unheld_words(claim, c.quote + " " + c.passage.title, c.article)) <= MAX_UNHELD_CONFLICT):
+    if polarity and not any(f"'{word}'" in polarity for word in named) and _same_thing(claim, c, embed):
         return polarity
     return role_problem(claim_toks, quote_toks, claim_toks) or role_check(claim, c)[0]
+
+
+def _same_thing(claim: str, c: Candidate, embed: Embed | None) -> bool:
+    """The quote lacks at most `MAX_UNHELD_CONFLICT` of the claim's words, in form or (with an embedder) in
+    meaning ("wasn't fired"/"had been dismissed"): a negation of it is about what the claim says."""
+    missing = [w for w in unheld_words(claim, c.quote + " " + c.passage.title, c.article) if w not in NEGATIONS
+               and w not in _SKIP_AFTER_NEGATION]  # the negation itself is what differs, not a lacking word
+    if len(missing) <= MAX_UNHELD_CONFLICT:
+        return True
+    return embed is not None and len(unmatched_meanings(missing, c.quote, embed)) <= MAX_UNHELD_CONFLICT
 
 
 def unheld_words(claim: str, quote: str, passage: str = "") -> list[str]:

@@ -211,3 +211,21 @@ def test_an_inner_capital_brand_is_a_name():
     from rag.answering.claims import names, tokens
 
     assert len(names(tokens("iRobot is trying to buy Amazon", "Amazon is buying iRobot."))) == 2
+
+
+def test_a_negation_missing_a_word_held_in_meaning_is_contradicted_with_the_embedder():
+    from rag.answering.check_rules import Candidate, conflict
+
+    text = "Denise George, the attorney general of the US Virgin Islands, had been dismissed by the governor."
+    c = Candidate(passage(1, text, "George dismissed", "vi"), text, text, 1.0, 0.9, text)
+
+    def embed(texts):  # "fired" and "sacked" mean "dismissed"; every other word only itself
+        import numpy as np
+        same = {"fired": "dismissed", "sacked": "dismissed"}
+        keys = sorted({same.get(t, t) for t in texts})
+        return np.stack([np.eye(len(keys))[keys.index(same.get(t, t))] for t in texts])
+
+    claim = "Denise George was never fired or sacked as attorney general"
+    assert conflict(claim, c) == ""  # two words lacking in form: about something else, for all the words say
+    assert "negation" in conflict(claim, c, embed)
+    assert conflict("Denise George was never praised or promoted as attorney general", c, embed) == ""
