@@ -22,7 +22,8 @@ from rag.schema import Passage
 from rag.text import FUNCTION_WORDS, stem, terms
 
 # result words: who won a match, a case, a vote ("defeat" the noun is a loss; "defeated" the verb a win)
-WON = frozenset("beat beats won win wins victory victories defeated defeats thrashed edged".split())
+WON = frozenset("beat beats won win wins victory victories defeated defeats thrashed edged outclassed outplayed "
+                "routed crushed downed conquered conquers overcame upset stunned eliminated hammered outscored".split())
 LOST = frozenset("lost lose loses losing defeat loss losses".split())
 RELATION_BEFORE = 4  # words before the earlier name that may hold the verb relating them ("filed by A ... B")
 NUMBER_CONFLICT = "the articles give a different"  # a number's or score's conflict (a support outweighs it)
