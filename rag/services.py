@@ -100,7 +100,7 @@ class Services:
     def check(self, text: str, libraries: Sequence[str] = ()):
         """Each claim of `text` (a chat message) supported, contradicted or not in the libraries' articles, with
         quotes: a CheckResult (rule-based, no model; blocking). QuestionError when the text is empty or too long."""
-        from rag.answering.check import check_text
+        from rag.answering.check import check_text, embedder
         from rag.schema import Passage
 
         bound = self.retriever.model_copy(update={"libraries": self._read(libraries)})
@@ -108,7 +108,8 @@ class Services:
         def retrieve(claim: str) -> list[Passage]:
             return [Passage.from_document(i, d) for i, d in enumerate(bound.invoke(claim), start=1)]
 
-        return check_text(text, retrieve, self.settings.max_question_chars)
+        return check_text(text, retrieve, self.settings.max_question_chars,
+                          embed=embedder(getattr(self.index, "embeddings", None)))
 
     # ---- an answer's buttons (rag/store/answers.py): what Sources and Follow-up need, by the answer's id ------------
 

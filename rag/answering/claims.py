@@ -126,9 +126,12 @@ def tokens(text: str, passage: str = "") -> list[Token]:
     return out
 
 
+_INNER_CAPITAL = re.compile(r"[a-z]{1,2}[A-Z][a-z]")  # a brand written "iRobot", "eBay" is a name too
+
+
 def _is_name(word: str, first: bool, seen_in: str) -> bool:
     bare = re.sub(r"['’](m|ll|d|ve|re)$", "", word.lower())
-    if not word[:1].isupper() or bare in FUNCTION_WORDS or bare in CALENDAR_WORDS or bare == "i":
+    if not (word[:1].isupper() or _INNER_CAPITAL.match(word)) or bare in FUNCTION_WORDS or bare in CALENDAR_WORDS or bare == "i":
         return False
     if not first:
         return True
@@ -208,6 +211,8 @@ def negated(toks: list[Token]) -> list[tuple[str, set[str]]]:
         against = t.lower == "against" and i + 1 < len(toks) and toks[i + 1].lower.endswith("ing")
         if t.lower not in NEGATIONS and not against:  # "warned against escalating" = "warned not to escalate"
             continue
+        if t.text in ("No", "no") and i + 1 < len(toks) and toks[i + 1].text[:1].isdigit():
+            continue  # "No. 7" is a number, not a negation
         following = [u.stem for u in toks[i + 1:i + 6] if u.stem[:1].isalnum() and u.lower not in FUNCTION_WORDS
                      and u.lower not in NEGATIONS and u.lower not in _SKIP_AFTER_NEGATION][:2]
         if following:
