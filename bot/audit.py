@@ -19,3 +19,11 @@ def audit(interaction: discord.Interaction, action: str, detail: str) -> None:
     user, guild = interaction.user, interaction.guild
     logger.info("%s by user %s (%r) in server %s (%r): %s", action, user.id, str(user), interaction.guild_id,
                 guild.name if guild else None, detail)
+    services = getattr(interaction.client, "services", None)
+    if services is None:
+        return
+    try:  # the row every bot process shares (rag/store/audit.py); the log line above is written either way
+        services.record_audit(action, interaction.guild_id, user.id, detail)
+    except Exception:  # noqa: BLE001 - an audit row that can't be written never fails the member's command
+        logger.warning("the audit row for %s in server %s could not be stored", action, interaction.guild_id,
+                       exc_info=True)

@@ -111,6 +111,18 @@ class Services:
         return check_text(text, retrieve, self.settings.max_question_chars,
                           embed=embedder(getattr(self.index, "embeddings", None)))
 
+    # ---- the audit of writes (rag/store/audit.py) ------------------------------------------------------------------
+
+    @cached_property
+    def audit_log(self):
+        from rag.store.audit import AuditLog
+
+        return AuditLog(self.settings.database_url, self.settings.data_dir)
+
+    def record_audit(self, action: str, guild_id: int | None, user_id: int, detail: str) -> None:
+        """Keep one audit row (who changed what a server reads or gets), shared by every process."""
+        self.audit_log.record(action, guild_id, user_id, detail)
+
     # ---- an answer's buttons (rag/store/answers.py): what Sources and Follow-up need, by the answer's id ------------
 
     @cached_property

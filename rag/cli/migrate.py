@@ -1,7 +1,7 @@
 """`newsbot migrate`: an embedded store (SQLite and Chroma on disk) moved into PostgreSQL and a Chroma server.
 
 Nothing is embedded again: the registry's rows and the vectors are copied as they are (`rag.store.copy`), then
-every room's own tables (feeds, follows, schedules and posted days, answers' buttons, forum posts). The target must
+every room's own tables (feeds, follows, schedules and posted days, answers' buttons, forum posts, the audit). The target must
 be empty; the counts are checked after; the embedded store is only read (opened as any run of this version opens
 it, which may take an older briefing_schedule.json into its database first).
 """
@@ -75,11 +75,11 @@ def _rooms(services) -> list:
     from rag.briefing import posts, schedule
     from rag.feeds import registry
     from rag.follows import store
-    from rag.store import answers
+    from rag.store import answers, audit
 
     return [(services.feeds.store.conn, registry.TABLES), (services.follows.store.conn, store.TABLES),
             (services.schedules.connection(), schedule.TABLES), (services.answer_records.conn, answers.TABLES),
-            (services.story_posts.conn, posts.TABLES)]
+            (services.story_posts.conn, posts.TABLES), (services.audit_log.conn, audit.TABLES)]
 
 
 def _refuse_rows(rooms: list, tables: list[str]) -> None:

@@ -411,3 +411,6 @@ async def test_ingest_and_forget_are_in_the_audit_log_with_ids_and_titles_but_no
     assert removed == f"/forget {who}: article '{stored.article_id}' from guild-{b.id}: removed"
     body = "boats, music and food stalls"
     assert not [r for r in caplog.records if body in r.getMessage()]
+    rows = services.audit_log.recent(guild_id=b.id)  # the same three, kept in the store's database, newest first
+    assert [(r["action"], r["user_id"]) for r in rows[:3]] == [("/forget", b.admin.id)] * 2 + [("/ingest", b.admin.id)]
+    assert rows[0]["detail"] == f"article '{stored.article_id}' from guild-{b.id}: removed"

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow  # PostgreSQL, `chroma run` and newsbot processes
 
 @pytest.fixture
 def embedded(tmp_path):
-    """An embedded store as a server grows one: articles in two libraries, a feed, a follow, a schedule."""
+    """An embedded store as a server grows one: articles in two libraries, a feed, a follow, a schedule, an audit row."""
     from rag.services import build_services
 
     data = tmp_path / "embedded"
@@ -28,6 +28,7 @@ def embedded(tmp_path):
     services.feeds.store.add("default", "https://news.example/feed.xml", "Example news", "Example", 1800, "auto")
     services.add_follow("Putin and Ukraine", owner_id=7, channel_id=9, guild_id=5)
     services.schedules.save(Schedule(42, "08:00", "UTC", "2024-11-11", 5))
+    services.record_audit("/ingest", 5, 7, "file 'a.txt' into guild-5: added 1")
     return data
 
 
@@ -43,6 +44,7 @@ def test_an_embedded_store_moves_to_postgresql_and_a_chroma_server_and_answers_t
     counts = json.loads(done.stdout)
     assert counts["articles"] == 2 and counts["chunks"] == rows_before and counts["vectors"] == rows_before
     assert counts["feeds"] == 1 and counts["follows"] == 1 and counts["briefing_schedules"] == 1
+    assert counts["audit_log"] == 1
     server = {"NEWSBOT_DATABASE_URL": postgres_url, "NEWSBOT_CHROMA_HOST": "127.0.0.1",
               "NEWSBOT_CHROMA_PORT": str(chroma_server)}
     other = tmp_path / "another-machine"
