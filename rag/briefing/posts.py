@@ -21,8 +21,7 @@ from pathlib import Path
 from rag.briefing.build import Story, shares_a_story
 from rag.store.db import DB_NAME
 from rag.store.index import NewsIndex
-from rag.store.private import private_folder, touch_private
-from rag.store.sql import Connection, connect, create_tables
+from rag.store.sql import Connection, open_room
 from rag.text import date_to_int, iso_to_date
 
 SAME_STORY_DAYS = 7  # a post older than this is not continued: the story gets a new one
@@ -41,13 +40,9 @@ class StoryPosts:
     """Where each story was posted in a forum; every statement runs under a lock."""
 
     def __init__(self, data_dir: Path, index: NewsIndex, database_url: str | None = None) -> None:
-        if not database_url:
-            touch_private(private_folder(Path(data_dir)) / DB_NAME)
-        self.conn: Connection = connect(database_url, Path(data_dir) / DB_NAME)
+        self.conn: Connection = open_room(database_url, Path(data_dir) / DB_NAME, SCHEMA, SCHEMA_LOCK)
         self.index = index
         self.lock = threading.RLock()
-        with self.lock, self.conn.transaction():
-            create_tables(self.conn, SCHEMA, SCHEMA_LOCK)
 
     def close(self) -> None:
         self.conn.close()

@@ -25,8 +25,7 @@ from pathlib import Path
 
 from rag.libraries import check_library
 from rag.store.db import DB_NAME
-from rag.store.private import private_folder, touch_private
-from rag.store.sql import connect, create_tables
+from rag.store.sql import open_room
 
 TABLES = ("feeds", "feed_entries")  # what `newsbot migrate` copies of this room
 SCHEMA = """
@@ -93,12 +92,9 @@ class FeedStore:
     """Feeds and seen entries; every method is one short transaction."""
 
     def __init__(self, data_dir: Path, database_url: str | None = None) -> None:
-        if not database_url:  # created 0600 if missing (touch_private never reopens an existing file: see there)
-            touch_private(private_folder(Path(data_dir)) / DB_NAME)
-        self.conn = connect(database_url, Path(data_dir) / DB_NAME)
+        self.conn = open_room(database_url, Path(data_dir) / DB_NAME, SCHEMA, SCHEMA_LOCK)
         self.lock = threading.RLock()
         with self.lock, self.conn.transaction():
-            create_tables(self.conn, SCHEMA, SCHEMA_LOCK)
             self._add_lease_columns()
             # A Retry-After of hundreds of digits was once stored as infinity (never polled again, `feeds list`
             # failing); no schedule is ever more than an interval (7 days at most) ahead: bring such feeds back.
@@ -107,9 +103,7 @@ class FeedStore:
 
     def _add_lease_columns(self) -> None:
         """A feeds table made by a newsbot before leases gains their two columns (NULL: nobody holds the feed)."""
-        if self.conn.postgres:
-            self.conn.execute("ALTER TABLE feeds ADD COLUMN IF NOT EXISTS lease_owner TEXT")
-            self.conn.execute("ALTER TABLE feeds ADD COLUMN IF NOT EXISTS lease_until DOUBLE PRECISION")
+        if self.conn.postgres:  # newsbot's tables there were made with leases from the first
             return
         have = {row[1] for row in self.conn.execute("PRAGMA table_info(feeds)")}
         for column, kind in (("lease_owner", "TEXT"), ("lease_until", "REAL")):

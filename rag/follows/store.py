@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.store.db import DB_NAME
-from rag.store.private import private_folder, touch_private
-from rag.store.sql import connect, create_tables
+from rag.store.sql import open_room
 
 TABLES = ("follows", "follow_hits", "story_alerts")  # what `newsbot migrate` copies of this room
 SCHEMA = """
@@ -93,12 +92,8 @@ class FollowStore:
     """Follows and their hits; every method is one short transaction (its own connection and lock)."""
 
     def __init__(self, data_dir: Path, database_url: str | None = None) -> None:
-        if not database_url:  # created 0600 if missing (touch_private never reopens an existing file: see there)
-            touch_private(private_folder(Path(data_dir)) / DB_NAME)
-        self.conn = connect(database_url, Path(data_dir) / DB_NAME)
+        self.conn = open_room(database_url, Path(data_dir) / DB_NAME, SCHEMA, SCHEMA_LOCK)
         self.lock = threading.RLock()
-        with self.lock, self.conn.transaction():
-            create_tables(self.conn, SCHEMA, SCHEMA_LOCK)
 
     def close(self) -> None:
         self.conn.close()

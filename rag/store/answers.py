@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.store.db import DB_NAME
-from rag.store.private import private_folder, touch_private
-from rag.store.sql import Connection, connect, create_tables
+from rag.store.sql import Connection, open_room
 
 SCHEMA_LOCK = 0x6E657773_0003  # the advisory lock held while creating these tables on PostgreSQL (answers)
 TABLES = ("answer_records",)  # what `newsbot migrate` copies of this room
@@ -54,13 +53,9 @@ class AnswerRecords:
     """Answers by id; every method is one or two short statements under a lock."""
 
     def __init__(self, database_url: str | None, data_dir: Path, keep_days: float) -> None:
-        if not database_url:
-            touch_private(private_folder(Path(data_dir)) / DB_NAME)
-        self.conn: Connection = connect(database_url, Path(data_dir) / DB_NAME)
+        self.conn: Connection = open_room(database_url, Path(data_dir) / DB_NAME, SCHEMA, SCHEMA_LOCK)
         self.keep_s = keep_days * 86400
         self.lock = threading.RLock()
-        with self.lock, self.conn.transaction():
-            create_tables(self.conn, SCHEMA, SCHEMA_LOCK)
 
     def close(self) -> None:
         self.conn.close()

@@ -13,8 +13,7 @@ import time
 from pathlib import Path
 
 from rag.store.db import DB_NAME
-from rag.store.private import private_folder, touch_private
-from rag.store.sql import connect, create_tables
+from rag.store.sql import open_room
 
 SCHEMA_LOCK = 0x6E657773_0005  # the advisory lock held while creating this table on PostgreSQL (audit)
 TABLES = ("audit_log",)  # what `newsbot migrate` copies of this room
@@ -32,12 +31,8 @@ class AuditLog:
     """Audit rows: `record` one, `recent` ones (newest first)."""
 
     def __init__(self, database_url: str | None, data_dir: Path) -> None:
-        if not database_url:
-            touch_private(private_folder(Path(data_dir)) / DB_NAME)
-        self.conn = connect(database_url, Path(data_dir) / DB_NAME)
+        self.conn = open_room(database_url, Path(data_dir) / DB_NAME, SCHEMA, SCHEMA_LOCK)
         self.lock = threading.RLock()
-        with self.lock, self.conn.transaction():
-            create_tables(self.conn, SCHEMA, SCHEMA_LOCK)
 
     def close(self) -> None:
         self.conn.close()

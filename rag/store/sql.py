@@ -80,6 +80,19 @@ def create_tables(conn: Connection, script: str, lock_key: int) -> None:
     conn.executescript(script)
 
 
+def open_room(database_url: str | None, sqlite_path: Path, script: str, lock_key: int) -> Connection:
+    """A room's own connection (feeds, follows, answers…) with its tables made: on PostgreSQL when `database_url` is
+    set, else in the store's SQLite file, created 0600 if missing (`touch_private` never reopens an existing one)."""
+    from rag.store.private import private_folder, touch_private
+
+    if not database_url:
+        touch_private(private_folder(sqlite_path.parent) / sqlite_path.name)
+    conn = connect(database_url, sqlite_path)
+    with conn.transaction():
+        create_tables(conn, script, lock_key)
+    return conn
+
+
 class Connection:
     """A DB-API connection with SQLite's `?` spelling on either database, and one way to open a write transaction.
 
