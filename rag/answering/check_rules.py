@@ -3,6 +3,9 @@
 They reuse the citation check's (`rag.answering.claims`: numbers, polarity, names, roles next to a verb) and add
 two that read a whole clause: who acts on whom from the order of the claim's two names (a passive "by" turns it
 round), and who won from the result words between or after them ("beat", "win over" / "lost to", "defeat at").
+The names are turned round only by a verb the claim relates them with standing between them in the quote (or
+before them, in a passive "filed by A against B"); a passive with no "by" ("has been fired from OpenAI") says
+nothing of who acted, so no rule on roles applies to it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ NUMBER_CONFLICT = "the articles give a different"  # a number's or score's confl
 MAX_UNHELD_CONFLICT = 1  # claim words a sentence may lack and still negate what the claim says
 MAX_APART = 12  # words between two names that can still be one clause about them
 AFTER_WINDOW = 8  # words after the second name a result word may describe it in ("X ... with a 1-0 victory")
+PASSIVE_AUX = frozenset("is are was were be been being get gets got gotten getting".split())
 LIGHT_VERBS = frozenset("make makes made making get gets got getting".split())
 SHARED_PREFIX = 5  # letters two words must share to be one word in two forms ("knocked"/"knockout")
 WORD_SIM = 0.55  # meaning similarity a quote's word needs to stand for a claim's word it lacks
@@ -91,7 +95,8 @@ def conflict(claim: str, c: Candidate, embed: Embed | None = None) -> str:
     other = _other_score(claim, c.quote)
     if other:
         return f"{NUMBER_CONFLICT} score: {other}"
-    missing = unsupported(claim, c.quote)
+    # a number the quote lacks but the article gives next to the same words is the article's too: no conflict
+    missing = [q for q in unsupported(claim, c.quote) if q not in stated_numbers(claim, c.article)]
     kinds = {_kind(q) for q in quantities(c.quote)}
     if any(_kind(q) in kinds for q in missing) and _numbers_share_words(claim, c.quote):
         return f"{NUMBER_CONFLICT} number than the claim's " + ", ".join(_say(q) for q in missing)
@@ -157,6 +162,14 @@ def _numbers_share_words(claim: str, quote: str) -> bool:
         if any(kinds & k and not values & v and near & n for v, k, n in theirs):
             return True
     return False
+
+
+def stated_numbers(claim: str, text: str, shared: int = 1) -> set[tuple]:
+    """The claim's numbers that `text` gives with `shared` of the same words next to them (within `NUMBER_WINDOW`
+    words: "a six-hour window"/"a 6 hour window"), however far from the quote."""
+    theirs = _numbers(text)
+    return {q for values, _, near in _numbers(claim) for v, _, n in theirs if values & v and len(near & n) >= shared
+            for q in values & v}
 
 
 def _numbers(text: str) -> list[tuple[frozenset, set[str], set[str]]]:
@@ -246,11 +259,15 @@ def role_check(claim: str, c: Candidate) -> tuple[str, bool]:
         if source_outcome and claim_outcome != source_outcome:
             return f"has {a.title()} and {b.title()} the other way round in the result", False
         return "", not source_outcome
+    if _agentless_passive(between) or _agentless_passive(source_between):
+        return "", False  # who acts on whom is not said by the order of the names: no rule on roles
     unstated = _order_unstated(quote_toks, a, b, forward, between)
     start = lo
     while start > 0 and quote_toks[start - 1].name == quote_toks[lo].name:
         start -= 1  # from the first word of the earlier name
-    relation = {t.stem for t in quote_toks[max(0, start - RELATION_BEFORE):hi]}
+    # the relating verb stands between the names, or before them only in a passive ("filed by A against B")
+    before = quote_toks[max(0, start - RELATION_BEFORE):start]
+    relation = {t.stem for t in (before if _passive(before) else []) + quote_toks[lo + 1:hi]}
     verbs = {t.stem for t in between if t.lower not in FUNCTION_WORDS}
     one_clause = hi - lo <= MAX_APART and not any(t.text in CLAUSE_BREAKS for t in source_between)
     if forward == _passive(between) and one_clause and relation & verbs:
@@ -298,6 +315,13 @@ def _positions(toks: list[Token], head: str) -> list[int]:
 
 def _passive(between: list[Token]) -> bool:
     return any(t.lower == "by" for t in between)
+
+
+def _agentless_passive(between: list[Token]) -> bool:
+    """A form of "be" or "get" before a past participle with no "by" ("has been fired from OpenAI", "got named
+    Time's Person of the Year"): the first name is acted on, but the second need not be the one acting."""
+    return not _passive(between) and any(t.lower in PASSIVE_AUX and nxt.lower.endswith(("ed", "en"))
+                                         and nxt.lower not in PASSIVE_AUX for t, nxt in pairwise(between))
 
 
 def _result(toks: list[Token]) -> int:

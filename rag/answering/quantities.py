@@ -1,9 +1,10 @@
 """Numbers, amounts, percentages and dates in a sentence, in one comparable form each.
 
 "145", "one hundred forty-five" and "145.0" are all `("n", 145.0)`; "3.5 million" and "3,500,000" are
-`("n", 3500000.0)`; "12%" and "twelve per cent" are `("%", 12.0)`; "Nov. 10", "November 10th" and "10 November"
-are `("date", 11, 10)`; a bare month is `("month", 11)` and a weekday `("day", "sunday")`. The citation checker
-(`rag.answering.claims`) asks that every quantity of a claim be one of its cited sentence's.
+`("n", 3500000.0)`, and so are chat's "3.5m" and "3500k"; "12%" and "twelve per cent" are `("%", 12.0)`;
+"Nov. 10", "November 10th" and "10 November" are `("date", 11, 10)`; a bare month is `("month", 11)` and a weekday
+`("day", "sunday")`. The citation checker (`rag.answering.claims`) asks that every quantity of a claim be one of its
+cited sentence's.
 
 Number words are read by number-parser (`parse_number`, scrapinghub's parser for "one hundred and forty five")
 on runs of cardinal words found here; ordinals ("first", "second") are left alone, since "a second" is as often a
@@ -24,7 +25,8 @@ MONTHS = {name: i for i, names in enumerate((
     ("july", "jul"), ("august", "aug"), ("september", "sep", "sept"), ("october", "oct"), ("november", "nov"),
     ("december", "dec")), start=1) for name in names}
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-SCALES = {"thousand": 1e3, "million": 1e6, "m": 1e6, "mn": 1e6, "billion": 1e9, "bn": 1e9, "b": 1e9,
+SCALES = {"thousand": 1e3, "k": 1e3, "million": 1e6, "mil": 1e6, "mill": 1e6, "m": 1e6, "mn": 1e6,
+          "billion": 1e9, "bn": 1e9, "b": 1e9,
           "trillion": 1e12, "tn": 1e12}
 _CARDINALS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
               "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred "
@@ -40,7 +42,7 @@ _WORD_RUN = re.compile(r"\b(?:" + "|".join(_CARDINALS) + r")(?:(?:\s+|-|\s+and\s
                        + r"))*\b", re.IGNORECASE)
 _NUMBER = re.compile(r"(?<![\w.])(?P<num>\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|\.\d+)(?![\w,]*\d)"
                      r"(?:\s*(?P<pct>%|per\s?cent\b|percent\b))?"
-                     r"(?:\s*-?\s*(?P<scale>thousand|million|billion|trillion|mn|bn|tn|m|b)\b)?",
+                     r"(?:\s*-?\s*(?P<scale>thousand|million|billion|trillion|mill|mil|mn|bn|tn|k|m|b)\b)?",
                      re.IGNORECASE)
 
 

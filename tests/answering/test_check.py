@@ -236,3 +236,40 @@ def test_a_defeat_claimed_where_the_quote_says_outclassed_is_contradicted():
     text = "In Spain Real Madrid outclassed Girona 3-0 to return to the top of the league."
     liga = [passage(1, text, "Real Madrid top again", "liga")]
     assert check_claim("real madrid lost to girona", liga).verdict == "contradicted"
+
+
+PEBBLE = ("The app maxed out at 3,000 daily active users, out of 20,000 registered users. "
+          "Bluesky hit 1 million users in September, and Threads got 100 million sign-ups within five days.")
+ALTMAN = "Sam Altman has been fired from OpenAI, the nonprofit that governs the AI startup behind ChatGPT."
+PRIEST = ("In 2018, he received exorcism training in Rome, and was installed as the exorcist of the Diocese of "
+          "Nashville that same year.")
+
+
+def test_chat_shorthand_for_a_number_is_the_articles_number_not_a_contradiction():
+    apps = [passage(1, PEBBLE, "Pebble shuts down", "pebble")]
+    result = check_claim("pebble topped out at 3k daily users out of 20k registered", apps)
+    assert result.verdict != "contradicted"
+    assert check_claim("pebble maxed out at 3k daily active users", apps).verdict == "supported"
+
+
+def test_a_number_another_passage_gives_next_to_the_same_words_is_not_contradicted_by_a_third():
+    apps = [passage(1, "Pebble, which recently shut down after a year, grew to just 20,000 registered users.",
+                    "Twitter alternatives", "alts"),
+            passage(2, "The app maxed out at 3,000 daily active users before it shut down.", "Pebble", "pebble")]
+    from rag.answering.check import embedder
+    from rag.embeddings.embedders import LocalMiniLMEmbeddings
+
+    embed = embedder(LocalMiniLMEmbeddings())  # close enough in meaning to be about the same thing
+    assert check_claim("Pebble topped out at 3k daily users", apps, embed).verdict != "contradicted"
+    assert check_claim("Pebble topped out at 9,000 daily users", apps, embed).verdict == "contradicted"
+
+
+def test_names_in_another_order_without_a_relating_verb_between_them_are_no_role_swap():
+    rome = [passage(1, PRIEST, "Nashville's exorcist", "priest")]
+    assert check_claim("that nashville exorcist priest got his exorcism training in rome back in 2018",
+                       rome).verdict != "contradicted"
+
+
+def test_a_passive_without_by_is_no_role_swap():
+    board = [passage(1, ALTMAN, "Altman out", "openai")]
+    assert check_claim("OpenAI's board fired Sam Altman", board).verdict != "contradicted"

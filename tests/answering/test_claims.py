@@ -31,6 +31,7 @@ def passage(text: str, title: str = "A call") -> Passage:
     ("on Nov. 10", "on 10 November"), ("on November 10th", "Nov. 10"),
     ("3.5 million people", "3,500,000 people"), ("twelve per cent", "12%"),
     ("some seventy leaders", "some 70 leaders"), ("in November", "on Nov. 10"),
+    ("100k downloads", "100,000 downloads"), ("$25K a year", "$25,000 a year"), ("5 mil", "5 million"),
 ])
 def test_equal_forms_of_a_quantity_match(claim, source):
     assert unsupported(claim, source) == []
