@@ -58,6 +58,9 @@ NAME_CASE_RATIO = 3  # a word the articles capitalise this many times as often a
 _MID_SENTENCE_WORD = re.compile(r"(?<=[\w,;:’'\"”)]\s)([A-Za-z][A-Za-z.’'-]*[A-Za-z])")
 _CLAIM_WORD = re.compile(r"(?<![\w'’])[a-z][a-z.-]*[a-z]")  # "mrbeast" of "mrbeast's" too
 VERDICTS = ("supported", "contradicted", "not_found")
+# the rules match words and meaning, not paraphrase: a claim the articles word otherwise can come out not_found
+NOT_FOUND_REASON = ("no passage says this in words the check can match (the articles may word it otherwise, "
+                    "so this is not a denial)")
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,7 @@ def check_claim(claim: str, passages: list[Passage], embed: Embed | None = None)
             return ClaimCheck(said, "contradicted", _best([(c.sim, c)]), reason)
     if backing:
         return ClaimCheck(said, "supported", _best(backing))
-    return ClaimCheck(said, "not_found", reason="no passage of the articles says this")
+    return ClaimCheck(said, "not_found", reason=NOT_FOUND_REASON)
 
 
 def recase(claim: str, articles: str) -> str:

@@ -35,5 +35,7 @@ def check(
         for c in claim.citations:
             out.print(f"  “{c.quote}” — {c.source or 'unknown outlet'}, {c.published or 'undated'}: {c.title}",
                       highlight=False, markup=False)
+        if claim.verdict != "supported" and claim.reason:
+            out.print(f"  why: {claim.reason}", highlight=False, markup=False)
     if result.note:
         out.print(f"({result.note})", highlight=False, markup=False)

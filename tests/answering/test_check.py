@@ -176,6 +176,10 @@ def test_newsbot_check_json_gives_each_claim_its_verdict_and_quoted_citations(tm
     assert "145 drones" in result["claims"][0]["citations"][0]["quote"]
     assert "not to intensify" in result["claims"][2]["citations"][0]["quote"]
     assert result["claims"][3]["citations"] == []
+    shown = run("check", "Russia deployed 300 drones on November 10. Kim Jong Un visited Paris last week.",
+                env_dir=store).stdout  # for people: each verdict that is not "supported" says why
+    assert "CONTRADICTED: Russia deployed 300 drones" in shown and "why: the articles give a different number" in shown
+    assert "not in the articles: Kim Jong Un" in shown and "why: no passage says this in words" in shown
 
 
 def test_the_eval_reports_the_tuning_half_and_the_held_out_half_apart():

@@ -38,9 +38,10 @@ class FakeChecks:
     def check(self, text, libraries):
         self.asked.append((text, libraries))
         cite = Citation(1, "a1", "Drones over Helsinki", "Yle", "2025-09-29", "https://yle.fi/a1", QUOTE)
-        verdicts = [("supported", [cite]), ("contradicted", [cite]), ("not_found", [])]
-        claims = [SimpleNamespace(text=s.strip() + ".", verdict=v, citations=c)
-                  for s, (v, c) in zip(text.split(".")[:3], verdicts)]
+        verdicts = [("supported", [cite], ""), ("contradicted", [cite], "the articles give a different number"),
+                    ("not_found", [], "no passage says this in words the check can match")]
+        claims = [SimpleNamespace(text=s.strip() + ".", verdict=v, citations=c, reason=r)
+                  for s, (v, c, r) in zip(text.split(".")[:3], verdicts)]
         return SimpleNamespace(claims=claims, note=None)
 
 
@@ -62,6 +63,8 @@ async def test_checking_a_message_answers_privately_with_a_verdict_per_claim_and
         text = reply["content"]
         assert "Supported:** Finland reported 145 drones" in text and "Contradicted:** Nobody was hurt" in text
         assert "Not in the articles:** Aliens landed in Turku" in text
+        # why each claim that is not supported got its verdict, so the reader can judge it
+        assert "Why: the articles give a different number" in text and "Why: no passage says this in words" in text
         assert "145 drones over Helsinki" in text and "Yle" in text and "2025-09-29" in text
         assert "](https://evil" not in text and "@\u200beveryone" in text and not reply["mentions"]
         assert [text for text, _ in services.asked] == [CLAIM]
