@@ -34,7 +34,7 @@ def check_text(result) -> str:
         label = LABELS.get(claim.verdict, escape(claim.verdict))
         lines = [f"**{i}. {label}:** {escape(clip(claim.text, CLAIM_CHARS))}"]
         lines += [citation_line(c) for c in claim.citations[:2]]
-        if claim.verdict != "supported" and getattr(claim, "reason", ""):  # why, so a reader can judge the check
+        if claim.verdict != "supported" and claim.reason:  # why, so a reader can judge the check
             lines.append(f"-# Why: {escape(clip(claim.reason, CLAIM_CHARS))}")
         blocks.append("\n".join(lines))
     if getattr(result, "note", None):

@@ -10,9 +10,9 @@ meaning (the store's embedder: the whole quote or its closest clause) and judged
   a word close in meaning;
 - **contradicted**: a candidate holding the claim's names that states otherwise: a different number or score
   next to the same words, a negation flipped, the two names in opposite roles, a result reversed. One at least
-  as close in meaning as the best support outweighs it (unless it is only a number the support gives right);
-  A number is none either when a retrieved passage gives the claim's own next to two of its words (a sentence
-  of another article counting something else is no contradiction), and chat's "3k", "$21m" are numbers too.
+  as close in meaning as the best support outweighs it (unless it is only a number the support gives right).
+  Nor is a number one when a retrieved passage gives the claim's own next to two of its words (a sentence of
+  another article counting something else is no contradiction); chat's "3k", "$21m" are numbers too.
 - **not_found** otherwise: a number the articles never give for that thing is no contradiction, nor is a name
   they lack. When in doubt between supported and not_found, not_found: a false "supported" costs the most.
 Measured with `newsbot eval check` (rag/eval/check.py); without an embedder every word must be held.
@@ -122,18 +122,26 @@ def check_claim(claim: str, passages: list[Passage], embed: Embed | None = None)
             backing.append((c.sim, c))
     # a contradiction at least as close in meaning as the best support outweighs it: when in doubt, not supported
     floor = max(TOPIC_SIM, backing[0][0]) if backing else TOPIC_SIM
-    # a number (not a score) is no contradiction when a passage gives the claim's own next to two of its words
-    numbers_given = quantities(claim) <= stated_numbers(claim, " ".join(p.text for p in passages), shared=2)
     for c in ranked:  # closest first: the contradiction quoted is the one most about the claim
         if c.sim < floor:
             break
         reason = conflict(claim, c, embed)
-        given = backing or (numbers_given and reason.startswith(NUMBER_CONFLICT + " number"))
-        if reason and not (given and reason.startswith(NUMBER_CONFLICT)):  # a support gives the same number
+        if reason and not _number_given(reason, claim, passages, bool(backing)):
             return ClaimCheck(said, "contradicted", _best([(c.sim, c)]), reason)
     if backing:
         return ClaimCheck(said, "supported", _best(backing))
     return ClaimCheck(said, "not_found", reason=NOT_FOUND_REASON)
+
+
+def _number_given(reason: str, claim: str, passages: list[Passage], backed: bool) -> bool:
+    """Whether a conflict over a number is answered elsewhere: a support gives the claim's number or score, or
+    (a number, not a score) some passage gives each of its numbers next to two of its words."""
+    if not reason.startswith(NUMBER_CONFLICT):
+        return False
+    if backed:
+        return True
+    return reason.startswith(NUMBER_CONFLICT + " number") and quantities(claim) <= stated_numbers(
+        claim, " ".join(p.text for p in passages), shared=2)
 
 
 def recase(claim: str, articles: str) -> str:

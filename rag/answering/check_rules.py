@@ -22,7 +22,7 @@ from rag.answering.claims import (NEGATIONS, _SKIP_AFTER_NEGATION, Token, meanin
                                   same_name, tokens)
 from rag.answering.quantities import SCALES, describe, quantities, unsupported
 from rag.schema import Passage
-from rag.text import FUNCTION_WORDS, stem, terms
+from rag.text import FUNCTION_WORDS, PASSIVE_AUXILIARIES, stem, terms
 
 # result words: who won a match, a case, a vote ("defeat" the noun is a loss; "defeated" the verb a win)
 WON = frozenset("beat beats won win wins victory victories defeated defeats thrashed edged outclassed outplayed "
@@ -33,7 +33,6 @@ NUMBER_CONFLICT = "the articles give a different"  # a number's or score's confl
 MAX_UNHELD_CONFLICT = 1  # claim words a sentence may lack and still negate what the claim says
 MAX_APART = 12  # words between two names that can still be one clause about them
 AFTER_WINDOW = 8  # words after the second name a result word may describe it in ("X ... with a 1-0 victory")
-PASSIVE_AUX = frozenset("is are was were be been being get gets got gotten getting".split())
 LIGHT_VERBS = frozenset("make makes made making get gets got getting".split())
 SHARED_PREFIX = 5  # letters two words must share to be one word in two forms ("knocked"/"knockout")
 WORD_SIM = 0.55  # meaning similarity a quote's word needs to stand for a claim's word it lacks
@@ -320,8 +319,8 @@ def _passive(between: list[Token]) -> bool:
 def _agentless_passive(between: list[Token]) -> bool:
     """A form of "be" or "get" before a past participle with no "by" ("has been fired from OpenAI", "got named
     Time's Person of the Year"): the first name is acted on, but the second need not be the one acting."""
-    return not _passive(between) and any(t.lower in PASSIVE_AUX and nxt.lower.endswith(("ed", "en"))
-                                         and nxt.lower not in PASSIVE_AUX for t, nxt in pairwise(between))
+    return not _passive(between) and any(t.lower in PASSIVE_AUXILIARIES and nxt.lower.endswith(("ed", "en"))
+                                         and nxt.lower not in PASSIVE_AUXILIARIES for t, nxt in pairwise(between))
 
 
 def _result(toks: list[Token]) -> int:

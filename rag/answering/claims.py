@@ -131,7 +131,8 @@ _INNER_CAPITAL = re.compile(r"[a-z]{1,2}[A-Z][a-z]")  # a brand written "iRobot"
 
 def _is_name(word: str, first: bool, seen_in: str) -> bool:
     bare = re.sub(r"['’](m|ll|d|ve|re)$", "", word.lower())
-    if not (word[:1].isupper() or _INNER_CAPITAL.match(word)) or bare in FUNCTION_WORDS or bare in CALENDAR_WORDS or bare == "i":
+    if (not (word[:1].isupper() or _INNER_CAPITAL.match(word)) or bare in FUNCTION_WORDS or bare in CALENDAR_WORDS
+            or bare == "i"):
         return False
     if not first:
         return True

@@ -41,8 +41,8 @@ class CheckEval:
         return sum(r["verdict"] == "supported" for r in wrong) / len(wrong) if wrong else 0.0
 
     def halves(self) -> dict[str, CheckEval]:
-        """The labels at even and at odd places apart: the checker's rules were tuned on the even half only, so
-        the odd half is the held-out figure."""
+        """The labels at even and at odd places apart, for a file tuned on in part (the first rounds of rules
+        were tuned on check_labels.json's even half only; later ones on whole files, docs/benchmarks.md)."""
         return {"even": CheckEval(self.rows[0::2]), "odd": CheckEval(self.rows[1::2])}
 
     @property
