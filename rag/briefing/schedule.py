@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -25,8 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rag.errors import ConfigError
 from rag.store.db import DB_NAME
-from rag.store.private import private_folder, touch_private
-from rag.store.sql import Connection, connect, create_tables
+from rag.store.sql import Connection, open_room
 
 logger = logging.getLogger(__name__)
 
@@ -155,36 +155,30 @@ class ScheduleStore:
     a briefing is posted once across processes and restarts. A claim whose process died before `finish` is taken
     over after `CLAIM_LEASE`. A store written before the database kept them (`briefing_schedule.json`) is imported on
     first open and the file renamed `.imported`; an old file's one schedule has no server yet (`guild_id` None, kept
-    as 0), which the bot gives to the server of its channel at startup. Each call opens its own connection, so a
+    as 0), which the bot gives to the server of its channel at startup. One connection, used under a lock, so a
     store may be used from any thread."""
 
     def __init__(self, data_dir: Path, database_url: str | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.path = self.data_dir / STATE_FILE  # a store's file from before the database kept schedules
         self.database_url = database_url
-        self._ready = False
+        self.conn = open_room(database_url, self.data_dir / DB_NAME, SCHEMA, SCHEMA_LOCK)
+        self.lock = threading.RLock()
 
     def connection(self) -> Connection:
-        """A connection of the caller's own, the tables made (and an old state file taken in) first (migrate)."""
-        with self._db():
-            pass
-        return connect(self.database_url, self.data_dir / DB_NAME)
+        """The store's connection, its tables made and an old state file taken in (migrate)."""
+        with self._db() as conn:
+            return conn
+
+    def close(self) -> None:
+        self.conn.close()
 
     @contextmanager
     def _db(self) -> Iterator[Connection]:
-        if not self.database_url:
-            touch_private(private_folder(self.data_dir) / DB_NAME)
-        conn = connect(self.database_url, self.data_dir / DB_NAME)
-        try:
-            if not self._ready:
-                with conn.transaction():
-                    create_tables(conn, SCHEMA, SCHEMA_LOCK)
-                self._ready = True
-            if self.path.is_file():
-                self._import(conn)
-            yield conn
-        finally:
-            conn.close()
+        with self.lock:
+            if self.path.is_file():  # an old state file, wherever it came from, is taken in before use
+                self._import(self.conn)
+            yield self.conn
 
     def _import(self, conn: Connection) -> None:
         """The old JSON file's schedules into the tables (the database's own win), then the file set aside."""

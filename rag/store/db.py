@@ -56,8 +56,12 @@ class PgStoreConnection(sql.Connection):
     def __exit__(self, kind, value, trace) -> Any:
         tx = self._open.pop()
         if kind is None and not self._open:
-            self.execute("UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) "
-                         "WHERE key = 'content_version'")
+            try:
+                self.execute("UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) "
+                             "WHERE key = 'content_version'")
+            except BaseException as exc:  # a lost connection: roll the transaction back, never leave it open
+                tx.__exit__(type(exc), exc, exc.__traceback__)
+                raise
         return tx.__exit__(kind, value, trace)
 
     @property

@@ -104,13 +104,14 @@ class KeywordMirror:
 
     @staticmethod
     def _add(conn: sqlite3.Connection, rows: list) -> None:
-        """New chunks with their versions; a row the mirror already has (another process pulled it) stays."""
+        """New chunks with their versions. Every row is past `mirror_rowid`, read in the same BEGIN IMMEDIATE that
+        commits it with the rows, so the mirror has none of them yet (another process's pull committed both or
+        neither); a version may already be there."""
         conn.executemany("INSERT INTO versions VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (version_id) DO NOTHING",
                          {r[2]: r[7:] for r in rows}.values())
-        fresh = [r for r in rows if conn.execute("SELECT 1 FROM chunks WHERE rowid=?", (r[0],)).fetchone() is None]
-        conn.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?)", [r[:7] for r in fresh])
+        conn.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?)", [r[:7] for r in rows])
         conn.executemany("INSERT INTO chunks_fts (rowid, title, source, body) VALUES (?,?,?,?)",
-                         [(r[0], r[9], r[10] or "", r[6]) for r in fresh])
+                         [(r[0], r[9], r[10] or "", r[6]) for r in rows])
 
     def close(self) -> None:
         self._conn.close()

@@ -15,7 +15,6 @@ psycopg is imported only when a PostgreSQL URL is used, so the embedded store ne
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -198,18 +197,17 @@ class AdvisoryLock:
     def __init__(self, database_url: str, key: int) -> None:
         self._url = database_url
         self._key = key
-        self._mutex = threading.Lock()
 
     @contextmanager
     def held(self, wait: bool = True) -> Iterator[None]:
-        """Hold the lock; with `wait=False`, raise BlockingIOError at once if another session holds it."""
-        with self._mutex:
-            conn = connect(self._url, Path("."))
-            try:
-                if wait:
-                    conn.execute("SELECT pg_advisory_lock(?)", (self._key,))
-                elif not conn.execute("SELECT pg_try_advisory_lock(?)", (self._key,)).fetchone()[0]:
-                    raise BlockingIOError("another newsbot process holds the lock")
-                yield
-            finally:
-                conn.close()  # ends the session, which releases the lock
+        """Hold the lock; with `wait=False`, raise BlockingIOError at once if another session holds it. Each hold
+        is a session of its own, so threads of one process take turns as processes do."""
+        conn = connect(self._url, Path("."))
+        try:
+            if wait:
+                conn.execute("SELECT pg_advisory_lock(?)", (self._key,))
+            elif not conn.execute("SELECT pg_try_advisory_lock(?)", (self._key,)).fetchone()[0]:
+                raise BlockingIOError("another newsbot process holds the lock")
+            yield
+        finally:
+            conn.close()  # ends the session, which releases the lock
